@@ -1,0 +1,3 @@
+from tray_agent.cli import main
+
+main()

@@ -1,0 +1,2 @@
+"""The local HTTP API: REST for every inbox operation, the live event stream, the web UI,
+and the webhooks channel providers call."""

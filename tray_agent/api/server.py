@@ -1,0 +1,146 @@
+"""Builds the FastAPI application around an ``App`` and serves it with uvicorn on loopback.
+
+Routes live in their own modules (``routes_*.py``) and are included here. Webhooks and
+file links are the only paths without the token: providers call them, so they are
+verified by signature (webhooks) or by an unguessable, expiring link (files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy import select
+
+from tray_agent.api import security
+from tray_agent.app import App
+from tray_agent.core.errors import TrayAgentError
+from tray_agent.core.models import Attachment
+from tray_agent.runtime import Runtime
+
+log = logging.getLogger(__name__)
+PUBLIC_PREFIXES = ("/webhooks/", "/files/")
+
+
+def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = None,
+               start_runtime: bool = True) -> FastAPI:
+    runtime = runtime or Runtime(app, app.config.api.public_url)
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        if start_runtime:
+            runtime.start()
+        app.plugins.call_each("agent_started", app=app)
+        try:
+            yield
+        finally:
+            if start_runtime:
+                await runtime.stop()
+
+    api = FastAPI(title="Tray Agent", version=_version(), lifespan=lifespan,
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    api.state.app = app
+    api.state.runtime = runtime
+    api.state.token = token or security.load_or_create_token(app.paths.token_file)
+
+    @api.middleware("http")
+    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+        public = request.url.path.startswith(PUBLIC_PREFIXES)
+        # DNS rebinding: a page on another site resolving its name to 127.0.0.1 still sends
+        # its own Host. Providers reach webhooks through a proxy, so those are exempt.
+        if not public and not security.is_loopback_host(request.headers.get("host")):
+            return JSONResponse({"error": "forbidden", "message": "This API answers loopback hosts only."}, 403)
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", security.CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    @api.exception_handler(TrayAgentError)
+    async def user_error(_request: Request, exc: TrayAgentError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @api.api_route("/webhooks/{channel_id}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
+    async def webhook(channel_id: int, path: str, request: Request) -> Response:
+        for route in runtime.routes.get(channel_id, []):
+            if route.method == request.method and route.path.strip("/") == path.strip("/"):
+                return await route.handler(request)
+        return JSONResponse({"error": "not_found", "message": "No such webhook."}, 404)
+
+    @api.get("/files/{link}/{name}", include_in_schema=False)
+    def public_file(link: str, name: str) -> Response:
+        with app.db.read() as s:
+            a = s.execute(select(Attachment).where(Attachment.link_token == link)).scalar_one_or_none()
+        if a is None or a.expired or not a.storage_path or len(link) < 20:
+            return JSONResponse({"error": "not_found", "message": "This file link has expired."}, 404)
+        return FileResponse(app.inbox.files.path(a.storage_path), media_type=a.mime_type, filename=a.file_name)
+
+    _include_routes(api, app)
+    return api
+
+
+def _include_routes(api: FastAPI, app: App) -> None:
+    """Include every ``routes_*`` module's ``router`` (and plugins' routes under /plugins)."""
+    import importlib
+    import pkgutil
+
+    from fastapi import APIRouter, Depends
+
+    pkg = Path(__file__).parent
+    for mod in sorted(m.name for m in pkgutil.iter_modules([str(pkg)]) if m.name.startswith("routes_")):
+        module = importlib.import_module(f"tray_agent.api.{mod}")
+        include = getattr(module, "include", None)
+        if include is not None:
+            include(api)
+        else:
+            api.include_router(module.router)
+    plugin_router = APIRouter(prefix="/plugins", dependencies=[Depends(security.require_token)])
+    app.plugins.call_each("register_routes", router=plugin_router, inbox=app.inbox)
+    api.include_router(plugin_router)
+
+
+def _version() -> str:
+    from tray_agent import __version__
+
+    return __version__
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class ApiServer:
+    """uvicorn serving the API on loopback, in the current thread's event loop."""
+
+    def __init__(self, app: App, *, host: str | None = None, port: int | None = None,
+                 runtime: Runtime | None = None) -> None:
+        import uvicorn
+
+        host = host or app.config.api.host
+        if not security.is_loopback_host(host):
+            raise TrayAgentError(f"The local API only listens on loopback, not {host!r}.")
+        self.host = host
+        self.port = port or app.config.api.port or free_port(host)
+        self.url = f"http://{self.host}:{self.port}"
+        self.runtime = runtime or Runtime(app, app.config.api.public_url or self.url)
+        self.api = create_api(app, self.runtime)
+        self.server = uvicorn.Server(uvicorn.Config(self.api, host=self.host, port=self.port,
+                                                    log_level="warning", lifespan="on", access_log=False))
+
+    async def serve(self) -> None:
+        await self.server.serve()
+
+    def should_exit(self) -> None:
+        self.server.should_exit = True
+
+    async def wait_started(self) -> None:
+        while not self.server.started:
+            await asyncio.sleep(0.01)

@@ -1,0 +1,144 @@
+"""The assembled agent: paths, configuration, store, plugins and the service layer.
+
+Every face of the program (CLI, API server, tray daemon, sandbox) builds one ``App`` and
+calls ``app.inbox``. Building it is cheap: nothing here imports a GUI toolkit or an HTTP
+server.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from tray_agent import config as config_mod
+from tray_agent.channels import ChannelType
+from tray_agent.core.clock import Clock, SystemClock
+from tray_agent.core.db import Database
+from tray_agent.core.errors import InvalidInput
+from tray_agent.core.files import FileStore
+from tray_agent.core.models import PluginError
+from tray_agent.core.service import Inbox
+from tray_agent.core.views import AgentView, EventView
+from tray_agent.paths import Paths, resolve
+from tray_agent.plugins import PluginFailure, PluginHost
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, paths: Paths | None = None, cfg: config_mod.Config | None = None, *,
+                 clock: Clock | None = None, plugins: PluginHost | None = None,
+                 load_entry_points: bool = True) -> None:
+        self.paths = (paths or resolve()).ensure()
+        self.config = cfg or config_mod.load(self.paths)
+        self.clock = clock or SystemClock()
+        self.db = Database(self.config.database_url(self.paths))
+        self.schema_revision = self.db.migrate()
+        self.plugins = plugins or PluginHost()
+        self.plugins.on_failure = self._record_failure
+        if load_entry_points:
+            self.plugins.load_entry_points()
+        self.channel_types = self._collect_channel_types()
+        self.call_handlers = {h.name: h for _, h in self.plugins.collect("register_call_handlers")}
+        self.notifiers = [n for _, n in self.plugins.collect("register_notifiers")]
+        self._dispatcher = _EventDispatcher(self)
+        self.inbox = Inbox(self.db, FileStore(self.paths.files), self.clock, self.channel_types,
+                           call_handlers=self._ordered_call_handlers(), on_commit=self._dispatcher.put)
+        self._agent: AgentView | None = None
+
+    @property
+    def agent(self) -> AgentView:
+        """The agent this desktop acts for (created on first start from the configuration)."""
+        if self._agent is None:
+            self._agent = self.inbox.ensure_agent(self.config.agent.name, self.config.agent.email)
+        return self._agent
+
+    def _collect_channel_types(self) -> dict[str, ChannelType]:
+        types: dict[str, ChannelType] = {}
+        for plugin, t in self.plugins.collect("register_channel_types"):
+            if t.name in types:
+                self.plugins.report_failure(plugin, "register_channel_types",
+                                            f"channel type {t.name!r} is already registered by another plugin")
+                continue
+            types[t.name] = t
+        return types
+
+    def _ordered_call_handlers(self) -> Mapping[str, Any]:
+        wanted = self.config.calls.handler
+        if wanted and wanted not in self.call_handlers:
+            raise InvalidInput(f"calls.handler names {wanted!r}, which is not installed "
+                               f"(installed: {', '.join(self.call_handlers) or 'none'}).")
+        # The configured handler first, then plugins' handlers before the built-in tel: one.
+        order = sorted(self.call_handlers, key=lambda n: (n != wanted, n == "tel"))
+        return {n: self.call_handlers[n] for n in order}
+
+    def _record_failure(self, f: PluginFailure) -> None:
+        try:
+            with self.db.write() as s:
+                s.add(PluginError(plugin=f.plugin, hook=f.hook, error=f.error[:2000], created_at=self.clock.now()))
+        except Exception:
+            log.exception("could not store a plugin failure")
+
+    def recent_plugin_errors(self, limit: int = 20) -> list[PluginError]:
+        with self.db.read() as s:
+            return list(s.execute(select(PluginError).order_by(PluginError.id.desc()).limit(limit)).scalars())
+
+    def flush_events(self, timeout: float = 5.0) -> None:
+        """Wait until plugins have seen every committed event (CLI exit, tests)."""
+        self._dispatcher.flush(timeout)
+
+    def close(self) -> None:
+        self._dispatcher.flush(5.0)
+        self._dispatcher.stop()
+        self.db.dispose()
+
+
+class _EventDispatcher:
+    """Hands committed events to plugins' ``inbox_event`` in order, off the request path."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._q: queue.Queue[list[EventView] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, events: list[EventView]) -> None:
+        if not self.app.plugins.pm.hook.inbox_event.get_hookimpls():
+            return  # nobody listens: keep the hot path free of the hand-off
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="plugin-events", daemon=True)
+                self._thread.start()
+        self._q.put(events)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._q.get()
+            try:
+                if batch is None:
+                    return
+                for ev in batch:
+                    self.app.plugins.call_each("inbox_event", event=ev, inbox=self.app.inbox)
+            finally:
+                self._q.task_done()
+
+    def flush(self, timeout: float) -> None:
+        if self._thread is None:
+            return
+        done = threading.Event()
+
+        def wait() -> None:
+            self._q.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        done.wait(timeout)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._q.put(None)

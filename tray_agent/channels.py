@@ -1,0 +1,182 @@
+"""The contract between the core and a channel plugin.
+
+A plugin registers a ``ChannelType`` (its rules, icon and a factory). For every channel
+the user configures, the core asks the type for a ``ChannelAdapter`` bound to that
+channel's settings and credentials; the adapter talks to the provider. Inbound traffic
+enters the core only through the ``ChannelContext`` the core hands the adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+
+from tray_agent.core.rules import ChannelRules
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    """A file that arrived with a customer message, already downloaded by the adapter."""
+
+    file_name: str
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One customer message as a channel adapter hands it to the core."""
+
+    provider_message_id: str
+    customer_address: str
+    text: str = ""
+    customer_name: str | None = None
+    sent_at: datetime | None = None
+    files: tuple[InboundFile, ...] = ()
+    #: Provider-specific extras kept with the message (JSON-serialisable).
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A delivery-status callback: queued → sent → delivered → read, or failed."""
+
+    provider_message_id: str
+    status: str
+    at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    #: The provider says a channel rule refused the message (e.g. outside a reply window).
+    rule_violation: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundFile:
+    file_name: str
+    mime_type: str
+    size: int
+    path: str
+    #: A URL the agent serves the file at (for providers that fetch media by URL, and
+    #: for files over the channel's native limit); expires with the file.
+    public_url: str | None = None
+    as_link: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What the outbox asks an adapter to send."""
+
+    message_id: int
+    customer_address: str
+    text: str
+    files: tuple[OutboundFile, ...] = ()
+    #: Set when this is a retry: an adapter may use it as an idempotency key.
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str = "sent"
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookRoute:
+    """An HTTP endpoint the agent serves for the provider, under /webhooks/{channel_id}/."""
+
+    method: str
+    path: str
+    handler: Callable[["Request"], Awaitable["Response"]]
+    #: One line for people wiring it up ("Twilio inbound messages").
+    description: str = ""
+
+
+class ChannelContext(Protocol):
+    """What the core gives an adapter: the only way inbound traffic reaches the inbox."""
+
+    channel_id: int
+    #: The base URL the agent's webhooks are reachable at (as the provider must call them).
+    public_base_url: str
+
+    def receive(self, message: InboundMessage) -> int:
+        """Store a customer message (idempotently) and return its message id. Commits."""
+        ...
+
+    def update_status(self, update: StatusUpdate) -> None:
+        """Move an outbound message's status forward. Commits."""
+        ...
+
+    def secret(self, name: str) -> str | None:
+        """A credential from the OS keyring (or its environment-variable override)."""
+        ...
+
+    def file_url(self, attachment_id: int) -> str:
+        """A URL (tokenised, expiring with the file) at which the provider can fetch a file."""
+        ...
+
+
+class ChannelAdapter(Protocol):
+    """One configured channel's connection to its provider."""
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Send through the provider. Raise ProviderError on a refusal or failure."""
+        ...
+
+    def webhook_routes(self) -> list[WebhookRoute]:
+        """The endpoints the provider calls; each verifies its signature before anything else."""
+        ...
+
+    async def poll(self) -> None:
+        """Fetch new inbound messages for providers without push (may do nothing)."""
+        ...
+
+    async def check_health(self) -> Health:
+        """Is the provider reachable and are the credentials good?"""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChannelType:
+    """A kind of channel a plugin provides ("sms", "whatsapp", "telegram", ...)."""
+
+    name: str
+    label: str
+    rules: ChannelRules
+    #: SVG markup of the channel's icon; shown beside each conversation.
+    icon_svg: str
+    #: Builds the adapter for one configured channel.
+    factory: Callable[["ChannelConfig", ChannelContext], ChannelAdapter]
+    #: Settings the channel takes, name → one-line description (for `channel add`).
+    settings: dict[str, str] = field(default_factory=dict)
+    #: Credentials it needs, name → description; stored in the OS keyring.
+    secrets: dict[str, str] = field(default_factory=dict)
+    #: Which setting holds the business address shown to customers.
+    business_address_setting: str = "business_number"
+    #: Seconds between ``poll()`` calls; None when the channel is push-only.
+    poll_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One configured channel as the adapter sees it."""
+
+    id: int
+    kind: str
+    name: str
+    business_address: str
+    settings: dict[str, Any]

@@ -1,0 +1,163 @@
+"""Set-up and diagnostics: plugins, doctor, agents, queues, the API server and the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+from sqlalchemy.engine import make_url
+
+from tray_agent import __version__
+from tray_agent.cli import Ctx, cli, emit
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def plugins_cmd(c: Ctx, as_json: bool) -> None:
+    """List installed plugins, their versions, hooks and errors."""
+    app = c.app
+    infos = [vars(i) for i in app.plugins.info()]
+    if as_json:
+        click.echo(json.dumps(infos, indent=2))
+        return
+    for i in infos:
+        click.echo(f"{i['name']} ({i['distribution'] or 'in-process'} {i['version'] or ''})".rstrip())
+        click.echo(f"  hooks: {', '.join(i['hooks']) or '-'}")
+        for e in i["errors"]:
+            click.echo(f"  error: {e}")
+
+
+def doctor_report(c: Ctx) -> dict[str, Any]:
+    app = c.app
+    url = make_url(app.db.url)
+    checks: dict[str, Any] = {
+        "version": __version__,
+        "paths": {k: str(getattr(app.paths, k)) for k in ("data", "config", "logs", "runtime")},
+        "config_file": str(app.paths.config_file),
+        "database": {"url": url.render_as_string(hide_password=True), "schema_revision": app.schema_revision},
+        "agent": app.agent.model_dump(mode="json"),
+        "channels": [
+            {"id": ch.id, "name": ch.name, "kind": ch.kind, "business_address": ch.business_address,
+             "plugin_installed": ch.available, "healthy": ch.healthy, "detail": ch.health_detail}
+            for ch in app.inbox.list_channels()
+        ],
+        "channel_types": sorted(app.channel_types),
+        "call_handlers": [{"name": n, "available": h.available()} for n, h in app.call_handlers.items()],
+        "plugin_errors": [{"plugin": e.plugin, "hook": e.hook, "error": e.error, "at": str(e.created_at)}
+                          for e in app.recent_plugin_errors()],
+    }
+    try:
+        from tray_agent.desktop.environment import probe
+
+        checks["desktop"] = probe()
+    except ImportError:
+        pass
+    return checks
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def doctor_cmd(c: Ctx, as_json: bool) -> None:
+    """Check paths, database, channels, plugins and the desktop; say what is missing."""
+    r = doctor_report(c)
+    if as_json:
+        click.echo(json.dumps(r, indent=2, default=str))
+        return
+    click.echo(f"tray-agent {r['version']}")
+    for k, v in r["paths"].items():
+        click.echo(f"  {k:<8} {v}")
+    click.echo(f"database: {r['database']['url']} (schema {r['database']['schema_revision']})")
+    click.echo(f"agent:    {r['agent']['name']} <{r['agent']['email']}>")
+    click.echo(f"channel types: {', '.join(r['channel_types']) or 'none installed'}")
+    for ch in r["channels"]:
+        state = "plugin missing" if not ch["plugin_installed"] else {True: "ok", False: "UNHEALTHY", None: "unchecked"}[ch["healthy"]]
+        click.echo(f"channel {ch['id']} {ch['name']} ({ch['kind']} {ch['business_address']}): {state}"
+                   + (f" — {ch['detail']}" if ch["detail"] else ""))
+    for h in r["call_handlers"]:
+        click.echo(f"call handler {h['name']}: {'available' if h['available'] else 'not available'}")
+    for e in r["plugin_errors"]:
+        click.echo(f"plugin error: {e['plugin']} in {e['hook']}: {e['error']}")
+    for name, d in (r.get("desktop") or {}).items():
+        click.echo(f"desktop {name}: {'ok' if d.get('ok') else 'missing'}" + (f" — {d['detail']}" if d.get("detail") else ""))
+
+
+@cli.group("agent")
+def agent_group() -> None:
+    """Agents (colleagues) in this inbox."""
+
+
+@agent_group.command("add")
+@click.argument("name")
+@click.option("--email", default=None)
+@click.option("--extension", default=None, help="The agent's own phone/extension for click-to-call.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def agent_add(c: Ctx, name: str, email: str | None, extension: str | None, as_json: bool) -> None:
+    a = c.app.inbox.add_agent(name, email, extension)
+    emit(a, as_json, f"agent {a.id}: {a.name}")
+
+
+@agent_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def agent_list(c: Ctx, as_json: bool) -> None:
+    agents = c.app.inbox.list_agents()
+    emit(agents, as_json, "\n".join(f"{a.id:>4} {a.name} {a.email or ''}" for a in agents))
+
+
+@cli.group("queue")
+def queue_group() -> None:
+    """Message queues: groups of agents that a channel's new conversations go to."""
+
+
+@queue_group.command("add")
+@click.argument("name")
+@click.option("--member", "members", type=int, multiple=True, help="Agent id (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def queue_add(c: Ctx, name: str, members: tuple[int, ...], as_json: bool) -> None:
+    q = c.app.inbox.add_queue(name, list(members))
+    emit(q, as_json, f"queue {q.id}: {q.name} ({len(q.member_ids)} members)")
+
+
+@queue_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def queue_list(c: Ctx, as_json: bool) -> None:
+    qs = c.app.inbox.list_queues()
+    emit(qs, as_json, "\n".join(f"{q.id:>4} {q.name} members={q.member_ids}" for q in qs))
+
+
+@cli.command("serve")
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: a free one).")
+@pass_ctx
+def serve_cmd(c: Ctx, port: int | None) -> None:
+    """Run the agent headless: the API, the channels and the background tasks."""
+    from tray_agent.api.server import ApiServer
+
+    server = ApiServer(c.app, port=port)
+    click.echo(f"Tray Agent is running at {server.url}/  (token in {c.app.paths.token_file})")
+    sys.stdout.flush()
+    asyncio.run(server.serve())
+
+
+@cli.command("daemon", hidden=True)
+@pass_ctx
+def start_daemon(c: Ctx) -> None:
+    """Start the tray daemon (what `tray-agent` with no command does)."""
+    try:
+        from tray_agent.desktop.daemon import run
+    except ImportError:
+        click.echo("The desktop shell is not available; running headless.", err=True)
+        click.get_current_context().invoke(serve_cmd)
+        return
+    run(c.app)
+
+

@@ -1,0 +1,1 @@
+"""The inbox engine: store, channel rules, events and the one service layer."""

@@ -1,0 +1,340 @@
+"""What an agent does to a conversation: reply, start, claim, transfer, archive, close,
+read marks, contacts and calls. Each is one transaction that also writes its event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tray_agent.core import events
+from tray_agent.core.base import InboxBase, preview
+from tray_agent.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
+from tray_agent.core.files import StagedFile
+from tray_agent.core.ingest import Ingest
+from tray_agent.core.models import (
+    OUT, SYSTEM, Agent, Contact, ContactPoint, Conversation, Event, Message, MessageQueue,
+    OutboxItem, ReadState, Transfer,
+)
+from tray_agent.core import rules as R
+from tray_agent.core.views import CallView, ContactView, ConversationView, MessageView
+
+
+class Actions(Ingest):
+    # -- sending -----------------------------------------------------------------------
+
+    def reply(self, agent_id: int, conversation_id: int, text: str = "",
+              files: Sequence[StagedFile] = ()) -> MessageView:
+        """Send a message in a conversation (taking it over if it is unassigned)."""
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id, for_update=True)
+            ch = self._channel(conv.channel_id, s)
+            rules = self._rules(ch)
+            if conv.status != "open":
+                raise RuleViolation("This conversation is closed; reopen it to reply.")
+            self._require_sendable(ch)
+            if conv.started_by != "agent" or conv.last_inbound_at is not None:
+                R.check_reply(rules, conv.last_inbound_at, self.clock.now())
+            self._take_if_unassigned(s, out, conv, agent_id)
+            msg = self._queue_outbound(s, out, conv, agent_id, text, files)
+            return self._message_views(s, [msg])[0]
+
+    def start_conversation(self, agent_id: int, channel_id: int, customer_address: str,
+                           text: str = "", files: Sequence[StagedFile] = ()) -> tuple[ConversationView, MessageView]:
+        """Open a conversation from the business number (only where the channel allows it)."""
+        ch = self._channel(channel_id)
+        rules = self._rules(ch)
+        R.check_start(rules, self._label(ch))
+        self._require_sendable(ch)
+        address = self._normalize_address(rules, customer_address)
+        with self._tx() as (s, out):
+            self._agent(s, agent_id)
+            now = self.clock.now()
+            conv = self._open_conversation(s, out, ch, address, None, now, started_by="agent", agent_id=agent_id)
+            if conv.assigned_agent_id not in (None, agent_id):
+                raise Forbidden(f"{self._agent_names(s).get(conv.assigned_agent_id, 'A colleague')} "
+                                "already has an open conversation with this customer.")
+            self._take_if_unassigned(s, out, conv, agent_id)
+            msg = self._queue_outbound(s, out, conv, agent_id, text, files)
+            return self._conversation_views(s, agent_id, [conv])[0], self._message_views(s, [msg])[0]
+
+    def retry(self, agent_id: int, message_id: int) -> MessageView:
+        """Send a failed message again, as a new attempt of the same message."""
+        with self._tx() as (s, out):
+            msg = s.get(Message, message_id)
+            if msg is None or msg.direction != OUT:
+                raise NotFound(f"There is no outgoing message {message_id}.")
+            conv = self._conversation(s, agent_id, msg.conversation_id)
+            if msg.status != "failed":
+                raise InvalidInput("Only a failed message can be sent again.")
+            if msg.rule_refused:
+                raise RuleViolation(msg.status_reason or "The channel's rules refused this message; "
+                                    "sending it again cannot work.")
+            if conv.status != "open":
+                raise RuleViolation("This conversation is closed; reopen it to send again.")
+            ch = self._channel(conv.channel_id, s)
+            R.check_reply(self._rules(ch), conv.last_inbound_at, self.clock.now()) if conv.last_inbound_at else None
+            msg.status, msg.status_reason, msg.error_code, msg.provider_message_id = "queued", None, None, None
+            item = s.get(OutboxItem, msg.id)
+            if item is None:
+                s.add(OutboxItem(message_id=msg.id, channel_id=ch.id, next_attempt_at=self.clock.now()))
+            else:
+                item.state, item.next_attempt_at, item.last_error = "pending", self.clock.now(), ""
+            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status="queued", agent_id=agent_id)
+            return self._message_views(s, [msg])[0]
+
+    def _require_sendable(self, ch) -> None:  # type: ignore[no-untyped-def]
+        if self._type(ch) is None:
+            raise RuleViolation(f"The {ch.kind!r} channel plugin is not installed; nothing can be sent on it.")
+        if not ch.enabled:
+            raise RuleViolation(f"The channel {ch.name!r} is disabled.")
+
+    def _queue_outbound(self, s: Session, out: list[Event], conv: Conversation, agent_id: int,
+                        text: str, files: Sequence[StagedFile]) -> Message:
+        text = (text or "").strip()
+        ch = self._channel(conv.channel_id, s)
+        rules = self._rules(ch)
+        if not text and not files:
+            raise InvalidInput("The message is empty; write something or attach a file.")
+        if len(text) > rules.max_text_chars:
+            raise InvalidInput(f"The message is {len(text)} characters; {self._label(ch)} takes up to "
+                               f"{rules.max_text_chars}.")
+        links = [R.check_file(rules, f.size, f.mime_type, self._label(ch)) for f in files]
+        now = self.clock.now()
+        msg = Message(conversation_id=conv.id, channel_id=conv.channel_id, direction=OUT,
+                      kind="file" if files and not text else "text", text=text, sender_agent_id=agent_id,
+                      status="queued", created_at=now)
+        s.add(msg)
+        s.flush()
+        for f, as_link in zip(files, links):
+            a = self._attach(s, msg.id, f, rules, now)
+            if as_link:
+                msg.meta = {**msg.meta, "as_link": [*msg.meta.get("as_link", []), a.id]}
+        s.add(OutboxItem(message_id=msg.id, channel_id=conv.channel_id, next_attempt_at=now))
+        conv.last_activity_at = now
+        conv.last_message_id = msg.id
+        conv.last_message_preview = preview(text) or ", ".join(f.file_name for f in files)
+        conv.last_message_direction = OUT
+        conv.archived = False
+        self._set_read(s, conv, agent_id, msg.id)
+        self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=msg.id, direction=OUT, agent_id=agent_id)
+        return msg
+
+    # -- ownership ---------------------------------------------------------------------
+
+    def claim(self, agent_id: int, conversation_id: int) -> ConversationView:
+        """Take over a queued conversation. Of two agents claiming at once, one wins; the
+        other is told who did."""
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            if conv.assigned_agent_id == agent_id:
+                return self._conversation_views(s, agent_id, [conv])[0]
+            self._take_if_unassigned(s, out, conv, agent_id)
+            return self._conversation_views(s, agent_id, [conv])[0]
+
+    def _take_if_unassigned(self, s: Session, out: list[Event], conv: Conversation, agent_id: int) -> None:
+        if conv.assigned_agent_id == agent_id:
+            return
+        # A conditional UPDATE is the arbiter: exactly one of two racing claims changes the row.
+        won = s.execute(update(Conversation).where(
+            Conversation.id == conv.id, Conversation.assigned_agent_id.is_(None)  # type: ignore[union-attr]
+        ).values(assigned_agent_id=agent_id).execution_options(synchronize_session=False)).rowcount
+        if not won:
+            s.refresh(conv)
+            owner = self._agent_names(s).get(conv.assigned_agent_id or -1, "another agent")
+            raise Conflict(f"{owner} has already taken over this conversation.", owner_id=conv.assigned_agent_id)
+        conv.assigned_agent_id = agent_id
+        self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="claimed",
+                   visible_queue_id=conv.queue_id)
+
+    def transfer(self, agent_id: int, conversation_id: int, *, to_agent_id: int | None = None,
+                 to_queue_id: int | None = None, note: str = "") -> ConversationView:
+        """Hand a conversation to a colleague or back to a queue, with an optional note."""
+        if (to_agent_id is None) == (to_queue_id is None):
+            raise InvalidInput("Transfer to either a colleague or a queue.")
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id, for_update=True)
+            if conv.assigned_agent_id not in (None, agent_id):
+                raise Forbidden("Only the agent handling this conversation can transfer it.")
+            me = self._agent(s, agent_id)
+            if to_agent_id is not None:
+                if to_agent_id == agent_id:
+                    raise InvalidInput("The conversation is already yours.")
+                target = s.get(Agent, to_agent_id)
+                if target is None:
+                    raise NotFound(f"There is no colleague {to_agent_id}.")
+                conv.assigned_agent_id, target_name = to_agent_id, target.name
+            else:
+                queue = s.get(MessageQueue, to_queue_id)
+                if queue is None:
+                    raise NotFound(f"There is no queue {to_queue_id}.")
+                conv.assigned_agent_id, conv.queue_id, target_name = None, queue.id, queue.name
+            note = (note or "").strip()
+            s.add(Transfer(conversation_id=conv.id, from_agent_id=agent_id, to_agent_id=to_agent_id,
+                           to_queue_id=to_queue_id, note=note, created_at=self.clock.now()))
+            text = f"{me.name} transferred this conversation to {target_name}" + (f": {note}" if note else "")
+            msg = self._system_message(s, out, conv, "transfer", text, agent_id,
+                                       meta={"from_agent_id": agent_id, "to_agent_id": to_agent_id,
+                                             "to_queue_id": to_queue_id, "note": note})
+            conv.archived = False
+            self._emit(s, out, events.CONVERSATION_TRANSFERRED, conv, agent_id=agent_id, message_id=msg.id,
+                       from_agent_id=agent_id, to_agent_id=to_agent_id, to_queue_id=to_queue_id, note=note)
+            return self._conversation_views(s, agent_id, [conv])[0]
+
+    # -- state -------------------------------------------------------------------------
+
+    def archive(self, agent_id: int, conversation_id: int) -> ConversationView:
+        return self._set_flag(agent_id, conversation_id, archived=True)
+
+    def unarchive(self, agent_id: int, conversation_id: int) -> ConversationView:
+        return self._set_flag(agent_id, conversation_id, archived=False)
+
+    def _set_flag(self, agent_id: int, conversation_id: int, *, archived: bool) -> ConversationView:
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            if conv.archived != archived:
+                conv.archived = archived
+                self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id,
+                           change="archived" if archived else "unarchived")
+            return self._conversation_views(s, agent_id, [conv])[0]
+
+    def close(self, agent_id: int, conversation_id: int) -> ConversationView:
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id, for_update=True)
+            if conv.status == "closed":
+                return self._conversation_views(s, agent_id, [conv])[0]
+            self._close(s, out, conv, f"Closed by {self._agent(s, agent_id).name}", agent_id)
+            return self._conversation_views(s, agent_id, [conv])[0]
+
+    def _close(self, s: Session, out: list[Event], conv: Conversation, text: str, agent_id: int | None) -> None:
+        conv.status, conv.closed_at = "closed", self.clock.now()
+        self._system_message(s, out, conv, "closed", text, agent_id, touch=False)
+        self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="closed")
+
+    def reopen(self, agent_id: int, conversation_id: int) -> ConversationView:
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id, for_update=True)
+            if conv.status == "open":
+                return self._conversation_views(s, agent_id, [conv])[0]
+            newer = s.execute(select(Conversation.id).where(
+                Conversation.channel_id == conv.channel_id, Conversation.customer_address == conv.customer_address,
+                Conversation.status == "open")).scalar()
+            if newer is not None:
+                raise Conflict(f"This customer already has an open conversation ({newer}); continue there.",
+                               conversation_id=newer)
+            conv.status, conv.closed_at = "open", None
+            self._system_message(s, out, conv, "reopened", f"Reopened by {self._agent(s, agent_id).name}", agent_id)
+            self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="reopened")
+            return self._conversation_views(s, agent_id, [conv])[0]
+
+    def mark_read(self, agent_id: int, conversation_id: int) -> ConversationView:
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            self._set_read(s, conv, agent_id, conv.last_message_id or 0)
+            self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="read",
+                       visible_agent_id=agent_id, visible_queue_id=None)
+            return self._conversation_views(s, agent_id, [conv])[0]
+
+    def mark_unread(self, agent_id: int, conversation_id: int) -> ConversationView:
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            rs = s.get(ReadState, (conv.id, agent_id)) or ReadState(conversation_id=conv.id, agent_id=agent_id)
+            rs.marked_unread = True
+            s.add(rs)
+            self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="unread",
+                       visible_agent_id=agent_id, visible_queue_id=None)
+            return self._conversation_views(s, agent_id, [conv])[0]
+
+    def _set_read(self, s: Session, conv: Conversation, agent_id: int, message_id: int) -> None:
+        rs = s.get(ReadState, (conv.id, agent_id)) or ReadState(conversation_id=conv.id, agent_id=agent_id)
+        rs.last_read_message_id = max(rs.last_read_message_id, message_id)
+        rs.marked_unread = False
+        s.add(rs)
+
+    def _system_message(self, s: Session, out: list[Event], conv: Conversation, kind: str, text: str,
+                        agent_id: int | None, *, meta: dict | None = None, touch: bool = True) -> Message:
+        now = self.clock.now()
+        msg = Message(conversation_id=conv.id, channel_id=conv.channel_id, direction=SYSTEM, kind=kind,
+                      text=text, sender_agent_id=agent_id, created_at=now, meta=meta or {})
+        s.add(msg)
+        s.flush()
+        conv.last_message_id = msg.id
+        if touch:
+            conv.last_activity_at = now
+        self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=msg.id, direction=SYSTEM, kind=kind,
+                   agent_id=agent_id)
+        return msg
+
+    # -- contacts and calls ---------------------------------------------------------------
+
+    def save_contact(self, agent_id: int, conversation_id: int, *, name: str | None = None,
+                     contact_id: int | None = None) -> ContactView:
+        """Save the customer as a new contact, or add their address to an existing one."""
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            kind = self._rules(self._channel(conv.channel_id, s)).address_kind
+            owner = s.execute(select(ContactPoint).where(ContactPoint.kind == kind,
+                                                         ContactPoint.address == conv.customer_address)).scalar()
+            if contact_id is not None:
+                contact = s.get(Contact, contact_id)
+                if contact is None:
+                    raise NotFound(f"There is no contact {contact_id}.")
+            else:
+                display = (name or conv.customer_name or conv.customer_address).strip()
+                if not display:
+                    raise InvalidInput("A contact needs a name.")
+                contact = Contact(display_name=display[:200], created_at=self.clock.now())
+                s.add(contact)
+                s.flush()
+            if owner is not None and owner.contact_id != contact.id:
+                other = s.get(Contact, owner.contact_id)
+                raise Conflict(f"{conv.customer_address} already belongs to the contact "
+                               f"{other.display_name if other else owner.contact_id!r}.")
+            if owner is None:
+                s.add(ContactPoint(contact_id=contact.id, kind=kind, address=conv.customer_address))
+            # Tie every conversation with this address, on every channel, to the contact.
+            s.execute(update(Conversation).where(Conversation.customer_address == conv.customer_address)
+                      .values(contact_id=contact.id).execution_options(synchronize_session=False))
+            conv.contact_id = contact.id
+            self._emit(s, out, events.CONTACT_UPDATED, conv, agent_id=agent_id, contact_id=contact.id)
+            return self._contact_view(s, contact)
+
+    def _contact_view(self, s: Session, c: Contact) -> ContactView:
+        points = s.execute(select(ContactPoint).where(ContactPoint.contact_id == c.id)).scalars()
+        return ContactView(id=c.id, display_name=c.display_name,
+                           points=[{"kind": p.kind, "address": p.address} for p in points])
+
+    def elevate_to_call(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallView:
+        """Start a phone call to the customer through a call handler and record it."""
+        with self.db.read() as s:
+            conv = self._conversation(s, agent_id, conversation_id)
+            if self._rules(self._channel(conv.channel_id, s)).address_kind != "phone":
+                raise RuleViolation("This channel's customers have no phone number to call.")
+            extension = self._agent(s, agent_id).extension
+        chosen = self._call_handler(handler)
+        error: TrayAgentError | None = None
+        try:
+            result = chosen.call(conv.customer_address, extension)
+            text, meta = f"Call to {conv.customer_address}: {result.detail}", {"handler": chosen.name, "started": True, "call_id": result.call_id}
+        except TrayAgentError as exc:
+            error = exc
+            text, meta = f"Call to {conv.customer_address} failed: {exc.message}", {"handler": chosen.name, "started": False}
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            msg = self._system_message(s, out, conv, "call", text, agent_id, meta=meta)
+            view = self._message_views(s, [msg])[0]
+        if error is not None:
+            raise error
+        return CallView(message=view, handler=chosen.name, detail=text)
+
+    def _call_handler(self, name: str | None):  # type: ignore[no-untyped-def]
+        if name is not None:
+            if name not in self.call_handlers:
+                raise NotFound(f"There is no call handler {name!r}; installed: {', '.join(self.call_handlers) or 'none'}.")
+            return self.call_handlers[name]
+        for h in self.call_handlers.values():
+            if h.available():
+                return h
+        raise RuleViolation("No call handler can place calls on this machine.")

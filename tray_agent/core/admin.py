@@ -1,0 +1,252 @@
+"""Setting the inbox up: channels, agents, queues, and each agent's own settings."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from tray_agent.core import events
+from tray_agent.core.base import InboxBase
+from tray_agent.core.errors import Conflict, InvalidInput, NotFound
+from tray_agent.core.models import Agent, Channel, Conversation, MessageQueue, QueueMember
+from tray_agent.core.views import AgentView, ChannelView, QueueView
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "popup": True,
+    "sound": True,
+    "dnd": False,
+    #: ISO time until which do-not-disturb holds ("for 1 hour"); None when not set.
+    "dnd_until": None,
+    "dnd_schedule": {"enabled": False, "start": "22:00", "end": "08:00"},
+    "last_conversation_id": None,
+}
+
+
+class Admin(InboxBase):
+    # -- channels --------------------------------------------------------------------
+
+    def add_channel(self, kind: str, name: str, business_address: str, settings: dict[str, Any] | None = None,
+                    *, route_agent_id: int | None = None, route_queue_id: int | None = None,
+                    auto_close_seconds: int | None = None) -> ChannelView:
+        ctype = self.channel_types.get(kind)
+        if ctype is None:
+            known = ", ".join(sorted(self.channel_types)) or "none installed"
+            raise InvalidInput(f"There is no channel type {kind!r} (available: {known}).")
+        name = (name or "").strip()
+        if not name:
+            raise InvalidInput("A channel needs a name.")
+        address = self._normalize_address(ctype.rules, business_address)
+        if auto_close_seconds is not None and not ctype.rules.auto_close_configurable:
+            raise InvalidInput(f"{ctype.label} closes idle conversations by its own rule; it cannot be changed.")
+        with self._tx() as (s, out):
+            if s.execute(select(Channel.id).where(Channel.name == name)).scalar() is not None:
+                raise Conflict(f"A channel named {name!r} exists already.")
+            self._check_route(s, route_agent_id, route_queue_id)
+            ch = Channel(kind=kind, name=name, business_address=address, settings=dict(settings or {}),
+                         route_agent_id=route_agent_id, route_queue_id=route_queue_id,
+                         auto_close_seconds=auto_close_seconds, created_at=self.clock.now())
+            s.add(ch)
+            s.flush()
+            self._emit(s, out, events.CHANNEL_UPDATED, None, change="added", channel_id=ch.id)
+            return self._channel_view(ch)
+
+    def update_channel(self, channel_id: int, **changes: Any) -> ChannelView:
+        allowed = {"settings", "route_agent_id", "route_queue_id", "auto_close_seconds", "enabled", "business_address"}
+        bad = set(changes) - allowed
+        if bad:
+            raise InvalidInput(f"Channels have no setting {', '.join(sorted(bad))}.")
+        with self._tx() as (s, out):
+            ch = s.get(Channel, channel_id)
+            if ch is None:
+                raise NotFound(f"There is no channel {channel_id}.")
+            if "business_address" in changes:
+                changes["business_address"] = self._normalize_address(self._rules(ch), changes["business_address"])
+            if changes.get("auto_close_seconds") is not None and not self._rules(ch).auto_close_configurable:
+                raise InvalidInput(f"{self._label(ch)} closes idle conversations by its own rule; it cannot be changed.")
+            self._check_route(s, changes.get("route_agent_id"), changes.get("route_queue_id"))
+            for k, v in changes.items():
+                setattr(ch, k, v)
+            self._emit(s, out, events.CHANNEL_UPDATED, None, change="updated", channel_id=ch.id)
+        self._forget_channel(channel_id)
+        return self._channel_view(ch)
+
+    def set_channel_health(self, channel_id: int, ok: bool, detail: str = "") -> None:
+        with self._tx() as (s, out):
+            ch = s.get(Channel, channel_id)
+            if ch is None or (ch.healthy == ok and ch.health_detail == detail):
+                return
+            ch.healthy, ch.health_detail = ok, detail[:500]
+            self._emit(s, out, events.CHANNEL_UPDATED, None, change="health", channel_id=ch.id, ok=ok, detail=detail)
+        self._forget_channel(channel_id)
+
+    def remove_channel(self, channel_id: int) -> bool:
+        """Delete a channel that never carried a conversation; otherwise disable it, so no
+        stored message is lost. Returns True when it was deleted."""
+        with self._tx() as (s, out):
+            ch = s.get(Channel, channel_id)
+            if ch is None:
+                raise NotFound(f"There is no channel {channel_id}.")
+            used = s.execute(select(func.count()).select_from(Conversation).where(Conversation.channel_id == channel_id)).scalar_one()
+            if used:
+                ch.enabled = False
+            else:
+                s.delete(ch)
+            self._emit(s, out, events.CHANNEL_UPDATED, None, change="disabled" if used else "removed", channel_id=channel_id)
+        self._forget_channel(channel_id)
+        return not used
+
+    def list_channels(self, *, include_disabled: bool = False) -> list[ChannelView]:
+        with self.db.read() as s:
+            q = select(Channel).order_by(Channel.id)
+            if not include_disabled:
+                q = q.where(Channel.enabled.is_(True))  # type: ignore[attr-defined]
+            return [self._channel_view(c) for c in s.execute(q).scalars()]
+
+    def get_channel(self, channel_id: int) -> ChannelView:
+        with self.db.read() as s:
+            ch = s.get(Channel, channel_id)
+            if ch is None:
+                raise NotFound(f"There is no channel {channel_id}.")
+            return self._channel_view(ch)
+
+    def _channel_view(self, ch: Channel) -> ChannelView:
+        t = self._type(ch)
+        return ChannelView(id=ch.id, kind=ch.kind, label=self._label(ch), name=ch.name,
+                           business_address=ch.business_address, settings=ch.settings,
+                           rules=self._rules(ch).to_dict(), enabled=ch.enabled, healthy=ch.healthy,
+                           health_detail=ch.health_detail, route_agent_id=ch.route_agent_id,
+                           route_queue_id=ch.route_queue_id, auto_close_seconds=ch.auto_close_seconds,
+                           available=t is not None)
+
+    def _check_route(self, s, agent_id: int | None, queue_id: int | None) -> None:  # type: ignore[no-untyped-def]
+        if agent_id is not None and s.get(Agent, agent_id) is None:
+            raise NotFound(f"There is no agent {agent_id}.")
+        if queue_id is not None and s.get(MessageQueue, queue_id) is None:
+            raise NotFound(f"There is no queue {queue_id}.")
+
+    # -- agents and queues -------------------------------------------------------------
+
+    def add_agent(self, name: str, email: str | None = None, extension: str | None = None) -> AgentView:
+        name = (name or "").strip()
+        if not name:
+            raise InvalidInput("An agent needs a name.")
+        with self._tx() as (s, out):
+            if email and s.execute(select(Agent.id).where(Agent.email == email)).scalar() is not None:
+                raise Conflict(f"An agent with the e-mail {email} exists already.")
+            a = Agent(name=name, email=email, extension=extension, settings={})
+            s.add(a)
+            s.flush()
+            self._emit(s, out, events.AGENT_UPDATED, None, agent_id=a.id, change="added")
+            return self._agent_view(a)
+
+    def ensure_agent(self, name: str, email: str) -> AgentView:
+        """The agent with this e-mail, created on first use (the desktop's local agent)."""
+        with self.db.read() as s:
+            a = s.execute(select(Agent).where(Agent.email == email)).scalar_one_or_none()
+            if a is not None:
+                return self._agent_view(a)
+        try:
+            return self.add_agent(name, email)
+        except Conflict:
+            return self.ensure_agent(name, email)
+
+    def list_agents(self) -> list[AgentView]:
+        with self.db.read() as s:
+            return [self._agent_view(a) for a in s.execute(select(Agent).order_by(Agent.name)).scalars()]
+
+    def get_agent(self, agent_id: int) -> AgentView:
+        with self.db.read() as s:
+            return self._agent_view(self._agent(s, agent_id))
+
+    def touch_agent(self, agent_id: int) -> None:
+        """Record that the agent is present (the window's live connection calls this)."""
+        now = self.clock.now()
+        with self.db.write() as s:
+            a = self._agent(s, agent_id)
+            if a.last_seen_at is None or (now - a.last_seen_at).total_seconds() > 30:
+                a.last_seen_at = now
+
+    def add_queue(self, name: str, member_ids: list[int] | None = None) -> QueueView:
+        name = (name or "").strip()
+        if not name:
+            raise InvalidInput("A queue needs a name.")
+        with self._tx() as (s, out):
+            if s.execute(select(MessageQueue.id).where(MessageQueue.name == name)).scalar() is not None:
+                raise Conflict(f"A queue named {name!r} exists already.")
+            q = MessageQueue(name=name)
+            s.add(q)
+            s.flush()
+            for aid in member_ids or []:
+                self._agent(s, aid)
+                s.add(QueueMember(queue_id=q.id, agent_id=aid))
+            self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
+            return QueueView(id=q.id, name=q.name, member_ids=list(member_ids or []))
+
+    def set_queue_members(self, queue_id: int, member_ids: list[int]) -> QueueView:
+        with self._tx() as (s, out):
+            q = s.get(MessageQueue, queue_id)
+            if q is None:
+                raise NotFound(f"There is no queue {queue_id}.")
+            s.execute(delete(QueueMember).where(QueueMember.queue_id == queue_id))
+            for aid in member_ids:
+                self._agent(s, aid)
+                s.add(QueueMember(queue_id=queue_id, agent_id=aid))
+            self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
+            return QueueView(id=q.id, name=q.name, member_ids=member_ids)
+
+    def list_queues(self) -> list[QueueView]:
+        with self.db.read() as s:
+            members: dict[int, list[int]] = {}
+            for qm in s.execute(select(QueueMember)).scalars():
+                members.setdefault(qm.queue_id, []).append(qm.agent_id)
+            return [QueueView(id=q.id, name=q.name, member_ids=members.get(q.id, []))
+                    for q in s.execute(select(MessageQueue).order_by(MessageQueue.name)).scalars()]
+
+    # -- settings ------------------------------------------------------------------------
+
+    def get_settings(self, agent_id: int) -> dict[str, Any]:
+        with self.db.read() as s:
+            return merged_settings(self._agent(s, agent_id).settings)
+
+    def update_settings(self, agent_id: int, patch: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(patch) - set(DEFAULT_SETTINGS)
+        if unknown:
+            raise InvalidInput(f"Unknown setting {', '.join(sorted(unknown))}.")
+        _validate_settings(patch)
+        with self._tx() as (s, out):
+            a = self._agent(s, agent_id)
+            a.settings = {**merged_settings(a.settings), **patch}
+            self._emit(s, out, events.SETTINGS_UPDATED, None, agent_id=agent_id, visible_agent_id=agent_id,
+                       keys=sorted(patch))
+            return merged_settings(a.settings)
+
+
+def merged_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+    out = {**DEFAULT_SETTINGS, **(stored or {})}
+    out["dnd_schedule"] = {**DEFAULT_SETTINGS["dnd_schedule"], **(out.get("dnd_schedule") or {})}
+    return out
+
+
+def _validate_settings(patch: dict[str, Any]) -> None:
+    for key in ("popup", "sound", "dnd"):
+        if key in patch and not isinstance(patch[key], bool):
+            raise InvalidInput(f"{key} must be true or false.")
+    if patch.get("dnd_until") is not None:
+        try:
+            datetime.fromisoformat(str(patch["dnd_until"]))
+        except ValueError:
+            raise InvalidInput("dnd_until must be an ISO date and time.") from None
+    sched = patch.get("dnd_schedule")
+    if sched is not None:
+        if not isinstance(sched, dict) or set(sched) - {"enabled", "start", "end"}:
+            raise InvalidInput("dnd_schedule takes enabled, start and end.")
+        for k in ("start", "end"):
+            if k in sched:
+                try:
+                    time.fromisoformat(str(sched[k]))
+                except ValueError:
+                    raise InvalidInput(f"dnd_schedule.{k} must be a time like 22:00.") from None
+    if patch.get("last_conversation_id") is not None and not isinstance(patch["last_conversation_id"], int):
+        raise InvalidInput("last_conversation_id must be a conversation id.")

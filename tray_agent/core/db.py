@@ -1,0 +1,122 @@
+"""Engine, transactions and migrations for the store (SQLite by default, PostgreSQL for teams).
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions take
+the write lock up front (BEGIN IMMEDIATE) so two writers queue instead of deadlocking.
+A locked, read-only or unreachable database surfaces as StorageUnavailable, with nothing
+half-written: every service operation is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from tray_agent.core.errors import StorageUnavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: The newest migration; start-up skips importing alembic when the store is already there.
+HEAD_REVISION = "0001"
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_engine(
+                url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
+            )
+            _sqlite_pragmas(self.engine)
+        else:
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+        self._writer = self.engine.execution_options(tray_write=True)
+
+    @classmethod
+    def for_file(cls, path: Path) -> "Database":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path}")
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back entirely on any error."""
+        with _storage_errors(), Session(self._writer, expire_on_commit=False) as s:
+            with s.begin():
+                yield s
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with _storage_errors(), Session(self.engine, expire_on_commit=False) as s:
+            with s.begin():
+                yield s
+
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision (creating it if new); return the revision."""
+        current = self.schema_revision()
+        if current == HEAD_REVISION:
+            return current
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with _storage_errors(), self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        return self.schema_revision() or "none"
+
+    def schema_revision(self) -> str | None:
+        with _storage_errors(), self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        immediate = conn.get_execution_options().get("tray_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise StorageUnavailable(_explain(exc)) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StorageUnavailable("The database connection was lost; nothing was saved.") from exc
+        raise
+
+
+def _explain(exc: OperationalError) -> str:
+    msg = str(exc.orig).lower()
+    if "locked" in msg or "busy" in msg:
+        return "The database is locked by another program; nothing was saved. Try again."
+    if "readonly" in msg or "read-only" in msg:
+        return "The database file is read-only; nothing was saved."
+    if "unable to open" in msg:
+        return "The database file cannot be opened; check its folder exists and is writable."
+    if "disk" in msg and "full" in msg:
+        return "The disk is full; nothing was saved."
+    return f"The database failed: {str(exc.orig).splitlines()[0]}"

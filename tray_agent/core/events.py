@@ -1,0 +1,96 @@
+"""The append-only event log: every change to the inbox, numbered in commit order.
+
+Events are written in the transaction of the change they describe. Readers (the live
+stream, notifications, the tray badge, a syncing client) resume from the last sequence
+number they saw; ``EventBus`` only wakes them, the log is the truth.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from tray_agent.core.models import Event, QueueMember
+
+# The event types, one name each (the web UI, notifications and plugins switch on them).
+MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"  # status moved, file expired
+CONVERSATION_CREATED = "conversation.created"
+CONVERSATION_UPDATED = "conversation.updated"  # claimed, archived, closed, read, ...
+CONVERSATION_TRANSFERRED = "conversation.transferred"
+CONTACT_UPDATED = "contact.updated"
+CHANNEL_UPDATED = "channel.updated"
+SETTINGS_UPDATED = "settings.updated"
+AGENT_UPDATED = "agent.updated"
+
+
+def append(
+    session: Session,
+    type: str,
+    *,
+    now: Any,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    agent_id: int | None = None,
+    visible_agent_id: int | None = None,
+    visible_queue_id: int | None = None,
+    **data: Any,
+) -> Event:
+    ev = Event(
+        type=type, conversation_id=conversation_id, message_id=message_id, agent_id=agent_id,
+        visible_agent_id=visible_agent_id, visible_queue_id=visible_queue_id,
+        created_at=now, data=data,
+    )
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def visible_to(agent_id: int):  # type: ignore[no-untyped-def]
+    """SQL condition: events this agent may see (theirs, their queues', or everyone's)."""
+    my_queues = select(QueueMember.queue_id).where(QueueMember.agent_id == agent_id)
+    return or_(
+        Event.visible_agent_id == agent_id,
+        Event.visible_queue_id.in_(my_queues),  # type: ignore[union-attr]
+        (Event.visible_agent_id.is_(None)) & (Event.visible_queue_id.is_(None)),  # type: ignore[union-attr]
+        Event.agent_id == agent_id,
+    )
+
+
+class EventBus:
+    """Wakes in-process readers after a commit. Carries only the newest sequence number."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.last_seq = 0
+        self._listeners: list[Callable[[int], None]] = []
+
+    def published(self, seq: int) -> None:
+        with self._cond:
+            if seq > self.last_seq:
+                self.last_seq = seq
+            self._cond.notify_all()
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn(seq)
+
+    def subscribe(self, fn: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``fn(seq)`` after each commit (from the committing thread); returns unsubscribe."""
+        with self._cond:
+            self._listeners.append(fn)
+
+        def unsubscribe() -> None:
+            with self._cond:
+                if fn in self._listeners:
+                    self._listeners.remove(fn)
+
+        return unsubscribe
+
+    def wait(self, after_seq: int, timeout: float) -> int:
+        with self._cond:
+            self._cond.wait_for(lambda: self.last_seq > after_seq, timeout=timeout)
+            return self.last_seq

@@ -1,0 +1,152 @@
+"""The background rules: idle conversations close, files expire, and the outbox's states.
+
+Each sweep reads the injectable clock, so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from tray_agent.channels import OutboundFile, OutboundMessage
+from tray_agent.core import events
+from tray_agent.core.actions import Actions
+from tray_agent.core.models import Attachment, Channel, Conversation, Message, OutboxItem
+from tray_agent.core import rules as R
+
+SWEEP_BATCH = 500
+
+
+class Maintenance(Actions):
+    def close_idle(self, now: datetime | None = None) -> int:
+        """Close open conversations idle longer than their channel's rule allows."""
+        now = now or self.clock.now()
+        closed = 0
+        with self.db.read() as s:
+            channels = list(s.execute(select(Channel)).scalars())
+        for ch in channels:
+            override = timedelta(seconds=ch.auto_close_seconds) if ch.auto_close_seconds is not None else None
+            after = R.effective_auto_close(self._rules(ch), override)
+            if after is None:
+                continue
+            while True:
+                with self._tx() as (s, out):
+                    due = list(s.execute(select(Conversation).where(
+                        Conversation.channel_id == ch.id, Conversation.status == "open",
+                        Conversation.last_activity_at <= now - after).limit(SWEEP_BATCH)).scalars())  # type: ignore[operator]
+                    for conv in due:
+                        self._close(s, out, conv, f"Closed automatically after {_human(after)} without activity", None)
+                closed += len(due)
+                if len(due) < SWEEP_BATCH:
+                    break
+        return closed
+
+    def expire_files(self, now: datetime | None = None) -> int:
+        """Delete files past their retention from disk; their messages stay, marked expired."""
+        now = now or self.clock.now()
+        expired = 0
+        while True:
+            with self._tx() as (s, out):
+                due = list(s.execute(select(Attachment).where(
+                    Attachment.expired.is_(False), Attachment.expires_at <= now).limit(SWEEP_BATCH)).scalars())  # type: ignore[attr-defined, operator]
+                for a in due:
+                    self.files.delete(a.storage_path)
+                    a.expired, a.storage_path, a.link_token = True, "", None
+                    msg = s.get(Message, a.message_id)
+                    conv = s.get(Conversation, msg.conversation_id) if msg else None
+                    self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=a.message_id,
+                               change="file_expired", attachment_id=a.id)
+            expired += len(due)
+            if len(due) < SWEEP_BATCH:
+                return expired
+
+    # -- the outbox's states (the worker in outbox.py drives them) -------------------------
+
+    def outbox_due(self, now: datetime | None = None, limit: int = 20) -> list[int]:
+        now = now or self.clock.now()
+        with self.db.read() as s:
+            return list(s.execute(select(OutboxItem.message_id).where(
+                OutboxItem.state == "pending", OutboxItem.next_attempt_at <= now)
+                .order_by(OutboxItem.next_attempt_at).limit(limit)).scalars())
+
+    def outbox_next_due_at(self) -> datetime | None:
+        with self.db.read() as s:
+            return s.execute(select(OutboxItem.next_attempt_at).where(OutboxItem.state == "pending")
+                             .order_by(OutboxItem.next_attempt_at).limit(1)).scalar()
+
+    def outbox_claim(self, message_id: int) -> tuple[int, OutboundMessage] | None:
+        """Mark a pending item as being sent (committed before the provider is called).
+        Returns (channel id, what to send), or None if another worker took it."""
+        with self._tx() as (s, out):
+            won = s.execute(update(OutboxItem).where(OutboxItem.message_id == message_id, OutboxItem.state == "pending")
+                            .values(state="sending", attempts=OutboxItem.attempts + 1)
+                            .execution_options(synchronize_session=False)).rowcount
+            if not won:
+                return None
+            item = s.get(OutboxItem, message_id)
+            msg = s.get(Message, message_id)
+            conv = s.get(Conversation, msg.conversation_id)
+            links = set(msg.meta.get("as_link", []))
+            atts = s.execute(select(Attachment).where(Attachment.message_id == message_id).order_by(Attachment.id)).scalars()
+            files = []
+            for a in atts:
+                if a.expired:
+                    continue
+                files.append(OutboundFile(a.file_name, a.mime_type, a.size, str(self.files.path(a.storage_path)),
+                                          as_link=a.id in links, public_url=None))
+            if msg.status == "queued":
+                msg.status = "sending"
+            return item.channel_id, OutboundMessage(message_id=msg.id, customer_address=conv.customer_address,
+                                                    text=msg.text, files=tuple(files), attempt=item.attempts)
+
+    def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent") -> None:
+        with self._tx() as (s, out):
+            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            item.state, item.last_error = "done", ""
+            msg.provider_message_id = provider_message_id
+            # A status callback may already have moved it further; never move it back.
+            if msg.status in (None, "queued", "sending") or (status == "failed"):
+                msg.status = status
+            msg.sent_at = msg.sent_at or self.clock.now()
+            conv = s.get(Conversation, msg.conversation_id)
+            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)
+
+    def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
+        with self._tx() as (s, _out):
+            item = s.get(OutboxItem, message_id)
+            item.state, item.last_error = "pending", error[:500]
+            item.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
+            msg = s.get(Message, message_id)
+            msg.status = "queued"
+            msg.status_reason = f"Retrying: {error}"[:500]
+
+    def outbox_failed(self, message_id: int, reason: str, code: str | None = None, *,
+                      rule_refused: bool = False) -> None:
+        with self._tx() as (s, out):
+            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            item.state, item.last_error = "failed", reason[:500]
+            msg.status, msg.status_reason, msg.error_code, msg.rule_refused = "failed", reason[:500], code, rule_refused
+            conv = s.get(Conversation, msg.conversation_id)
+            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status="failed", reason=reason)
+
+    def outbox_interrupted(self) -> list[tuple[int, int]]:
+        """Items a crash left mid-send: (message id, channel id). The worker decides, per
+        channel, whether the provider already has them."""
+        with self.db.read() as s:
+            return [(m, c) for m, c in s.execute(select(OutboxItem.message_id, OutboxItem.channel_id)
+                                                 .where(OutboxItem.state == "sending")).all()]
+
+    def outbox_requeue(self, message_id: int) -> None:
+        with self._tx() as (s, _out):
+            item = s.get(OutboxItem, message_id)
+            item.state, item.next_attempt_at = "pending", self.clock.now()
+            item.attempts = max(0, item.attempts - 1)
+
+
+def _human(td: timedelta) -> str:
+    secs = int(td.total_seconds())
+    if secs % 3600 == 0:
+        h = secs // 3600
+        return f"{h} hour" + ("s" if h != 1 else "") if h < 48 else f"{h // 24} days"
+    return f"{secs // 60} minutes"

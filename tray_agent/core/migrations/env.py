@@ -1,0 +1,42 @@
+"""Alembic environment: runs on the connection the store hands it (see core/db.py)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import tray_agent.core.models  # noqa: F401  (registers the tables on the metadata)
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    # Keep migrations free of the models' Python-side types: a migration must keep
+    # working after the models change.
+    if type_ == "type":
+        name = type(obj).__name__
+        if name == "UTCDateTime":
+            return "sa.DateTime()"
+        if name == "AutoString":
+            return "sa.String()"
+    return False
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is None:
+        from sqlalchemy import create_engine
+
+        connection = create_engine(config.get_main_option("sqlalchemy.url")).connect()
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        render_item=_render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

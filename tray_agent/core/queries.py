@@ -1,0 +1,191 @@
+"""Reading the inbox: the list with its filters and keyset pagination, a conversation's
+whole history, full-text search, and the event log."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime
+
+from sqlalchemy import and_, column, func, or_, select, table, text
+from sqlalchemy.orm import Session
+
+from tray_agent.core.base import InboxBase, event_view
+from tray_agent.core.clock import utc
+from tray_agent.core.errors import InvalidInput
+from tray_agent.core import events
+from tray_agent.core.models import Conversation, Event, Message, ReadState
+from tray_agent.core import rules as R
+from tray_agent.core.views import (
+    ComposerState, ConversationDetail, EventView, InboxPage, MessagePage, SearchHit,
+)
+
+FILTERS = ("all", "unread", "mine", "unassigned", "archived")
+MAX_PAGE = 200
+
+
+class Queries(InboxBase):
+    def list_inbox(self, agent_id: int, filter: str = "all", *, channel_id: int | None = None,
+                   limit: int = 50, cursor: str | None = None) -> InboxPage:
+        """The conversations an agent sees, most recently active first."""
+        if filter not in FILTERS:
+            raise InvalidInput(f"Unknown filter {filter!r}; use one of {', '.join(FILTERS)}.")
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.db.read() as s:
+            queues = self._my_queues(s, agent_id)
+            q = select(Conversation).where(self._visible(agent_id, queues))
+            q = q.where(Conversation.archived.is_(filter == "archived"))  # type: ignore[attr-defined]
+            if filter == "mine":
+                q = q.where(Conversation.assigned_agent_id == agent_id)
+            elif filter == "unassigned":
+                q = q.where(Conversation.assigned_agent_id.is_(None))  # type: ignore[union-attr]
+            elif filter == "unread":
+                rs = select(ReadState.last_read_message_id).where(
+                    ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
+                marked = select(ReadState.marked_unread).where(
+                    ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
+                q = q.where(or_(Conversation.last_inbound_message_id > func.coalesce(rs, 0), marked.is_(True)))
+            if channel_id is not None:
+                q = q.where(Conversation.channel_id == channel_id)
+            if cursor:
+                at, cid = _decode_cursor(cursor)
+                q = q.where(or_(Conversation.last_activity_at < at,
+                                and_(Conversation.last_activity_at == at, Conversation.id < cid)))
+            q = q.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+            rows = list(s.execute(q).scalars())
+            more = len(rows) > limit
+            rows = rows[:limit]
+            nxt = _encode_cursor(rows[-1].last_activity_at, rows[-1].id) if more and rows else None
+            return InboxPage(items=self._conversation_views(s, agent_id, rows), next_cursor=nxt)
+
+    def unread_summary(self, agent_id: int) -> tuple[int, list[int]]:
+        """How many unread conversations the agent has, and the five most recent ids (tray)."""
+        page = self.list_inbox(agent_id, "unread", limit=5)
+        with self.db.read() as s:
+            queues = self._my_queues(s, agent_id)
+            rs = select(ReadState.last_read_message_id).where(
+                ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
+            marked = select(ReadState.marked_unread).where(
+                ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
+            count = s.execute(select(func.count()).select_from(Conversation).where(
+                self._visible(agent_id, queues), Conversation.archived.is_(False),  # type: ignore[attr-defined]
+                or_(Conversation.last_inbound_message_id > func.coalesce(rs, 0), marked.is_(True)))).scalar_one()
+        return count, [c.id for c in page.items]
+
+    def get_conversation(self, agent_id: int, conversation_id: int) -> ConversationDetail:
+        with self.db.read() as s:
+            conv = self._conversation(s, agent_id, conversation_id)
+            view = self._conversation_views(s, agent_id, [conv])[0]
+            ch = self._channel(conv.channel_id, s)
+            rules = self._rules(ch)
+            earlier = list(s.execute(select(Conversation.id).where(
+                self._related(s, conv), Conversation.id != conv.id).order_by(Conversation.id.desc())).scalars())  # type: ignore[union-attr]
+            return ConversationDetail(**view.model_dump(), rules=rules.to_dict(),
+                                      composer=self._composer(conv, ch, agent_id),
+                                      earlier_conversation_ids=earlier)
+
+    def _composer(self, conv: Conversation, ch, agent_id: int) -> ComposerState:  # type: ignore[no-untyped-def]
+        rules = self._rules(ch)
+        closes = R.window_closes_at(rules, conv.last_inbound_at)
+        state = ComposerState(can_reply=True, window_closes_at=closes, max_file_bytes=rules.max_file_bytes,
+                              must_claim=conv.assigned_agent_id is None)
+        if self._type(ch) is None:
+            state.can_reply, state.reason = False, f"The {ch.kind!r} channel plugin is not installed."
+        elif conv.status != "open":
+            state.can_reply, state.reason = False, "This conversation is closed; reopen it to reply."
+        elif conv.assigned_agent_id not in (None, agent_id):
+            state.can_reply, state.reason = False, "A colleague is handling this conversation."
+        elif rules.reply_window is not None and not (conv.started_by == "agent" and conv.last_inbound_at is None):
+            try:
+                R.check_reply(rules, conv.last_inbound_at, self.clock.now())
+            except R.RuleViolation as exc:
+                state.can_reply, state.reason = False, exc.message
+        return state
+
+    def _related(self, s: Session, conv: Conversation):  # type: ignore[no-untyped-def]
+        """The customer's conversations: same channel and address, or the same saved contact."""
+        same = and_(Conversation.channel_id == conv.channel_id, Conversation.customer_address == conv.customer_address)
+        return or_(same, Conversation.contact_id == conv.contact_id) if conv.contact_id else same
+
+    def history(self, agent_id: int, conversation_id: int, *, before: int | None = None,
+                limit: int = 50) -> MessagePage:
+        """The customer's whole history, newest page first (each page oldest-first), including
+        earlier closed conversations, transfers, calls and other system events."""
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.db.read() as s:
+            conv = self._conversation(s, agent_id, conversation_id)
+            conv_ids = list(s.execute(select(Conversation.id).where(self._related(s, conv))).scalars())
+            # One ordered index range per conversation, merged here: an IN-list would make
+            # the database sort every message of a long conversation.
+            rows: list[Message] = []
+            for cid in conv_ids:
+                q = select(Message).where(Message.conversation_id == cid)
+                if before is not None:
+                    q = q.where(Message.id < before)
+                rows.extend(s.execute(q.order_by(Message.id.desc()).limit(limit + 1)).scalars())
+            rows.sort(key=lambda m: m.id, reverse=True)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            rows.reverse()
+            return MessagePage(items=self._message_views(s, rows), next_before=rows[0].id if more and rows else None)
+
+    def search(self, agent_id: int, query: str, *, limit: int = 50, before: int | None = None) -> list[SearchHit]:
+        """Messages whose text matches every word of ``query`` (the last one as a prefix),
+        newest first."""
+        words = re.findall(r"\w+", query or "")
+        if not words:
+            raise InvalidInput("Type a word to search for.")
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.db.read() as s:
+            queues = self._my_queues(s, agent_id)
+            if self.db.is_sqlite:
+                # Drive the query from the FTS index in rowid order: FTS5 walks its doclist
+                # newest first and stops at the limit, however common the word is.
+                fts = table("message_fts", column("rowid"))
+                q = (select(Message, Conversation).select_from(fts)
+                     .join(Message, Message.id == fts.c.rowid)
+                     .join(Conversation, Conversation.id == Message.conversation_id)
+                     .where(text("message_fts MATCH :m"), self._visible(agent_id, queues)))
+                if before is not None:
+                    q = q.where(fts.c.rowid < before)
+                q = q.order_by(fts.c.rowid.desc())
+                params = {"m": " ".join(f'"{w}"' for w in words) + "*"}
+            else:
+                q = (select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
+                     .where(text("to_tsvector('simple', message.text) @@ to_tsquery('simple', :m)"),
+                            self._visible(agent_id, queues)))
+                if before is not None:
+                    q = q.where(Message.id < before)
+                q = q.order_by(Message.id.desc())  # type: ignore[union-attr]
+                params = {"m": " & ".join(words[:-1] + [words[-1] + ":*"])}
+            rows = s.execute(q.limit(limit), params).all()
+            msgs = self._message_views(s, [m for m, _ in rows])
+            convs = {c.id: c for c in self._conversation_views(s, agent_id, list({c.id: c for _, c in rows}.values()))}
+            return [SearchHit(message=m, conversation=convs[m.conversation_id]) for m in msgs]
+
+    def events_since(self, agent_id: int, after_seq: int = 0, limit: int = 500) -> list[EventView]:
+        """Committed events this agent may see, after ``after_seq``, in order."""
+        with self.db.read() as s:
+            rows = s.execute(select(Event).where(Event.seq > after_seq, events.visible_to(agent_id))
+                             .order_by(Event.seq).limit(max(1, min(limit, 5000)))).scalars()  # type: ignore[arg-type]
+            return [event_view(e) for e in rows]
+
+    def last_seq(self) -> int:
+        with self.db.read() as s:
+            return s.execute(select(func.max(Event.seq))).scalar() or 0
+
+
+def _encode_cursor(at: datetime | None, cid: int | None) -> str:
+    raw = f"{(at or datetime.min).isoformat()}|{cid}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, cid = raw.rsplit("|", 1)
+        return utc(datetime.fromisoformat(at)), int(cid)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("That page cursor is malformed; start from the first page.") from None
+
+

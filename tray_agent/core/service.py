@@ -1,0 +1,16 @@
+"""The one service layer. The CLI, the HTTP API, the tray and plugins all call ``Inbox``;
+none of them opens its own database session to change the inbox.
+
+Every operation that acts for a person takes that agent's id first, so the same calls
+serve a single desktop and a team server.
+"""
+
+from __future__ import annotations
+
+from tray_agent.core.admin import Admin
+from tray_agent.core.maintenance import Maintenance
+from tray_agent.core.queries import Queries
+
+
+class Inbox(Maintenance, Queries, Admin):
+    """Ingest, agent actions, queries, administration and the background rules, in one place."""

@@ -1,0 +1,147 @@
+"""What the service layer hands out: read models that the API, CLI, tray and plugins share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from pydantic import BaseModel
+
+
+class AgentView(BaseModel):
+    id: int
+    name: str
+    email: Optional[str] = None
+    online: bool = False
+    last_seen_at: Optional[datetime] = None
+
+
+class QueueView(BaseModel):
+    id: int
+    name: str
+    member_ids: list[int]
+
+
+class ChannelView(BaseModel):
+    id: int
+    kind: str
+    label: str
+    name: str
+    business_address: str
+    settings: dict[str, Any]
+    rules: dict[str, Any]
+    enabled: bool
+    healthy: Optional[bool] = None
+    health_detail: str = ""
+    route_agent_id: Optional[int] = None
+    route_queue_id: Optional[int] = None
+    auto_close_seconds: Optional[int] = None
+    #: The channel type's plugin is not installed (or failed to load).
+    available: bool = True
+
+
+class AttachmentView(BaseModel):
+    id: int
+    file_name: str
+    mime_type: str
+    size: int
+    sha256: str
+    expired: bool
+    expires_at: Optional[datetime] = None
+
+
+class MessageView(BaseModel):
+    id: int
+    conversation_id: int
+    direction: str
+    kind: str
+    text: str
+    sender_agent_id: Optional[int] = None
+    sender_name: Optional[str] = None
+    status: Optional[str] = None
+    status_reason: Optional[str] = None
+    error_code: Optional[str] = None
+    #: A retry could work (failed, not refused by a channel rule, conversation still open).
+    can_retry: bool = False
+    created_at: datetime
+    attachments: list[AttachmentView] = []
+    meta: dict[str, Any] = {}
+
+
+class ConversationView(BaseModel):
+    id: int
+    channel_id: int
+    channel_kind: str
+    channel_label: str
+    customer_address: str
+    customer_display: str
+    customer_name: Optional[str] = None
+    contact_id: Optional[int] = None
+    contact_name: Optional[str] = None
+    status: str
+    archived: bool
+    assigned_agent_id: Optional[int] = None
+    assigned_agent_name: Optional[str] = None
+    queue_id: Optional[int] = None
+    queue_name: Optional[str] = None
+    last_activity_at: Optional[datetime] = None
+    last_message_preview: str = ""
+    last_message_direction: Optional[str] = None
+    unread_count: int = 0
+    unread: bool = False
+
+
+class ComposerState(BaseModel):
+    """What the composer may do right now, so the window shows rules before they bite."""
+
+    can_reply: bool
+    reason: Optional[str] = None
+    window_closes_at: Optional[datetime] = None
+    max_file_bytes: int
+    must_claim: bool = False
+
+
+class ConversationDetail(ConversationView):
+    composer: ComposerState
+    rules: dict[str, Any]
+    #: Earlier (closed) conversations with the same customer, newest first.
+    earlier_conversation_ids: list[int] = []
+
+
+class InboxPage(BaseModel):
+    items: list[ConversationView]
+    #: Pass as ``cursor`` to get the next page; None on the last page.
+    next_cursor: Optional[str] = None
+
+
+class MessagePage(BaseModel):
+    items: list[MessageView]  # oldest first
+    #: Pass as ``before`` to load older messages; None when the history is complete.
+    next_before: Optional[int] = None
+
+
+class SearchHit(BaseModel):
+    message: MessageView
+    conversation: ConversationView
+
+
+class EventView(BaseModel):
+    seq: int
+    type: str
+    conversation_id: Optional[int] = None
+    message_id: Optional[int] = None
+    agent_id: Optional[int] = None
+    created_at: datetime
+    data: dict[str, Any] = {}
+
+
+class ContactView(BaseModel):
+    id: int
+    display_name: str
+    points: list[dict[str, str]]
+
+
+class CallView(BaseModel):
+    message: MessageView
+    handler: str
+    detail: str

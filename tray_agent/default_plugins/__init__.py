@@ -1,0 +1,1 @@
+"""Built-in plugins, each loaded through the ``tray_agent`` entry-point group like any other."""

@@ -1,0 +1,260 @@
+"""The agent's moving parts: one adapter per configured channel, the outbox worker, the
+pollers and the background sweeps (idle closure, file retention). All asyncio, all
+stopping cleanly; the API server and the daemon run them in their event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets as pysecrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from tray_agent import secrets
+from tray_agent.app import App
+from tray_agent.channels import ChannelAdapter, ChannelConfig, InboundMessage, StatusUpdate, WebhookRoute
+from tray_agent.core.errors import ProviderError, TrayAgentError
+from tray_agent.core.models import Attachment, Channel
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 300.0
+MAX_ATTEMPTS = 8
+SWEEP_EVERY = 60.0
+INTERRUPTED = ("The agent stopped while this message was being sent; it was not sent again "
+               "automatically in case the provider had already accepted it.")
+
+
+@dataclass
+class _Context:
+    """The ``ChannelContext`` an adapter gets: its only door into the inbox."""
+
+    runtime: "Runtime"
+    channel_id: int
+    channel_name: str
+
+    @property
+    def public_base_url(self) -> str:
+        return self.runtime.public_base_url
+
+    def receive(self, message: InboundMessage) -> int:
+        return self.runtime.app.inbox.receive(self.channel_id, message)
+
+    def update_status(self, update: StatusUpdate) -> None:
+        self.runtime.app.inbox.update_status(self.channel_id, update)
+
+    def secret(self, name: str) -> str | None:
+        return secrets.get(self.channel_name, name)
+
+    def file_url(self, attachment_id: int) -> str:
+        return self.runtime.file_url(attachment_id)
+
+
+class Runtime:
+    def __init__(self, app: App, public_base_url: str = "") -> None:
+        self.app = app
+        self.public_base_url = public_base_url.rstrip("/")
+        self.adapters: dict[int, ChannelAdapter] = {}
+        self.routes: dict[int, list[WebhookRoute]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- adapters ------------------------------------------------------------------------
+
+    def start_adapters(self) -> None:
+        with self.app.db.read() as s:
+            channels = list(s.execute(select(Channel).where(Channel.enabled.is_(True))).scalars())  # type: ignore[attr-defined]
+        for ch in channels:
+            self._start_adapter(ch)
+
+    def _start_adapter(self, ch: Channel) -> None:
+        ctype = self.app.channel_types.get(ch.kind)
+        if ctype is None:
+            self.app.inbox.set_channel_health(ch.id, False, f"The {ch.kind!r} channel plugin is not installed.")
+            return
+        cfg = ChannelConfig(id=ch.id, kind=ch.kind, name=ch.name, business_address=ch.business_address,
+                            settings=dict(ch.settings))
+        try:
+            adapter = ctype.factory(cfg, _Context(self, ch.id, ch.name))
+            self.adapters[ch.id] = adapter
+            self.routes[ch.id] = list(adapter.webhook_routes())
+        except Exception as exc:  # a broken plugin must not stop the other channels
+            log.exception("channel %s could not start", ch.name)
+            self.app.plugins.report_failure(ch.kind, "factory", f"{type(exc).__name__}: {exc}")
+            self.app.inbox.set_channel_health(ch.id, False, f"Could not start: {exc}")
+
+    def adapter(self, channel_id: int) -> ChannelAdapter | None:
+        return self.adapters.get(channel_id)
+
+    def file_url(self, attachment_id: int) -> str:
+        """A tokenised link at which a provider (or a customer, for as-link files) can fetch
+        a file until it expires."""
+        with self.app.db.write() as s:
+            a = s.get(Attachment, attachment_id)
+            if a is None or a.expired:
+                raise TrayAgentError(f"File {attachment_id} has expired or does not exist.")
+            if not a.link_token:
+                a.link_token = pysecrets.token_urlsafe(24)
+            return f"{self.public_base_url}/files/{a.link_token}/{a.file_name}"
+
+    # -- background tasks ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start adapters and background tasks in the running event loop."""
+        self.start_adapters()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._outbox_loop(), name="outbox"))
+        self._tasks.append(loop.create_task(self._sweep_loop(), name="sweeps"))
+        for cid, adapter in self.adapters.items():
+            ch = self.app.inbox.get_channel(cid)
+            interval = self.app.channel_types[ch.kind].poll_interval
+            if interval:
+                self._tasks.append(loop.create_task(self._poll_loop(cid, adapter, interval), name=f"poll-{cid}"))
+        self._tasks.append(loop.create_task(self._health_once(), name="health"))
+        # New outbound messages wake the outbox at once instead of waiting for its timer.
+        self._unsubscribe = self.app.inbox.bus.subscribe(lambda _seq: loop.call_soon_threadsafe(self._wake.set))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if hasattr(self, "_unsubscribe"):
+            self._unsubscribe()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for adapter in self.adapters.values():
+            try:
+                await adapter.aclose()
+            except Exception:
+                log.exception("closing an adapter failed")
+
+    async def _health_once(self) -> None:
+        for cid, adapter in list(self.adapters.items()):
+            await self.check_health(cid, adapter)
+
+    async def check_health(self, channel_id: int, adapter: ChannelAdapter) -> tuple[bool, str]:
+        try:
+            h = await adapter.check_health()
+            ok, detail = h.ok, h.detail
+        except Exception as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(self.app.inbox.set_channel_health, channel_id, ok, detail)
+        return ok, detail
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.app.inbox.close_idle)
+                await asyncio.to_thread(self.app.inbox.expire_files)
+            except Exception:
+                log.exception("background sweep failed; trying again later")
+            await asyncio.sleep(SWEEP_EVERY)
+
+    async def _poll_loop(self, channel_id: int, adapter: ChannelAdapter, interval: float) -> None:
+        while True:
+            try:
+                await adapter.poll()
+            except Exception as exc:
+                log.warning("polling channel %s failed: %s", channel_id, exc)
+            await asyncio.sleep(interval)
+
+    async def _outbox_loop(self) -> None:
+        await self.recover_interrupted()
+        while True:
+            try:
+                await self.drain_outbox()
+            except Exception:
+                log.exception("outbox pass failed; trying again shortly")
+            nxt = await asyncio.to_thread(self.app.inbox.outbox_next_due_at)
+            delay = 30.0 if nxt is None else max(0.0, (nxt - self.app.clock.now()).total_seconds())
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 30.0))
+            except asyncio.TimeoutError:
+                pass
+
+    async def recover_interrupted(self) -> None:
+        """Items left mid-send by a crash: ask the adapter whether the provider has them
+        (``find_sent``); without that, fail them visibly rather than risk a duplicate."""
+        inbox = self.app.inbox
+        for message_id, channel_id in await asyncio.to_thread(inbox.outbox_interrupted):
+            adapter = self.adapters.get(channel_id)
+            finder = getattr(adapter, "find_sent", None)
+            if finder is not None:
+                try:
+                    provider_id = await finder(message_id)
+                except Exception as exc:
+                    log.warning("could not check message %s with its provider: %s", message_id, exc)
+                    provider_id = None
+                    await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
+                    continue
+                if provider_id:
+                    await asyncio.to_thread(inbox.outbox_sent, message_id, provider_id)
+                else:
+                    await asyncio.to_thread(inbox.outbox_requeue, message_id)
+            else:
+                await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
+
+    async def drain_outbox(self) -> int:
+        """Send every due item once; returns how many were attempted."""
+        inbox = self.app.inbox
+        attempted = 0
+        while not self._stopping:
+            due = await asyncio.to_thread(inbox.outbox_due)
+            if not due:
+                return attempted
+            for message_id in due:
+                claimed = await asyncio.to_thread(inbox.outbox_claim, message_id)
+                if claimed is None:
+                    continue
+                attempted += 1
+                await self._send(message_id, *claimed)
+        return attempted
+
+    async def _send(self, message_id: int, channel_id: int, out) -> None:  # type: ignore[no-untyped-def]
+        inbox = self.app.inbox
+        adapter = self.adapters.get(channel_id)
+        if adapter is None:
+            await asyncio.to_thread(inbox.outbox_failed, message_id,
+                                    "The channel is not running (its plugin is missing or failed to start).")
+            return
+        if any(f.as_link or f.public_url is None for f in out.files):
+            out = _with_links(self, out, message_id)
+        try:
+            result = await adapter.send(out)
+        except ProviderError as exc:
+            if exc.retryable and not exc.permanent_rule and out.attempt < MAX_ATTEMPTS:
+                delay = exc.retry_after if exc.retry_after is not None else backoff(out.attempt)
+                await asyncio.to_thread(inbox.outbox_retry_later, message_id, delay, exc.message)
+            else:
+                await asyncio.to_thread(inbox.outbox_failed, message_id, exc.message,
+                                        None if exc.provider_code is None else str(exc.provider_code),
+                                        rule_refused=exc.permanent_rule)
+            return
+        except Exception as exc:  # an adapter bug: keep the message, show why
+            log.exception("channel %s failed to send message %s", channel_id, message_id)
+            await asyncio.to_thread(inbox.outbox_failed, message_id, f"The channel failed: {type(exc).__name__}: {exc}")
+            return
+        await asyncio.to_thread(inbox.outbox_sent, message_id, result.provider_message_id, result.status)
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: 2, 4, 8, ... seconds, at most five minutes."""
+    base = min(BACKOFF_MAX, BACKOFF_BASE ** max(1, attempt))
+    return base * (0.8 + 0.4 * random.random())
+
+
+def _with_links(rt: Runtime, out, message_id: int):  # type: ignore[no-untyped-def]
+    """Give each outbound file the public link the provider (or the customer) fetches it at."""
+    from dataclasses import replace
+
+    with rt.app.db.read() as s:
+        ids = list(s.execute(select(Attachment.id).where(Attachment.message_id == message_id,
+                                                         Attachment.expired.is_(False))  # type: ignore[attr-defined]
+                             .order_by(Attachment.id)).scalars())
+    files = tuple(replace(f, public_url=rt.file_url(aid)) for f, aid in zip(out.files, ids))
+    return replace(out, files=files)
