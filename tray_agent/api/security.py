@@ -1,13 +1,21 @@
 """The API's defences: a per-install token, loopback-only Host headers (against DNS
-rebinding), same-origin WebSockets, and a strict Content-Security-Policy."""
+rebinding), same-origin requests only (no CORS), and a strict Content-Security-Policy.
+
+``Guard`` is plain ASGI middleware so it also sees the live stream's long responses
+without buffering them, and it answers before any route runs.
+"""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import os
 import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException, Request
 
@@ -15,6 +23,13 @@ TOKEN_COOKIE = "tray_agent_token"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
        "frame-ancestors 'none'; form-action 'self'")
+#: Paths providers call (signed webhooks, unguessable expiring file links): no token.
+PUBLIC_PREFIXES = ("/webhooks/", "/files/")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 def load_or_create_token(path: Path) -> str:
@@ -34,6 +49,14 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
+def window_url(base_url: str, token: str, conversation_id: int | None = None) -> str:
+    """The address the desktop opens the chat window at: the token is traded once for an
+    HttpOnly cookie (then redirected away, so it stays out of history), and the fragment
+    opens a conversation."""
+    url = f"{base_url.rstrip('/')}/?token={quote(token)}"
+    return url + (f"#/conversation/{int(conversation_id)}" if conversation_id is not None else "")
+
+
 def is_loopback_host(host_header: str | None) -> bool:
     if not host_header:
         return False
@@ -47,13 +70,30 @@ def is_loopback_host(host_header: str | None) -> bool:
         return False
 
 
-def token_matches(expected: str, request: Request) -> bool:
-    given = ""
-    auth = request.headers.get("authorization", "")
+def cookie_name(host_header: str | None) -> str:
+    """The token cookie's name, per port: cookies ignore ports, and two agents (or a test
+    run's servers) on 127.0.0.1 must not overwrite each other's token."""
+    _, sep, port = (host_header or "").rpartition(":")
+    return f"{TOKEN_COOKIE}_{port if sep and port.isdigit() else '80'}"
+
+
+def origin_allowed(origin: str | None, host_header: str | None) -> bool:
+    """No Origin (a same-origin GET, a non-browser client) or exactly our own origin."""
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme == "http" and parts.netloc == (host_header or "") and is_loopback_host(parts.netloc)
+
+
+def _given_token(headers: dict[str, str], cookies: dict[str, str]) -> str:
+    auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    elif TOKEN_COOKIE in request.cookies:
-        given = request.cookies[TOKEN_COOKIE]
+        return auth[7:].strip()
+    return cookies.get(cookie_name(headers.get("host")), "")
+
+
+def token_matches(expected: str, request: Request) -> bool:
+    given = _given_token({k: v for k, v in request.headers.items()}, dict(request.cookies))
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
@@ -61,3 +101,71 @@ def require_token(request: Request) -> None:
     """FastAPI dependency: 401 unless the request carries this install's token."""
     if not token_matches(request.app.state.token, request):
         raise HTTPException(status_code=401, detail="Missing or wrong API token.")
+
+
+class Guard:
+    """Refuses foreign hosts and origins and requests without the token; adds the
+    security headers to every answer."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], token_of: Callable[[], str]) -> None:
+        self.app = app
+        self.token_of = token_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            status, code, message = refusal
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await _json(send, status, {"error": code, "message": message})
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                present = {k.lower() for k, _ in headers}
+                for k, v in _SECURITY_HEADERS:
+                    if k not in present:
+                        headers.append((k, v))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _refusal(self, request: Request) -> tuple[int, str, str] | None:
+        path = request.url.path
+        if path.startswith(PUBLIC_PREFIXES):
+            return None  # providers reach these through proxies; they verify signatures
+        host = request.headers.get("host")
+        # DNS rebinding: a page on another site resolving its name to 127.0.0.1 still
+        # sends its own Host.
+        if not is_loopback_host(host):
+            return 403, "forbidden", "This API answers loopback hosts only."
+        if not origin_allowed(request.headers.get("origin"), host):
+            return 403, "forbidden", "Requests from other web pages are refused."
+        if path == "/" and "token" in request.query_params:
+            return None  # the launch URL trades its token for the cookie (routes_ui)
+        given = _given_token(dict(request.headers.items()), dict(request.cookies))
+        if not given or not hmac.compare_digest(given.encode(), self.token_of().encode()):
+            return 401, "unauthorized", "Missing or wrong API token; open the window from the tray icon."
+        return None
+
+
+_SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+async def _json(send: Send, status: int, body: dict[str, str]) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            *_SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": data})

@@ -2,7 +2,8 @@
 
 Routes live in their own modules (``routes_*.py``) and are included here. Webhooks and
 file links are the only paths without the token: providers call them, so they are
-verified by signature (webhooks) or by an unguessable, expiring link (files).
+verified by signature (webhooks) or by an unguessable, expiring link (files). Every
+other request passes ``security.Guard`` (loopback Host, own Origin, token).
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import security
 from tray_agent.app import App
@@ -25,7 +30,7 @@ from tray_agent.core.models import Attachment
 from tray_agent.runtime import Runtime
 
 log = logging.getLogger(__name__)
-PUBLIC_PREFIXES = ("/webhooks/", "/files/")
+PUBLIC_PREFIXES = security.PUBLIC_PREFIXES
 
 
 def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = None,
@@ -43,28 +48,29 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
             if start_runtime:
                 await runtime.stop()
 
+    # No Swagger page: it loads its script from a CDN, which the CSP (rightly) refuses.
     api = FastAPI(title="Tray Agent", version=_version(), lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     api.state.app = app
     api.state.runtime = runtime
     api.state.token = token or security.load_or_create_token(app.paths.token_file)
-
-    @api.middleware("http")
-    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        public = request.url.path.startswith(PUBLIC_PREFIXES)
-        # DNS rebinding: a page on another site resolving its name to 127.0.0.1 still sends
-        # its own Host. Providers reach webhooks through a proxy, so those are exempt.
-        if not public and not security.is_loopback_host(request.headers.get("host")):
-            return JSONResponse({"error": "forbidden", "message": "This API answers loopback hosts only."}, 403)
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", security.CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+    api.add_middleware(security.Guard, token_of=lambda: api.state.token)
 
     @api.exception_handler(TrayAgentError)
     async def user_error(_request: Request, exc: TrayAgentError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error")
+        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_input(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": "invalid_input", "message": _one_line(exc.errors()),
+                             "detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     @api.api_route("/webhooks/{channel_id}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
     async def webhook(channel_id: int, path: str, request: Request) -> Response:
@@ -83,6 +89,16 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
 
     _include_routes(api, app)
     return api
+
+
+def _one_line(errors: Sequence[Any]) -> str:
+    """FastAPI's validation errors as one line a person can act on."""
+    if not errors:
+        return "The request is invalid."
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header"))
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first.get('msg', 'invalid')}{more}" if where else f"{first.get('msg', 'invalid')}{more}"
 
 
 def _include_routes(api: FastAPI, app: App) -> None:
@@ -124,6 +140,7 @@ class ApiServer:
                  runtime: Runtime | None = None) -> None:
         import uvicorn
 
+        self.app = app
         host = host or app.config.api.host
         if not security.is_loopback_host(host):
             raise TrayAgentError(f"The local API only listens on loopback, not {host!r}.")
@@ -136,7 +153,13 @@ class ApiServer:
                                                     log_level="warning", lifespan="on", access_log=False))
 
     async def serve(self) -> None:
-        await self.server.serve()
+        from tray_agent import startup
+
+        await startup.before_serve(self.app, self)
+        try:
+            await self.server.serve()
+        finally:
+            await startup.after_serve(self.app, self)
 
     def should_exit(self) -> None:
         self.server.should_exit = True

@@ -128,9 +128,13 @@ class Actions(Ingest):
         """Take over a queued conversation. Of two agents claiming at once, one wins; the
         other is told who did."""
         with self._tx() as (s, out):
-            conv = self._conversation(s, agent_id, conversation_id)
+            conv = s.get(Conversation, conversation_id)
+            routed_to_me = conv is not None and (conv.queue_id is None or conv.queue_id in self._my_queues(s, agent_id))
+            if conv is None or not (routed_to_me or conv.assigned_agent_id == agent_id):
+                raise NotFound(f"There is no conversation {conversation_id} in your inbox.")
             if conv.assigned_agent_id == agent_id:
                 return self._conversation_views(s, agent_id, [conv])[0]
+            # Taken already (perhaps a moment ago by a colleague): say who, not "not found".
             self._take_if_unassigned(s, out, conv, agent_id)
             return self._conversation_views(s, agent_id, [conv])[0]
 

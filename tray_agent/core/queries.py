@@ -6,18 +6,20 @@ from __future__ import annotations
 import base64
 import re
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import and_, column, func, or_, select, table, text
 from sqlalchemy.orm import Session
 
-from tray_agent.core.base import InboxBase, event_view
+from tray_agent.core.base import InboxBase, attachment_view, event_view
 from tray_agent.core.clock import utc
-from tray_agent.core.errors import InvalidInput
+from tray_agent.core.errors import InvalidInput, NotFound
 from tray_agent.core import events
-from tray_agent.core.models import Conversation, Event, Message, ReadState
+from tray_agent.core.models import Attachment, Contact, ContactPoint, Conversation, Event, Message, ReadState
 from tray_agent.core import rules as R
 from tray_agent.core.views import (
-    ComposerState, ConversationDetail, EventView, InboxPage, MessagePage, SearchHit,
+    AttachmentView, ComposerState, ContactView, ConversationDetail, EventView, InboxPage, MessagePage,
+    SearchHit,
 )
 
 FILTERS = ("all", "unread", "mine", "unassigned", "archived")
@@ -162,6 +164,33 @@ class Queries(InboxBase):
             msgs = self._message_views(s, [m for m, _ in rows])
             convs = {c.id: c for c in self._conversation_views(s, agent_id, list({c.id: c for _, c in rows}.values()))}
             return [SearchHit(message=m, conversation=convs[m.conversation_id]) for m in msgs]
+
+    def attachment_file(self, agent_id: int, attachment_id: int) -> tuple[AttachmentView, Path]:
+        """A file of a conversation the agent sees, and where it lies on disk (downloads)."""
+        with self.db.read() as s:
+            a = s.get(Attachment, attachment_id)
+            msg = s.get(Message, a.message_id) if a is not None else None
+            if a is None or msg is None:
+                raise NotFound(f"There is no file {attachment_id}.")
+            self._conversation(s, agent_id, msg.conversation_id)
+            if a.expired or not a.storage_path:
+                raise NotFound(f"{a.file_name!r} has expired and was deleted.")
+            return attachment_view(a), self.files.path(a.storage_path)
+
+    def list_contacts(self, agent_id: int, query: str = "", limit: int = 20) -> list[ContactView]:
+        """Saved contacts whose name contains ``query`` (to add a number to one of them)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.db.read() as s:
+            q = select(Contact).order_by(Contact.display_name, Contact.id).limit(limit)
+            if query.strip():
+                q = q.where(Contact.display_name.ilike(f"%{query.strip()}%"))  # type: ignore[attr-defined]
+            contacts = list(s.execute(q).scalars())
+            points: dict[int, list[dict[str, str]]] = {}
+            for p in s.execute(select(ContactPoint).where(
+                    ContactPoint.contact_id.in_([c.id for c in contacts]))).scalars():  # type: ignore[attr-defined]
+                points.setdefault(p.contact_id, []).append({"kind": p.kind, "address": p.address})
+            return [ContactView(id=c.id, display_name=c.display_name, points=points.get(c.id, []))
+                    for c in contacts]
 
     def events_since(self, agent_id: int, after_seq: int = 0, limit: int = 500) -> list[EventView]:
         """Committed events this agent may see, after ``after_seq``, in order."""

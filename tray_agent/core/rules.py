@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tray_agent.core.clock import utc
 from tray_agent.core.errors import FileTooLarge, ReplyWindowClosed, RuleViolation
 
 MB = 1_000_000
@@ -72,7 +73,8 @@ def window_closes_at(rules: ChannelRules, last_inbound_at: datetime | None) -> d
     """When free-form replies stop being allowed; None when the channel has no window."""
     if rules.reply_window is None or last_inbound_at is None:
         return None
-    return last_inbound_at + rules.reply_window
+    # In UTC: adding hours to a zoned time is wall-clock arithmetic, wrong across DST.
+    return utc(last_inbound_at) + rules.reply_window
 
 
 def check_reply(rules: ChannelRules, last_inbound_at: datetime | None, now: datetime) -> None:
@@ -81,8 +83,8 @@ def check_reply(rules: ChannelRules, last_inbound_at: datetime | None, now: date
         return
     if last_inbound_at is None:
         raise RuleViolation("The customer has not written yet; this channel only allows replies.")
-    closes = last_inbound_at + rules.reply_window
-    if now >= closes:
+    closes = utc(last_inbound_at) + rules.reply_window
+    if utc(now) >= closes:
         raise ReplyWindowClosed(closes)
 
 
@@ -98,7 +100,7 @@ def auto_close_due(
 ) -> bool:
     """Has an open conversation been idle long enough to close by itself?"""
     after = effective_auto_close(rules, override)
-    return after is not None and now >= last_activity_at + after
+    return after is not None and utc(now) >= utc(last_activity_at) + after
 
 
 def effective_auto_close(rules: ChannelRules, override: timedelta | None) -> timedelta | None:

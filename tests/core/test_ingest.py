@@ -1,0 +1,118 @@
+"""Customer messages and delivery statuses entering the inbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tray_agent.channels import InboundFile, InboundMessage, StatusUpdate
+from tray_agent.core.errors import InvalidInput
+from tray_agent.core.models import Message
+
+
+def test_first_customer_message_opens_a_conversation_in_the_inbox(world):
+    mid = world.customer_says(world.sms, "+1 415 555 0199", "Hi, is my order shipped?", customer_name="Ada")
+    page = world.inbox.list_inbox(world.me.id)
+    assert [c.customer_address for c in page.items] == ["+14155550199"]
+    conv = page.items[0]
+    assert conv.customer_name == "Ada" and conv.channel_kind == "fake-sms" and conv.unread
+    assert conv.last_message_preview == "Hi, is my order shipped?"
+    hist = world.inbox.history(world.me.id, conv.id)
+    assert [m.id for m in hist.items] == [mid]
+
+
+def test_the_same_provider_message_twice_is_stored_once(world):
+    a = world.customer_says(world.sms, "+14155550199", "hello", pid="SM1")
+    b = world.customer_says(world.sms, "+14155550199", "hello", pid="SM1")
+    assert a == b
+    conv = world.inbox.list_inbox(world.me.id).items[0]
+    assert len(world.inbox.history(world.me.id, conv.id).items) == 1
+    assert conv.unread_count == 1
+
+
+def test_further_messages_join_the_open_conversation(world):
+    a = world.customer_says(world.sms, "+14155550199", "one")
+    b = world.customer_says(world.sms, "+14155550199", "two")
+    assert world.conv_of(a) == world.conv_of(b)
+    assert world.inbox.list_inbox(world.me.id).items[0].unread_count == 2
+
+
+def test_same_number_on_another_channel_is_another_conversation(world):
+    a = world.customer_says(world.sms, "+14155550199", "sms")
+    b = world.customer_says(world.wa, "14155550199", "wa")  # WhatsApp ids carry no '+'
+    assert world.conv_of(a) != world.conv_of(b)
+
+
+def test_malformed_number_is_refused_with_one_line_and_nothing_stored(world):
+    with pytest.raises(InvalidInput, match="not a .*phone number"):
+        world.customer_says(world.sms, "call me maybe", "hi")
+    assert world.inbox.list_inbox(world.me.id).items == []
+
+
+def test_archived_conversation_comes_back_on_a_new_customer_message(world):
+    conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hi"))
+    world.inbox.archive(world.me.id, conv)
+    assert world.inbox.list_inbox(world.me.id).items == []
+    assert [c.id for c in world.inbox.list_inbox(world.me.id, "archived").items] == [conv]
+    world.customer_says(world.sms, "+14155550199", "anyone?")
+    assert [c.id for c in world.inbox.list_inbox(world.me.id).items] == [conv]
+
+
+def test_after_closing_the_next_message_opens_a_new_conversation_showing_earlier_history(world):
+    first = world.conv_of(world.customer_says(world.sms, "+14155550199", "first visit"))
+    world.inbox.close(world.me.id, first)
+    second = world.conv_of(world.customer_says(world.sms, "+14155550199", "back again"))
+    assert second != first
+    detail = world.inbox.get_conversation(world.me.id, second)
+    assert detail.earlier_conversation_ids == [first]
+    texts = [m.text for m in world.inbox.history(world.me.id, second).items]
+    assert texts[0] == "first visit" and texts[-1] == "back again"
+    assert any(t.startswith("Closed by") for t in texts)
+
+
+def test_inbound_file_is_stored_with_checksum_and_24h_expiry(world):
+    data = b"%PDF-1.4 invoice"
+    mid = world.inbox.receive(world.wa.id, InboundMessage(
+        "wamid.1", "14155550199", "", files=(InboundFile("../../etc/passwd invoice.pdf", "application/pdf", data),)))
+    msg = world.inbox.history(world.me.id, world.conv_of(mid)).items[0]
+    att = msg.attachments[0]
+    assert msg.kind == "file" and att.size == len(data) and att.file_name == "passwd invoice.pdf"
+    assert att.expires_at == world.clock.now() + timedelta(hours=24)
+
+
+def _sent_message(world) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hi"))
+    msg = world.inbox.reply(world.me.id, conv, "hello")
+    world.inbox.outbox_claim(msg.id)
+    world.inbox.outbox_sent(msg.id, "SMout1")
+    return msg.id, "SMout1"
+
+
+def test_status_only_moves_forward_whatever_order_callbacks_arrive_in(world):
+    mid, pid = _sent_message(world)
+    for status in ["delivered", "sent", "queued", "delivered"]:
+        world.inbox.update_status(world.sms.id, StatusUpdate(pid, status))
+    with world.app.db.read() as s:
+        assert s.get(Message, mid).status == "delivered"
+    world.inbox.update_status(world.sms.id, StatusUpdate(pid, "read"))
+    world.inbox.update_status(world.sms.id, StatusUpdate(pid, "failed", error_message="late failure"))
+    with world.app.db.read() as s:
+        assert s.get(Message, mid).status == "read"
+
+
+def test_failed_status_keeps_the_providers_reason(world):
+    mid, pid = _sent_message(world)
+    world.inbox.update_status(world.sms.id, StatusUpdate(pid, "failed", error_code="30003", error_message="Unreachable handset"))
+    msg = [m for m in world.inbox.history(world.me.id, world.conv_of(mid)).items if m.id == mid][0]
+    assert (msg.status, msg.status_reason, msg.error_code, msg.can_retry) == ("failed", "Unreachable handset", "30003", True)
+
+
+def test_unknown_status_value_is_refused(world):
+    _mid, pid = _sent_message(world)
+    with pytest.raises(InvalidInput):
+        world.inbox.update_status(world.sms.id, StatusUpdate(pid, "teleported"))
+
+
+def test_status_for_unknown_message_changes_nothing(world):
+    assert world.inbox.update_status(world.sms.id, StatusUpdate("nope", "delivered")) is False
