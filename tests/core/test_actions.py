@@ -227,9 +227,10 @@ def test_search_finds_words_newest_first_and_only_in_visible_conversations(world
     b = world.customer_says(world.wa, "14155550142", "Parcel arrived damaged")
     hidden = world.conv_of(world.customer_says(world.sms, "+14155550143", "parcel for bob"))
     world.inbox.claim(bob.id, hidden)
-    hits = world.inbox.search(world.me.id, "parc")
+    hits = world.inbox.search(world.me.id, "parc*")
     assert [h.message.id for h in hits] == [b, a]
     assert [h.message.id for h in world.inbox.search(world.me.id, "parcel late")] == [a]
+    assert world.inbox.search(world.me.id, "parc") == []  # whole words unless a * asks for a prefix
     with pytest.raises(InvalidInput):
         world.inbox.search(world.me.id, "  ")
     assert [h.message.text for h in world.inbox.search(world.me.id, '"); DROP TABLE message; --')] == []

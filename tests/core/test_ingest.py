@@ -116,3 +116,23 @@ def test_unknown_status_value_is_refused(world):
 
 def test_status_for_unknown_message_changes_nothing(world):
     assert world.inbox.update_status(world.sms.id, StatusUpdate("nope", "delivered")) is False
+
+
+def test_batch_ingest_matches_one_by_one_ingest(world):
+    """The bulk path (imports, benchmarks) stores what receive() would: conversations,
+    summaries, events, the search index, and skips provider ids already stored."""
+    world.customer_says(world.sms, "+14155550199", "before the import", pid="SM0")
+    before = world.inbox.last_seq()
+    batch = [InboundMessage(f"SM{i}", n, f"imported parcel {i}", customer_name="Imp")
+             for i, n in enumerate(["+14155550199", "+14155550142", "+14155550199", "+14155550143"])]
+    assert world.inbox.receive_batch(world.sms.id, batch + batch[:1]) == 3  # SM0 exists; SM0 again in-batch
+    convs = {c.customer_address: c for c in world.inbox.list_inbox(world.me.id).items}
+    assert set(convs) == {"+14155550199", "+14155550142", "+14155550143"}
+    ada = convs["+14155550199"]
+    assert ada.unread_count == 2 and ada.last_message_preview == "imported parcel 2"
+    assert [m.text for m in world.inbox.history(world.me.id, ada.id).items] == ["before the import", "imported parcel 2"]
+    types = [e.type for e in world.inbox.events_since(world.me.id, before)]
+    assert types.count("conversation.created") == 2 and types.count("message.created") == 3
+    assert len(world.inbox.search(world.me.id, "imported")) == 3
+    # A later single receive joins the conversation the batch opened.
+    assert world.conv_of(world.customer_says(world.sms, "+14155550143", "later")) == convs["+14155550143"].id

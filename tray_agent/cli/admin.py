@@ -145,6 +145,7 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
     server = ApiServer(c.app, port=port)
     click.echo(f"Tray Agent is running at {server.url}/  (token in {c.app.paths.token_file})")
     sys.stdout.flush()
+    c.app.settle()
     asyncio.run(server.serve())
 
 

@@ -169,15 +169,22 @@ class InboxBase:
         queues = {q.id: q.name for q in s.execute(select(MessageQueue).where(MessageQueue.id.in_(queue_ids))).scalars()} if queue_ids else {}
         contact_ids = {c.contact_id for c in convs if c.contact_id}
         contacts = {c.id: c.display_name for c in s.execute(select(Contact).where(Contact.id.in_(contact_ids))).scalars()} if contact_ids else {}
+        # One grouped count for the page: inbound messages after each conversation's read mark.
+        behind = [c.id for c in convs if c.last_inbound_message_id and
+                  c.last_inbound_message_id > (reads[c.id].last_read_message_id if c.id in reads else 0)]
+        counts: dict[int, int] = {}
+        if behind:
+            last_read = func.coalesce(select(ReadState.last_read_message_id).where(
+                ReadState.conversation_id == Message.conversation_id, ReadState.agent_id == agent_id
+            ).scalar_subquery(), 0)
+            counts = dict(s.execute(select(Message.conversation_id, func.count()).where(
+                Message.conversation_id.in_(behind), Message.direction == IN, Message.id > last_read,  # type: ignore[attr-defined]
+            ).group_by(Message.conversation_id)).all())
         out = []
         for c in convs:
             ch = self._channel(c.channel_id, s)
             rs = reads.get(c.id)
-            last_read = rs.last_read_message_id if rs else 0
-            unread_count = 0
-            if c.last_inbound_message_id and c.last_inbound_message_id > last_read:
-                unread_count = s.execute(select(func.count()).select_from(Message).where(
-                    Message.conversation_id == c.id, Message.id > last_read, Message.direction == IN)).scalar_one()
+            unread_count = counts.get(c.id, 0)
             out.append(ConversationView(
                 id=c.id, channel_id=c.channel_id, channel_kind=ch.kind, channel_label=self._label(ch),
                 customer_address=c.customer_address,

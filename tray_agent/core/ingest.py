@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,46 +54,104 @@ class Ingest(InboxBase):
 
     def receive_batch(self, channel_id: int, batch: Sequence[InboundMessage]) -> int:
         """Store many text messages in one transaction (imports, benchmarks). Returns the
-        number newly stored; duplicates of stored provider ids are skipped."""
+        number newly stored; provider ids already stored are skipped.
+
+        Set-based on purpose: one query finds the open conversations, bulk inserts with
+        RETURNING create the missing ones, the messages and the events, and one
+        executemany moves each conversation's summary. The FTS index is kept by triggers.
+        """
         ch = self._channel(channel_id)
         rules = self._rules(ch)
         now = self.clock.now()
-        stored = 0
         with self._tx() as (s, out):
             known = set(s.execute(select(Message.provider_message_id).where(
                 Message.channel_id == channel_id,
-                Message.provider_message_id.in_([m.provider_message_id for m in batch]))).scalars())  # type: ignore[union-attr]
-            open_convs: dict[str, Conversation] = {}
-            msg_rows = []
+                Message.provider_message_id.in_({m.provider_message_id for m in batch}))).scalars())  # type: ignore[union-attr]
+            fresh: list[tuple[str, InboundMessage]] = []
             for m in batch:
                 if m.provider_message_id in known:
                     continue
                 known.add(m.provider_message_id)
-                address = self._normalize_address(rules, m.customer_address)
-                conv = open_convs.get(address) or self._open_conversation(s, out, ch, address, m.customer_name, now)
-                open_convs[address] = conv
-                at = m.sent_at or now
-                msg_rows.append(dict(conversation_id=conv.id, channel_id=channel_id, direction=IN, kind="text",
-                                     text=m.text, provider_message_id=m.provider_message_id, created_at=at,
-                                     meta=m.meta or {}))
-                conv.last_activity_at = conv.last_inbound_at = at
-                conv.last_message_preview = preview(m.text)
-                conv.last_message_direction = IN
-                conv.archived = False
-            if msg_rows:
-                ids = s.execute(insert(Message).returning(Message.id, Message.conversation_id, sort_by_parameter_order=True), msg_rows).all()
-                by_id = {c.id: c for c in open_convs.values()}
-                for mid, cid in ids:  # RETURNING is in insert order: the last id per conversation wins
-                    by_id[cid].last_message_id = by_id[cid].last_inbound_message_id = mid
-                s.execute(insert(Event), [
-                    dict(type=events.MESSAGE_CREATED, conversation_id=cid, message_id=mid, created_at=now,
-                         data={"direction": IN}, visible_agent_id=by_id[cid].assigned_agent_id,
-                         visible_queue_id=by_id[cid].queue_id if by_id[cid].assigned_agent_id is None else None)
-                    for mid, cid in ids
-                ])
-                stored = len(ids)
-                out.append(s.execute(select(Event).order_by(Event.seq.desc()).limit(1)).scalar_one())  # type: ignore[union-attr]
-        return stored
+                fresh.append((self._normalize_address(rules, m.customer_address), m))
+            if not fresh:
+                return 0
+            convs = self._open_conversations_for(s, ch, {a: m.customer_name for a, m in fresh}, now)
+            rows = []
+            for address, m in fresh:
+                at = min(m.sent_at, now) if m.sent_at else now
+                rows.append(dict(conversation_id=convs[address][0], channel_id=channel_id, direction=IN,
+                                 kind="text", text=m.text, provider_message_id=m.provider_message_id,
+                                 created_at=at, meta=m.meta or {}))
+            ids = self._insert_many(s, Message, rows)
+            summary: dict[int, dict] = {}
+            events_rows = []
+            for (address, m), row, mid in zip(fresh, rows, ids):
+                cid, agent, queue = convs[address]
+                summary[cid] = dict(b_id=cid, at=row["created_at"], mid=mid, preview=preview(m.text),
+                                    name=m.customer_name)
+                events_rows.append(dict(type=events.MESSAGE_CREATED, conversation_id=cid, message_id=mid,
+                                        created_at=now, data={"direction": IN}, visible_agent_id=agent,
+                                        visible_queue_id=queue if agent is None else None))
+            t = Conversation.__table__
+            s.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+                archived=False, last_activity_at=bindparam("at"), last_inbound_at=bindparam("at"),
+                last_message_id=bindparam("mid"), last_inbound_message_id=bindparam("mid"),
+                last_message_preview=bindparam("preview"), last_message_direction=IN,
+                customer_name=func.coalesce(bindparam("name"), t.c.customer_name),
+            ), list(summary.values()))
+            seqs = self._insert_many(s, Event, events_rows)
+            out.append(Event(seq=seqs[-1], type=events.MESSAGE_CREATED, created_at=now, data={}))
+            return len(ids)
+
+    def _insert_many(self, s: Session, model: type, rows: list[dict]) -> list[int]:
+        """Insert rows, returning their primary keys in row order.
+
+        SQLite cannot promise RETURNING order for a multi-row insert, so SQLAlchemy would
+        fall back to one statement per row. We hold SQLite's write lock (BEGIN IMMEDIATE),
+        so nobody else can take ids meanwhile: assign them here and insert in one batch.
+        """
+        pk = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+        if not self.db.is_sqlite:
+            return list(s.execute(insert(model).returning(pk, sort_by_parameter_order=True), rows).scalars())
+        base = s.execute(select(func.max(pk))).scalar() or 0
+        ids = list(range(base + 1, base + 1 + len(rows)))
+        s.execute(insert(model), [{**r, pk.key: i} for r, i in zip(rows, ids)])
+        return ids
+
+    def _open_conversations_for(self, s: Session, ch: Channel, names: dict[str, str | None],
+                                now: datetime) -> dict[str, tuple[int, int | None, int | None]]:
+        """address → (conversation id, assigned agent, queue) for each address, opening the
+        missing conversations in bulk."""
+        found: dict[str, tuple[int, int | None, int | None]] = {}
+        addresses = list(names)
+        for i in range(0, len(addresses), 500):
+            chunk = addresses[i:i + 500]
+            for cid, addr, agent, queue in s.execute(select(
+                    Conversation.id, Conversation.customer_address, Conversation.assigned_agent_id,
+                    Conversation.queue_id).where(
+                    Conversation.channel_id == ch.id, Conversation.status == "open",
+                    Conversation.customer_address.in_(chunk))):  # type: ignore[attr-defined]
+                found[addr] = (cid, agent, queue)
+        missing = [a for a in addresses if a not in found]
+        if not missing:
+            return found
+        contacts: dict[str, int] = {}
+        for i in range(0, len(missing), 500):
+            contacts.update(s.execute(select(ContactPoint.address, ContactPoint.contact_id).where(
+                ContactPoint.address.in_(missing[i:i + 500]))).all())
+        new = self._insert_many(s, Conversation, [
+            dict(channel_id=ch.id, customer_address=a, customer_name=names[a], contact_id=contacts.get(a),
+                 assigned_agent_id=ch.route_agent_id, queue_id=ch.route_queue_id, started_by="customer",
+                 status="open", archived=False, created_at=now, last_activity_at=now, last_message_preview="")
+            for a in missing])
+        agent, queue = ch.route_agent_id, ch.route_queue_id
+        s.execute(insert(Event), [
+            dict(type=events.CONVERSATION_CREATED, conversation_id=cid, created_at=now,
+                 data={"started_by": "customer"}, visible_agent_id=agent,
+                 visible_queue_id=queue if agent is None else None) for cid in new])
+        for a, cid in zip(missing, new):
+            found[a] = (cid, agent, queue)
+        return found
 
     def update_status(self, channel_id: int, upd: StatusUpdate) -> bool:
         """Move an outbound message's status forward; late, duplicate and out-of-order

@@ -86,19 +86,28 @@ class Maintenance(Actions):
                 return None
             item = s.get(OutboxItem, message_id)
             msg = s.get(Message, message_id)
-            conv = s.get(Conversation, msg.conversation_id)
-            links = set(msg.meta.get("as_link", []))
-            atts = s.execute(select(Attachment).where(Attachment.message_id == message_id).order_by(Attachment.id)).scalars()
-            files = []
-            for a in atts:
-                if a.expired:
-                    continue
-                files.append(OutboundFile(a.file_name, a.mime_type, a.size, str(self.files.path(a.storage_path)),
-                                          as_link=a.id in links, public_url=None))
             if msg.status == "queued":
                 msg.status = "sending"
-            return item.channel_id, OutboundMessage(message_id=msg.id, customer_address=conv.customer_address,
-                                                    text=msg.text, files=tuple(files), attempt=item.attempts)
+            return item.channel_id, self._outbound(s, msg, item)
+
+    def outbox_peek(self, message_id: int) -> OutboundMessage | None:
+        """What an outbox item would send, without changing it (crash recovery's lookups)."""
+        with self.db.read() as s:
+            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            return None if item is None or msg is None else self._outbound(s, msg, item)
+
+    def _outbound(self, s, msg: Message, item: OutboxItem) -> OutboundMessage:  # type: ignore[no-untyped-def]
+        conv = s.get(Conversation, msg.conversation_id)
+        links = set(msg.meta.get("as_link", []))
+        atts = s.execute(select(Attachment).where(Attachment.message_id == msg.id).order_by(Attachment.id)).scalars()
+        files = []
+        for a in atts:
+            if a.expired:
+                continue
+            files.append(OutboundFile(a.file_name, a.mime_type, a.size, str(self.files.path(a.storage_path)),
+                                      as_link=a.id in links, public_url=None))
+        return OutboundMessage(message_id=msg.id, customer_address=conv.customer_address, text=msg.text,
+                               files=tuple(files), attempt=item.attempts, created_at=msg.created_at)
 
     def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent") -> None:
         with self._tx() as (s, out):

@@ -132,9 +132,10 @@ class Queries(InboxBase):
             return MessagePage(items=self._message_views(s, rows), next_before=rows[0].id if more and rows else None)
 
     def search(self, agent_id: int, query: str, *, limit: int = 50, before: int | None = None) -> list[SearchHit]:
-        """Messages whose text matches every word of ``query`` (the last one as a prefix),
-        newest first."""
-        words = re.findall(r"\w+", query or "")
+        """Messages whose text contains every word of ``query``, newest first. A word ending
+        in ``*`` matches as a prefix (``parc*``); whole words are the default because
+        they stay fast however many messages match."""
+        words = re.findall(r"\w+\*?", query or "")
         if not words:
             raise InvalidInput("Type a word to search for.")
         limit = max(1, min(limit, MAX_PAGE))
@@ -151,7 +152,7 @@ class Queries(InboxBase):
                 if before is not None:
                     q = q.where(fts.c.rowid < before)
                 q = q.order_by(fts.c.rowid.desc())
-                params = {"m": " ".join(f'"{w}"' for w in words) + "*"}
+                params = {"m": " ".join(f'"{w.rstrip("*")}"' + ("*" if w.endswith("*") else "") for w in words)}
             else:
                 q = (select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
                      .where(text("to_tsvector('simple', message.text) @@ to_tsquery('simple', :m)"),
@@ -159,7 +160,7 @@ class Queries(InboxBase):
                 if before is not None:
                     q = q.where(Message.id < before)
                 q = q.order_by(Message.id.desc())  # type: ignore[union-attr]
-                params = {"m": " & ".join(words[:-1] + [words[-1] + ":*"])}
+                params = {"m": " & ".join(w.rstrip("*") + (":*" if w.endswith("*") else "") for w in words)}
             rows = s.execute(q.limit(limit), params).all()
             msgs = self._message_views(s, [m for m, _ in rows])
             convs = {c.id: c for c in self._conversation_views(s, agent_id, list({c.id: c for _, c in rows}.values()))}
