@@ -15,7 +15,9 @@ from sqlalchemy import select
 
 from tray_agent import secrets
 from tray_agent.app import App
-from tray_agent.channels import ChannelAdapter, ChannelConfig, InboundMessage, StatusUpdate, WebhookRoute
+from tray_agent.channels import (
+    ChannelAdapter, ChannelConfig, InboundMessage, OutboundMessage, StatusUpdate, WebhookRoute,
+)
 from tray_agent.core.errors import ProviderError, TrayAgentError
 from tray_agent.core.models import Attachment, Channel
 
@@ -52,6 +54,10 @@ class _Context:
 
     def file_url(self, attachment_id: int) -> str:
         return self.runtime.file_url(attachment_id)
+
+    def outbound_message(self, message_id: int) -> OutboundMessage | None:
+        out = self.runtime.app.inbox.outbox_peek(message_id)
+        return None if out is None else _with_links(self.runtime, out, message_id)
 
 
 class Runtime:
@@ -222,8 +228,8 @@ class Runtime:
             await asyncio.to_thread(inbox.outbox_failed, message_id,
                                     "The channel is not running (its plugin is missing or failed to start).")
             return
-        if any(f.as_link or f.public_url is None for f in out.files):
-            out = _with_links(self, out, message_id)
+        if out.files:
+            out = await asyncio.to_thread(_with_links, self, out, message_id)
         try:
             result = await adapter.send(out)
         except ProviderError as exc:

@@ -73,6 +73,8 @@ def test_a_raising_plugin_is_recorded_and_others_keep_working(make_app, home):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert any(e["plugin"] == "crm_sync" for e in report["plugin_errors"])
+    listed = json.loads(CliRunner().invoke(cli, ["--home", str(home.data.parent), "plugins", "--json"]).output)
+    assert any(p["name"] == "crm_sync" and "inbox_event: RuntimeError: CRM is down" in p["errors"][0] for p in listed)
 
 
 def test_duplicate_channel_type_is_refused_and_reported(make_app):

@@ -23,6 +23,14 @@ def plugins_cmd(c: Ctx, as_json: bool) -> None:
     """List installed plugins, their versions, hooks and errors."""
     app = c.app
     infos = [vars(i) for i in app.plugins.info()]
+    # Hooks that failed in the running daemon are recorded in the store; show them here too.
+    stored: dict[str, list[str]] = {}
+    for e in app.recent_plugin_errors(100):
+        stored.setdefault(e.plugin, []).append(f"{e.hook}: {e.error} (at {e.created_at:%Y-%m-%d %H:%M})")
+    for i in infos:
+        i["errors"] = list(dict.fromkeys([*i["errors"], *stored.pop(i["name"], [])]))
+    infos += [{"name": n, "distribution": None, "version": None, "hooks": [], "errors": errs}
+              for n, errs in stored.items()]
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return

@@ -75,7 +75,8 @@ class Actions(Ingest):
             if conv.status != "open":
                 raise RuleViolation("This conversation is closed; reopen it to send again.")
             ch = self._channel(conv.channel_id, s)
-            R.check_reply(self._rules(ch), conv.last_inbound_at, self.clock.now()) if conv.last_inbound_at else None
+            if conv.last_inbound_at is not None:
+                R.check_reply(self._rules(ch), conv.last_inbound_at, self.clock.now())
             msg.status, msg.status_reason, msg.error_code, msg.provider_message_id = "queued", None, None, None
             item = s.get(OutboxItem, msg.id)
             if item is None:
