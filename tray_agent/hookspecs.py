@@ -1,7 +1,8 @@
 """Every hook a Tray Agent plugin can implement. Each docstring is that hook's documentation.
 
-A plugin is a module or class with functions decorated ``@tray_agent.hookimpl`` and named
-after a hook below, published as a package with an entry point in group ``tray_agent``.
+A plugin is a module or class with functions decorated ``@tray_agent.hookimpl`` (the same
+object as ``tray_agent.hookspecs.hookimpl``) and named after a hook below, published as a
+package with an entry point in group ``tray_agent``.
 Built-in features (the channels, the ``tel:`` call handler) are plugins of exactly this kind.
 A hook that raises is logged and shown by ``tray-agent plugins`` and ``tray-agent doctor``;
 the agent and the other plugins carry on.

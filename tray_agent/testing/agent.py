@@ -51,8 +51,10 @@ class WebhookRequest:
         headers = dict(self.headers)
         for name, value in changes.items():
             name = name.replace("_", "-")
-            for existing in [lowered[name.lower()]] if name.lower() in lowered else []:
+            existing = lowered.get(name.lower())
+            if existing is not None:  # keep the spelling the request already used
                 headers.pop(existing)
+                name = existing
             if value is not None:
                 headers[name] = value
         return WebhookRequest(self.path, self.body, headers, self.method, self.query)
@@ -74,6 +76,7 @@ class AgentUnderTest:
         from tray_agent.runtime import Runtime
 
         self._env: dict[str, str | None] = {}
+        self._closed = False
         # Secrets come from environment variables only: never read or write a real keyring.
         self.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
         self.setenv("TRAY_AGENT_LOAD_PLUGINS", ",".join(entry_points) if entry_points is not None else None)
@@ -95,6 +98,9 @@ class AgentUnderTest:
         return self
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             if self.server.loop is not None:
                 self.server.run(self.runtime.stop())
@@ -188,6 +194,7 @@ class AgentUnderTest:
     def alive(self) -> bool:
         """Does the agent's API still answer?"""
         try:
-            return self.http.get("/api/openapi.json").status_code == 200
+            r = self.http.get("/api/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"})
+            return r.status_code == 200
         except httpx.HTTPError:
             return False

@@ -30,7 +30,7 @@ class ChannelHarness(ABC):
     #: Does the provider send delivery-status callbacks? (Telegram's Bot API does not.)
     status_callbacks: bool = True
     #: A customer address as this provider gives it (E.164 for phone channels).
-    customer: str = "+15550100001"
+    customer: str = "+14155550123"
 
     # -- required ---------------------------------------------------------------------
 
