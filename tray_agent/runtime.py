@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import secrets as pysecrets
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_MAX = 300.0
 MAX_ATTEMPTS = 8
 SWEEP_EVERY = 60.0
+STAGING_MAX_AGE = 24 * 3600.0
 INTERRUPTED = ("The agent stopped while this message was being sent; it was not sent again "
                "automatically in case the provider had already accepted it.")
 
@@ -45,6 +47,9 @@ class _Context:
 
     def receive(self, message: InboundMessage) -> int:
         return self.runtime.app.inbox.receive(self.channel_id, message)
+
+    def receive_batch(self, messages: list[InboundMessage]) -> int:
+        return self.runtime.app.inbox.receive_batch(self.channel_id, messages)
 
     def update_status(self, update: StatusUpdate) -> None:
         self.runtime.app.inbox.update_status(self.channel_id, update)
@@ -156,6 +161,10 @@ class Runtime:
             try:
                 await asyncio.to_thread(self.app.inbox.close_idle)
                 await asyncio.to_thread(self.app.inbox.expire_files)
+                # Uploads staged for a message that was never sent (a closed window, an
+                # abandoned draft) would otherwise stay on disk for ever.
+                await asyncio.to_thread(self.app.inbox.files.discard_staging_older_than,
+                                        STAGING_MAX_AGE, time.time())  # file mtimes are wall time
             except Exception:
                 log.exception("background sweep failed; trying again later")
             await asyncio.sleep(SWEEP_EVERY)

@@ -62,3 +62,15 @@ def test_sent_files_expire_too(world):
     world.clock.advance(timedelta(hours=24))
     assert world.inbox.expire_files() == 1
     assert [m for m in world.inbox.history(world.me.id, conv).items if m.id == msg.id][0].attachments[0].expired
+
+
+def test_abandoned_uploads_are_swept_from_staging(world):
+    import os
+    import time
+
+    stale = world.inbox.files.stage([b"draft"], "draft.pdf", "application/pdf", 10**6)
+    fresh = world.inbox.files.stage([b"new"], "new.pdf", "application/pdf", 10**6)
+    day_ago = time.time() - 25 * 3600
+    os.utime(stale.path, (day_ago, day_ago))
+    assert world.inbox.files.discard_staging_older_than(24 * 3600, time.time()) == 1
+    assert not stale.path.exists() and fresh.path.exists()

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -39,6 +40,7 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        api.state.stopping = asyncio.Event()  # set when the server shuts down: streams end
         if start_runtime:
             runtime.start()
         app.plugins.call_each("agent_started", app=app)
@@ -70,7 +72,8 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
     @api.exception_handler(RequestValidationError)
     async def invalid_input(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "invalid_input", "message": _one_line(exc.errors()),
-                             "detail": jsonable_encoder(exc.errors())}, status_code=422)
+                             "detail": jsonable_encoder([{k: e.get(k) for k in ("loc", "msg", "type")}
+                                                          for e in exc.errors()])}, status_code=422)
 
     @api.api_route("/webhooks/{channel_id}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
     async def webhook(channel_id: int, path: str, request: Request) -> Response:
@@ -127,6 +130,16 @@ def _version() -> str:
     return __version__
 
 
+class _Server(uvicorn.Server):
+    """uvicorn that ends the open event streams first, so a shutdown never waits on a window."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        stopping = getattr(self.config.app.state, "stopping", None)
+        if stopping is not None:
+            stopping.set()
+        await super().shutdown(sockets)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -138,8 +151,6 @@ class ApiServer:
 
     def __init__(self, app: App, *, host: str | None = None, port: int | None = None,
                  runtime: Runtime | None = None) -> None:
-        import uvicorn
-
         self.app = app
         host = host or app.config.api.host
         if not security.is_loopback_host(host):
@@ -149,8 +160,8 @@ class ApiServer:
         self.url = f"http://{self.host}:{self.port}"
         self.runtime = runtime or Runtime(app, app.config.api.public_url or self.url)
         self.api = create_api(app, self.runtime)
-        self.server = uvicorn.Server(uvicorn.Config(self.api, host=self.host, port=self.port,
-                                                    log_level="warning", lifespan="on", access_log=False))
+        self.server = _Server(uvicorn.Config(self.api, host=self.host, port=self.port, log_level="warning",
+                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5))
 
     async def serve(self) -> None:
         from tray_agent import startup

@@ -52,9 +52,7 @@ class FileStore:
                 for chunk in chunks:
                     size += len(chunk)
                     if size > max_bytes:
-                        raise FileTooLarge(
-                            f"{name!r} is over the {max_bytes / MB:.0f} MB limit; it was not uploaded."
-                        )
+                        raise FileTooLarge(f"{name!r} is over the {human_size(max_bytes)} limit; it was not uploaded.")
                     digest.update(chunk)
                     out.write(chunk)
         except BaseException:
@@ -107,6 +105,14 @@ class FileStore:
             except OSError:
                 continue
         return n
+
+
+def human_size(n: int) -> str:
+    """1_500_000 → "1.5 MB"; decimal units, as the providers state their limits."""
+    for unit, size in (("GB", 10**9), ("MB", MB), ("kB", 1000)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")

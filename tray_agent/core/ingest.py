@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -75,7 +76,7 @@ class Ingest(InboxBase):
                 fresh.append((self._normalize_address(rules, m.customer_address), m))
             if not fresh:
                 return 0
-            convs = self._open_conversations_for(s, ch, {a: m.customer_name for a, m in fresh}, now)
+            convs = self._open_conversations_for(s, ch, {a: m.customer_name for a, m in fresh}, now, out)
             rows = []
             for address, m in fresh:
                 at = min(m.sent_at, now) if m.sent_at else now
@@ -100,7 +101,8 @@ class Ingest(InboxBase):
                 customer_name=func.coalesce(bindparam("name"), t.c.customer_name),
             ), list(summary.values()))
             seqs = self._insert_many(s, Event, events_rows)
-            out.append(Event(seq=seqs[-1], type=events.MESSAGE_CREATED, created_at=now, data={}))
+            # Publish every event (webhooks come this way; plugins' inbox_event must see each).
+            out.extend(_logged(q, row) for q, row in zip(seqs, events_rows))
             return len(ids)
 
     def _insert_many(self, s: Session, model: type, rows: list[dict]) -> list[int]:
@@ -119,7 +121,7 @@ class Ingest(InboxBase):
         return ids
 
     def _open_conversations_for(self, s: Session, ch: Channel, names: dict[str, str | None],
-                                now: datetime) -> dict[str, tuple[int, int | None, int | None]]:
+                                now: datetime, out: list[Event]) -> dict[str, tuple[int, int | None, int | None]]:
         """address → (conversation id, assigned agent, queue) for each address, opening the
         missing conversations in bulk."""
         found: dict[str, tuple[int, int | None, int | None]] = {}
@@ -145,10 +147,10 @@ class Ingest(InboxBase):
                  status="open", archived=False, created_at=now, last_activity_at=now, last_message_preview="")
             for a in missing])
         agent, queue = ch.route_agent_id, ch.route_queue_id
-        s.execute(insert(Event), [
-            dict(type=events.CONVERSATION_CREATED, conversation_id=cid, created_at=now,
-                 data={"started_by": "customer"}, visible_agent_id=agent,
-                 visible_queue_id=queue if agent is None else None) for cid in new])
+        created = [dict(type=events.CONVERSATION_CREATED, conversation_id=cid, created_at=now,
+                        data={"started_by": "customer"}, visible_agent_id=agent,
+                        visible_queue_id=queue if agent is None else None) for cid in new]
+        out.extend(_logged(q, row) for q, row in zip(self._insert_many(s, Event, created), created))
         for a, cid in zip(missing, new):
             found[a] = (cid, agent, queue)
         return found
@@ -249,6 +251,12 @@ class Ingest(InboxBase):
         s.flush()
         self._emit(s, out, events.CONVERSATION_CREATED, conv, started_by=started_by)
         return conv
+
+
+def _logged(seq: int, row: dict) -> Event:  # type: ignore[type-arg]
+    """An inserted event as ``_publish`` reads it. A plain record on purpose: building a
+    SQLModel row costs ~25 µs, a third of the batch path's whole budget per message."""
+    return SimpleNamespace(**{"agent_id": None, "message_id": None, **row, "seq": seq})  # type: ignore[return-value]
 
 
 def _moves_forward(current: str, new: str) -> bool:

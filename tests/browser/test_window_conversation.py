@@ -1,0 +1,236 @@
+"""The open conversation: the whole history with earlier conversations and system events,
+paging back through a long history, statuses and retry, the channel's rules shown before
+they bite, and every action on the conversation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tray_agent.channels import InboundMessage
+from tray_agent.core.errors import ProviderError
+from tray_agent.core.models import Contact, ContactPoint, Message
+from tests.api.live import START
+
+
+def test_history_has_earlier_conversations_transfers_with_notes_calls_and_system_events(window):
+    a = window.agent
+    first = a.conversation_of(a.inbound(a.sms, "+14155553001", "My first question", name="Hist Ory"))
+    a.inbox.reply(a.me.id, first, "First answer")
+    a.inbox.close(a.me.id, first)
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553001", "Back again"))
+    a.inbox.claim(a.me.id, conv)
+    a.inbox.transfer(a.me.id, conv, to_queue_id=a.queue.id, note="VIP customer, be quick")
+    a.inbox.elevate_to_call(a.me.id, conv)
+    window.open(conv)
+    h = window.page.locator("#history")
+    h.locator('text="My first question"').wait_for()
+    text = h.inner_text()
+    for expected in ("Start of the history with this customer", f"Earlier conversation #{first}", "First answer",
+                     "Closed by Alex Agent", "This conversation", "Back again",
+                     "Alex Agent transferred this conversation to Sales", "VIP customer, be quick",
+                     "Call to +14155553001"):
+        assert expected in text, expected
+    assert text.index("My first question") < text.index("Back again") < text.index("VIP customer")
+    assert h.locator(".msg.system.kind-transfer q.note").inner_text() == "VIP customer, be quick"
+    window.shot("history-with-earlier-conversation")
+
+
+def test_scrolling_back_loads_older_pages_and_keeps_the_dom_window_bounded(window):
+    a = window.agent
+    batch = [InboundMessage(f"long-{i}", "+14155553002", f"line {i:04d}", customer_name="Long History",
+                            sent_at=START - timedelta(minutes=1200 - i)) for i in range(1200)]
+    a.inbox.receive_batch(a.sms.id, batch)
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553002", "the newest line"))
+    window.open(conv)
+    page = window.page
+    page.locator('#history >> text="the newest line"').wait_for()
+    for _ in range(200):
+        page.eval_on_selector("#history", "el => el.scrollTop = 0")
+        page.wait_for_timeout(40)
+        if page.locator('#history >> text="line 0000"').count():
+            break
+    assert page.locator('#history >> text="line 0000"').count() == 1
+    assert "Start of the history" in page.inner_text("#history")
+    count = lambda: page.evaluate("() => document.querySelectorAll('#history-items .item').length")
+    assert count() <= 240
+    window.shot("history-top-of-1200")
+    for _ in range(200):
+        page.eval_on_selector("#history", "el => el.scrollTop = el.scrollHeight")
+        page.wait_for_timeout(40)
+        if page.locator('#history >> text="the newest line"').count():
+            break
+    assert page.locator('#history >> text="the newest line"').count() == 1
+    assert count() <= 240
+
+
+def _provider_id(a, message_id: int) -> str:
+    with a.app.db.read() as s:
+        return s.get(Message, message_id).provider_message_id
+
+
+def test_outgoing_message_shows_sent_delivered_read_and_failed_with_a_retry(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553003", "status please", name="Stat Us"))
+    window.open(conv)
+    page = window.page
+    page.fill("#composer-text", "Your order shipped")
+    page.press("#composer-text", "Enter")
+    out = page.locator('#history .item:has-text("Your order shipped")')
+    out.locator(".status-sent").wait_for()
+    mid = int(out.get_attribute("data-id"))
+    a.status(a.sms, _provider_id(a, mid), "delivered")
+    out.locator(".status-delivered").wait_for()
+    a.status(a.sms, _provider_id(a, mid), "read")
+    out.locator(".status-read").wait_for()
+    a.fake.adapters[a.sms.id].failures.append(ProviderError("The carrier refused the number", retryable=False))
+    page.fill("#composer-text", "This one fails")
+    page.press("#composer-text", "Enter")
+    failed = page.locator('#history .item:has-text("This one fails")')
+    failed.locator(".status-failed").wait_for()
+    assert "The carrier refused the number" in failed.locator(".failure").inner_text()
+    window.shot("failed-with-retry")
+    failed.locator("button.retry").click()
+    failed.locator(".status-sent").wait_for()
+    assert failed.locator("button.retry").count() == 0
+
+
+def test_whatsapp_shows_the_reply_window_left_and_locks_once_it_has_closed(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.wa, "+14155553004", "hi on whatsapp", name="Win Dow"))
+    try:
+        window.open(conv)
+        line = window.page.locator("#conv-window")
+        line.wait_for()
+        assert "24 h left" in line.inner_text()
+        assert "replies within 24 h of the customer's last message" in window.page.inner_text("#conv-rules")
+        a.clock.advance(timedelta(hours=23))
+        window.open(conv)
+        line.wait_for()
+        assert "1 h left" in line.inner_text() and "warn" in line.get_attribute("class")
+        window.shot("whatsapp-window-warning")
+        a.clock.advance(timedelta(hours=2))
+        window.open(conv)
+        window.page.wait_for_selector("#composer.locked")
+        lock = window.page.inner_text("#composer-lock")
+        assert "The reply window closed at 2026-03-11 09:00 UTC" in lock
+        assert window.page.is_disabled("#composer-text") and window.page.is_disabled("#send")
+        window.shot("whatsapp-window-closed")
+    finally:
+        a.clock.set(START)
+
+
+def test_closing_locks_the_composer_with_the_reason_and_reopening_unlocks_it(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553005", "close me", name="Clo Se"))
+    a.inbox.claim(a.me.id, conv)
+    window.open(conv)
+    window.action("close")
+    window.page.wait_for_selector("#composer.locked")
+    assert "closed; reopen it to reply" in window.page.inner_text("#composer-lock")
+    assert window.page.inner_text('#conv-actions [data-action="close"] .label') == "Reopen"
+    window.page.locator('#history >> text="Closed by Alex Agent"').wait_for()
+    window.shot("closed-conversation")
+    window.action("close")
+    window.page.wait_for_selector("#composer:not(.locked)")
+    assert a.inbox.get_conversation(a.me.id, conv).status == "open"
+
+
+def test_taking_over_a_queued_conversation(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553006", "who will help?", name="Que Ued"))
+    window.open(conv)
+    assert "Waiting in the shared inbox" in window.page.inner_text("#conv-claim")
+    window.shot("queued")
+    window.page.click("#claim-btn")
+    window.page.wait_for_selector("#conv-claim", state="hidden")
+    assert "Yours" in window.page.inner_text("#conv-sub")
+    assert a.inbox.get_conversation(a.me.id, conv).assigned_agent_id == a.me.id
+
+
+def test_transfer_to_an_online_colleague_with_a_note(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553007", "transfer me", name="Trans Fer"))
+    a.inbox.claim(a.me.id, conv)
+    a.inbox.touch_agent(a.bea.id)  # Bea's window is open
+    window.open(conv)
+    window.action("transfer")
+    dialog = window.page.locator("#transfer-dialog")
+    dialog.wait_for()
+    bea = dialog.locator(f'label.choice:has(input[value="agent:{a.bea.id}"])')
+    assert "online" in bea.inner_text()
+    assert dialog.locator(f'input[value="queue:{a.queue.id}"]').count() == 1
+    bea.click()
+    dialog.locator("textarea[name=note]").fill("Please call back after 5")
+    window.shot("transfer-dialog")
+    dialog.locator("button[type=submit]").click()
+    assert "Transferred to Bea Colleague" in window.toast()
+    window.page.wait_for_function("() => location.hash === '#/'")
+    assert window.row(conv).count() == 0
+    view = a.inbox.get_conversation(a.bea.id, conv)
+    assert view.assigned_agent_id == a.bea.id
+    page = a.inbox.history(a.bea.id, conv)
+    assert page.items[-1].meta["note"] == "Please call back after 5"
+
+
+def test_archive_unarchive_and_mark_unread(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553008", "archive me", name="Arch Ive"))
+    window.open(conv)
+    window.action("archive")
+    window.page.wait_for_function("() => document.querySelector('#conv-sub').innerText.includes('Archived')")
+    assert a.inbox.get_conversation(a.me.id, conv).archived
+    window.action("archive")
+    window.page.wait_for_function("() => !document.querySelector('#conv-sub').innerText.includes('Archived')")
+    assert not a.inbox.get_conversation(a.me.id, conv).archived
+    window.action("unread")
+    assert "Marked unread" in window.toast()
+    assert a.inbox.get_conversation(a.me.id, conv).unread
+
+
+def test_call_starts_through_the_handler_and_is_recorded(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553009", "call me", name="Ca Ll"))
+    window.open(conv)
+    window.action("call")
+    assert "Opened tel:+14155553009" in window.toast()
+    window.page.locator('#history .msg.kind-call >> text="Call to +14155553009: Opened tel:+14155553009 with the system\'s call handler"').wait_for()
+
+
+def test_save_the_customer_as_a_new_contact_then_add_another_number_to_it(window):
+    a = window.agent
+    one = a.conversation_of(a.inbound(a.sms, "+14155553010", "save me", name="Carla"))
+    two = a.conversation_of(a.inbound(a.wa, "+14155553011", "me too"))
+    window.open(one)
+    window.action("contact")
+    dialog = window.page.locator("#contact-dialog")
+    dialog.locator("input[name=name]").fill("Carla Contact")
+    dialog.locator("button[type=submit]").click()
+    window.page.wait_for_selector('#conv-name >> text="Carla Contact"')
+    window.open_conversation(two)
+    window.action("contact")
+    dialog.locator("input[type=search]").fill("Carla")
+    dialog.locator('label.choice:has-text("Carla Contact")').click()
+    window.shot("contact-add-to-existing")
+    dialog.locator("button[type=submit]").click()
+    window.page.wait_for_selector('#conv-name >> text="Carla Contact"')
+    with a.app.db.read() as s:
+        from sqlalchemy import select
+        contact = s.execute(select(Contact).where(Contact.display_name == "Carla Contact")).scalar_one()
+        points = {p.address for p in s.execute(select(ContactPoint).where(ContactPoint.contact_id == contact.id)).scalars()}
+    assert points == {"+14155553010", "+14155553011"}
+
+
+def test_new_conversation_is_offered_only_on_channels_that_let_the_business_start(window):
+    a = window.agent
+    window.open()
+    window.page.click("#new-conv")
+    dialog = window.page.locator("#new-dialog")
+    options = dialog.locator("select[name=channel] option").all_inner_texts()
+    assert options == ["Support SMS (Fake SMS)"]  # not the WhatsApp channel
+    assert "From the business number +14155550100" in dialog.inner_text()
+    dialog.locator("input[name=to]").fill("+1 415 555 3012")
+    dialog.locator("textarea[name=text]").fill("Hello from the shop")
+    window.shot("new-conversation")
+    dialog.locator("button[type=submit]").click()
+    window.page.locator('#history >> text="Hello from the shop"').wait_for()
+    assert window.page.inner_text("#conv-name") == "+1 415-555-3012"

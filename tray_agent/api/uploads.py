@@ -1,0 +1,47 @@
+"""Upload ids: a staged file's facts, signed with a key derived from the API token.
+
+The id carries everything ``StagedFile`` needs, so the API keeps no table of uploads in
+memory (a restart or a second replica sharing the file store still accepts it), and the
+signature stops a client from naming another agent's upload or changing its size.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from tray_agent.core.errors import InvalidInput
+from tray_agent.core.files import StagedFile
+
+
+def _key(request: Request) -> bytes:
+    return hashlib.sha256(b"tray-agent uploads\0" + request.app.state.token.encode()).digest()
+
+
+def issue(request: Request, agent_id: int, f: StagedFile) -> str:
+    payload = json.dumps([f.token, f.file_name, f.mime_type, f.size, f.sha256, agent_id],
+                         separators=(",", ":")).encode()
+    body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    mac = hmac.new(_key(request), body.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{body}.{mac}"
+
+
+def resolve(request: Request, agent_id: int, upload_ids: Sequence[str]) -> list[StagedFile]:
+    """The staged files behind ``upload_ids``; InvalidInput for a forged, foreign or spent id."""
+    files = request.app.state.app.inbox.files
+    out = []
+    for uid in upload_ids:
+        body, _, mac = uid.partition(".")
+        good = hmac.new(_key(request), body.encode(), hashlib.sha256).hexdigest()[:32]
+        if not mac or not hmac.compare_digest(mac, good):
+            raise InvalidInput("That upload id is not valid; upload the file again.")
+        token, name, mime, size, sha, owner = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        if owner != agent_id:
+            raise InvalidInput("That upload belongs to another agent.")
+        out.append(StagedFile(token, name, mime, size, sha, files.staged(token)))
+    return out

@@ -1,0 +1,209 @@
+// The chat window: boots from the session, routes #/conversation/ID, and applies the
+// live event stream to the list and the open conversation.
+
+import { api } from "./api.js";
+import { $, $$ } from "./dom.js";
+import { newConversationDialog } from "./dialogs.js";
+import { EventStream } from "./events.js";
+import { FILTERS, InboxList } from "./inbox.js";
+import { ConversationView } from "./conversation.js";
+import { Search } from "./search.js";
+import { dndActive, saveSettings, settingsDialog } from "./settings.js";
+import { helpOverlay, installShortcuts } from "./shortcuts.js";
+import { on, set, startableChannels, state, syncClock } from "./state.js";
+import { fail } from "./toast.js";
+
+const ROUTE = /^#\/conversation\/(\d+)$/;
+
+let inbox;
+let conversation;
+let search;
+
+async function boot() {
+  let session;
+  try {
+    session = await api.session();
+  } catch (err) {
+    $("#boot-error").textContent = err.message;
+    $("#boot-error").hidden = false;
+    return;
+  }
+  state.me = session.agent;
+  syncClock(session.now);
+  set("settings", session.settings);
+  inbox = new InboxList((id) => go(id));
+  search = new Search((id) => go(id));
+  conversation = new ConversationView({
+    onChanged: (view) => inbox.upsert(view),
+    onGone: (id) => {
+      inbox.remove(id);
+      if (state.openId === id || conversation.id === id) goInbox();
+    },
+  });
+  wireChrome();
+  // Follow the log from the session's position first, so nothing committed while the
+  // list loads is missed (replays are harmless: updates are idempotent).
+  new EventStream(handleEvents, resync, (up) => ($("#offline").hidden = up)).start(session.last_seq);
+  await loadDirectory();
+  // No route at all (not even #/): reopen where the agent left off.
+  if (!location.hash && session.settings.last_conversation_id) {
+    history.replaceState(null, "", `#/conversation/${session.settings.last_conversation_id}`);
+  }
+  window.addEventListener("hashchange", route);
+  route();
+  await inbox.reload();
+}
+
+async function loadDirectory() {
+  const [channels, agents, queues] = await Promise.all([api.channels(), api.agents(), api.queues()]).catch((err) => {
+    fail(err);
+    return [[], [], []];
+  });
+  set("channels", channels);
+  set("agents", agents);
+  set("queues", queues);
+}
+
+function go(id) {
+  const hash = `#/conversation/${id}`;
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function goInbox() {
+  if (location.hash !== "#/") location.hash = "#/";
+  else route();
+}
+
+async function route() {
+  const m = location.hash.match(ROUTE);
+  document.body.classList.toggle("show-conv", Boolean(m));
+  if (!m) {
+    conversation.close();
+    inbox.select(null);
+    return;
+  }
+  const id = Number(m[1]);
+  // Compare with the conversation being opened, not the one shown: a quick j-j-k must
+  // end on the last one asked for even while an earlier open is still loading.
+  if (state.openId !== id) {
+    inbox.select(id);
+    const detail = await conversation.open(id);
+    if (!detail) return;
+    inbox.upsert(detail);
+    inbox.select(id);
+    if (detail.unread) api.action(id, "read").then((v) => inbox.upsert(v), fail);
+    if (state.settings.last_conversation_id !== id) saveSettings({ last_conversation_id: id });
+  }
+}
+
+/** One batch of committed events: refetch what they touched, each thing once. */
+async function handleEvents(batch) {
+  const touched = new Set();
+  const changedMessages = new Set();
+  let newMessages = false;
+  let inbound = false;
+  const reload = new Set();
+  for (const ev of batch) {
+    if (ev.conversation_id) touched.add(ev.conversation_id);
+    if (ev.conversation_id === state.openId) {
+      if (ev.type === "message.created") {
+        newMessages = true;
+        inbound ||= ev.data.direction === "in";
+      } else if (ev.type === "message.updated") changedMessages.add(ev.message_id);
+    }
+    if (ev.type === "settings.updated") reload.add("settings");
+    if (ev.type === "agent.updated") reload.add("agents");
+    if (ev.type === "channel.updated") reload.add("channels");
+  }
+  const open = conversation.detail;
+  const follow = [];
+  if (newMessages) follow.push(conversation.refreshMessages()); // alongside the list's fetches
+  let related = false;
+  await Promise.all([...touched].map(async (id) => {
+    try {
+      const detail = await api.conversation(id);
+      inbox.upsert(detail);
+      if (id === state.openId) conversation.apply(detail);
+      // The customer wrote again after the open conversation closed: the new one's
+      // messages belong to this history too.
+      else if (open && detail.customer_address === open.customer_address && detail.channel_id === open.channel_id) {
+        related = true;
+      }
+    } catch (err) {
+      if (err.status === 404) conversation.id === id ? conversation.hooks.onGone(id) : inbox.remove(id);
+    }
+  }));
+  if (related && !newMessages) follow.push(conversation.refreshMessages());
+  for (const mid of changedMessages) follow.push(conversation.updateMessage(mid));
+  if (inbound && document.visibilityState === "visible" && state.openId) {
+    follow.push(api.action(state.openId, "read").then((v) => inbox.upsert(v), () => {}));
+  }
+  if (reload.has("settings")) follow.push(api.settings().then((s) => set("settings", s), fail));
+  if (reload.has("agents")) follow.push(Promise.all([api.agents(), api.queues()]).then(([a, q]) => {
+    set("agents", a);
+    set("queues", q);
+  }, fail));
+  if (reload.has("channels")) follow.push(api.channels().then((c) => set("channels", c), fail));
+  await Promise.all(follow);
+}
+
+/** The stream says we were away too long to replay: reload what is on screen. */
+async function resync() {
+  await loadDirectory();
+  set("settings", await api.settings());
+  await inbox.reload();
+  if (state.openId) {
+    const id = state.openId;
+    conversation.detail = null;
+    await conversation.open(id);
+  }
+}
+
+function wireChrome() {
+  $("#back").addEventListener("click", goInbox);
+  $("#open-settings").addEventListener("click", settingsDialog);
+  $("#open-help").addEventListener("click", helpOverlay);
+  $("#new-conv").addEventListener("click", startNew);
+  on("channels", () => ($("#new-conv").hidden = startableChannels().length === 0));
+  on("settings", () => ($("#dnd-indicator").hidden = !dndActive()));
+  setInterval(() => ($("#dnd-indicator").hidden = !dndActive()), 30000);
+  installShortcuts({
+    search: () => $("#search").focus(),
+    next: () => step(1),
+    prev: () => step(-1),
+    reply: () => conversation.focusComposer(),
+    claim: () => conversation.act("claim"),
+    transfer: () => conversation.act("transfer"),
+    archive: () => conversation.act("archive"),
+    close: () => conversation.act("close"),
+    unread: () => conversation.act("unread"),
+    call: () => conversation.act("call"),
+    contact: () => conversation.act("contact"),
+    new: startNew,
+    filter: (e) => inbox.setFilter(FILTERS[Number(e.key) - 1]),
+    settings: settingsDialog,
+    help: helpOverlay,
+    escape: () => {
+      if (search.active) search.clear();
+      else if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
+      else if (state.openId) goInbox();
+    },
+  });
+  for (const b of $$("#filters [data-filter]")) b.setAttribute("aria-pressed", String(b.dataset.filter === "all"));
+}
+
+function step(delta) {
+  const c = inbox.neighbour(delta);
+  if (c) go(c.id);
+}
+
+function startNew() {
+  if (startableChannels().length === 0) return;
+  newConversationDialog((conv) => {
+    inbox.upsert(conv);
+    go(conv.id);
+  });
+}
+
+boot();

@@ -1,0 +1,95 @@
+// One message of the history as DOM: a customer's or an agent's bubble with its files
+// and delivery status, or a system line (transfer, call, closed, reopened).
+
+import { attachmentUrl } from "./api.js";
+import { h } from "./dom.js";
+import { bytes, clockTime, dayLabel, fileLabel, fullWhen } from "./format.js";
+import { linkify } from "./linkify.js";
+
+const STATUS = {
+  queued: ["◷", "Queued"],
+  sending: ["◷", "Sending…"],
+  sent: ["✓", "Sent"],
+  delivered: ["✓✓", "Delivered"],
+  read: ["✓✓", "Read"],
+  failed: ["⚠", "Failed"],
+};
+const SYSTEM_ICON = { transfer: "transfer", call: "phone", closed: "close", reopened: "reopen", contact: "contact" };
+const THUMB_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
+
+/**
+ * @param m  MessageView
+ * @param prev  the message before it in the history (undefined at the start)
+ * @param ctx  {openId, complete, onRetry(message)}
+ */
+export function renderMessage(m, prev, ctx) {
+  const item = h("div.item", { dataset: { id: m.id, conversation: m.conversation_id } });
+  if (!prev && ctx.complete) item.append(h("div.divider.start", "Start of the history with this customer"));
+  if (prev && prev.conversation_id !== m.conversation_id) {
+    item.append(h("div.divider.conversation", m.conversation_id === ctx.openId
+      ? "This conversation" : `Earlier conversation #${m.conversation_id}`));
+  } else if (!prev && m.conversation_id !== ctx.openId) {
+    item.append(h("div.divider.conversation", `Earlier conversation #${m.conversation_id}`));
+  }
+  if (!prev || new Date(prev.created_at).toDateString() !== new Date(m.created_at).toDateString()) {
+    item.append(h("div.divider.day", dayLabel(m.created_at)));
+  }
+  item.append(m.direction === "system" ? systemLine(m) : bubble(m, ctx));
+  return item;
+}
+
+function systemLine(m) {
+  // A transfer's text ends with its note; the note is shown on its own, as a quote.
+  const note = m.kind === "transfer" && m.meta && m.meta.note ? m.meta.note : "";
+  const text = note && m.text.endsWith(`: ${note}`) ? m.text.slice(0, -note.length - 2) : m.text;
+  return h(`div.msg.system.kind-${cssName(m.kind)}`, { title: fullWhen(m.created_at) },
+    h(`span.i.i-${SYSTEM_ICON[m.kind] || "unread"}`, { "aria-hidden": "true" }),
+    h("span.text", { dir: "auto" }, text),
+    note ? h("q.note", { dir: "auto" }, note) : null,
+    h("time", { dateTime: m.created_at }, clockTime(m.created_at)));
+}
+
+function bubble(m, ctx) {
+  const asLinks = new Set((m.meta && m.meta.as_link) || []);
+  const files = m.attachments.length
+    ? h("ul.files", m.attachments.map((a) => fileItem(a, asLinks.has(a.id)))) : null;
+  return h(`div.msg.${m.direction === "out" ? "out" : "in"}`,
+    h("div.bubble", m.text ? h("div.text", { dir: "auto" }, linkify(m.text)) : null, files),
+    h("div.meta",
+      m.direction === "out" && m.sender_name ? h("bdi.who", m.sender_name) : null,
+      h("time", { dateTime: m.created_at, title: fullWhen(m.created_at) }, clockTime(m.created_at)),
+      m.status ? status(m) : null),
+    m.status === "failed" ? failure(m, ctx) : null);
+}
+
+function status(m) {
+  const [icon, label] = STATUS[m.status] || ["", m.status];
+  return h(`span.status.status-${cssName(m.status)}`, { title: m.status_reason || label },
+    h("span.status-icon", { "aria-hidden": "true" }, icon), label);
+}
+
+function failure(m, ctx) {
+  return h("div.failure", { role: "note" },
+    h("span.reason", { dir: "auto" }, m.status_reason || "The message could not be delivered."),
+    m.can_retry ? h("button.retry", { type: "button", onclick: () => ctx.onRetry(m) }, "Retry") : null);
+}
+
+function fileItem(a, asLink) {
+  if (a.expired) {
+    return h("li.file.expired", { title: "Files are kept for a limited time" },
+      h("span.i.i-attach", { "aria-hidden": "true" }), " ", h("bdi.file-name", fileLabel(a.file_name)),
+      h("span.file-note", " — file expired"));
+  }
+  const url = attachmentUrl(a.id);
+  return h("li.file",
+    THUMB_TYPES.has(a.mime_type)
+      ? h("a.thumb-link", { href: url, download: a.file_name, tabIndex: -1 },
+        h("img.thumb", { src: attachmentUrl(a.id, true), alt: a.file_name, width: 160, height: 120, loading: "lazy" }))
+      : null,
+    h("a.file-link", { href: url, download: a.file_name, title: fileLabel(a.file_name) },
+      h("span.i.i-attach", { "aria-hidden": "true" }), " ", h("bdi.file-name", fileLabel(a.file_name))),
+    h("span.file-size", ` ${bytes(a.size)}`),
+    asLink ? h("span.file-note", " · sent as a download link") : null);
+}
+
+const cssName = (s) => String(s).replace(/[^a-z0-9_-]/gi, "_");

@@ -1,0 +1,83 @@
+// The agent's settings: notification pop-ups, sound, and do-not-disturb (now, for an
+// hour, or on a schedule). Each change is saved at once.
+
+import { api } from "./api.js";
+import { h } from "./dom.js";
+import { clockTime } from "./format.js";
+import { openDialog } from "./dialogs.js";
+import { serverNow, set, state } from "./state.js";
+import { fail, toast } from "./toast.js";
+
+const HOUR = 3600 * 1000;
+
+export async function saveSettings(patch) {
+  try {
+    set("settings", await api.patchSettings(patch));
+    return true;
+  } catch (err) {
+    fail(err);
+    return false;
+  }
+}
+
+/** Is do-not-disturb in force right now (on, until a time, or by the schedule)? */
+export function dndActive(s = state.settings, now = new Date(serverNow())) {
+  if (!s) return false;
+  if (s.dnd) return true;
+  if (s.dnd_until && Date.parse(s.dnd_until) > now.getTime()) return true;
+  const sched = s.dnd_schedule || {};
+  if (!sched.enabled || !sched.start || !sched.end) return false;
+  const minutes = now.getHours() * 60 + now.getMinutes();
+  const [sh, sm] = sched.start.split(":").map(Number);
+  const [eh, em] = sched.end.split(":").map(Number);
+  const a = sh * 60 + sm;
+  const b = eh * 60 + em;
+  return a <= b ? minutes >= a && minutes < b : minutes >= a || minutes < b; // spans midnight
+}
+
+export function settingsDialog() {
+  const s = state.settings;
+  const check = (name, label, checked, onchange) => h("label.toggle",
+    h("input", { type: "checkbox", name, checked, onchange }), h("span", label));
+  const until = h("span.dnd-until");
+  const showUntil = () => {
+    const t = state.settings.dnd_until;
+    until.textContent = t && Date.parse(t) > serverNow() ? `Quiet until ${clockTime(t)}` : "";
+  };
+  const schedule = () => {
+    const form = document.querySelector("#settings-dialog");
+    return { enabled: form.elements.sched_on.checked, start: form.elements.sched_start.value || "22:00",
+      end: form.elements.sched_end.value || "08:00" };
+  };
+  const body = [
+    h("fieldset", h("legend", "Notifications"),
+      check("popup", "Show a pop-up for each new message", s.popup, (e) => saveSettings({ popup: e.target.checked })),
+      check("sound", "Play a sound", s.sound, (e) => saveSettings({ sound: e.target.checked }))),
+    h("fieldset", h("legend", "Do not disturb"),
+      check("dnd", "On now, until I turn it off", s.dnd, (e) => saveSettings({ dnd: e.target.checked })),
+      h("div.row-buttons",
+        h("button", { type: "button", id: "dnd-hour", onclick: async () => {
+          if (await saveSettings({ dnd_until: new Date(serverNow() + HOUR).toISOString() })) {
+            showUntil();
+            toast("Do not disturb for 1 hour.");
+          }
+        } }, "For 1 hour"),
+        h("button", { type: "button", id: "dnd-end", onclick: async () => {
+          if (await saveSettings({ dnd: false, dnd_until: null })) {
+            document.querySelector("#settings-dialog").elements.dnd.checked = false;
+            showUntil();
+          }
+        } }, "End now"),
+        until),
+      check("sched_on", "On a schedule, every day", s.dnd_schedule.enabled,
+        () => saveSettings({ dnd_schedule: schedule() })),
+      h("div.schedule",
+        h("label", "from ", h("input", { type: "time", name: "sched_start", value: s.dnd_schedule.start,
+          onchange: () => saveSettings({ dnd_schedule: schedule() }) })),
+        h("label", " to ", h("input", { type: "time", name: "sched_end", value: s.dnd_schedule.end,
+          onchange: () => saveSettings({ dnd_schedule: schedule() }) })))),
+    h("p.hint", "Light and dark follow your system's appearance."),
+  ];
+  openDialog({ id: "settings-dialog", title: "Settings", body });
+  showUntil();
+}
