@@ -62,3 +62,9 @@ def make_app(home: Paths, clock: FrozenClock, fake_channels: FakeChannels) -> It
 @pytest.fixture
 def app(make_app: Callable[..., App]) -> App:
     return make_app()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running on the
+    main thread for the rest of the session, and later ``asyncio.run`` calls would fail."""
+    items.sort(key=lambda item: "chromium" in getattr(item, "fixturenames", ()))

@@ -8,6 +8,7 @@ enters the core only through the ``ChannelContext`` the core hands the adapter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
@@ -77,6 +78,8 @@ class OutboundMessage:
     files: tuple[OutboundFile, ...] = ()
     #: Set when this is a retry: an adapter may use it as an idempotency key.
     attempt: int = 1
+    #: When the agent queued it: lets ``find_sent`` look for a send lost in a crash.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,18 @@ class ChannelContext(Protocol):
         """Store a customer message (idempotently) and return its message id. Commits."""
         ...
 
+    def receive_batch(self, messages: list[InboundMessage]) -> int:
+        """Store many text-only messages (no files) in one transaction, idempotently;
+        returns how many were new. Commits."""
+        ...
+
+    async def store(self, messages: Sequence[InboundMessage]) -> list[BaseException | None]:
+        """Store messages from the event loop with group commit: messages arriving together
+        share one transaction. Returns, per message, None once it is committed or the
+        error that refused it. Answer the provider only after this returns (persist
+        first, then ack)."""
+        ...
+
     def update_status(self, update: StatusUpdate) -> None:
         """Move an outbound message's status forward. Commits."""
         ...
@@ -123,6 +138,11 @@ class ChannelContext(Protocol):
 
     def file_url(self, attachment_id: int) -> str:
         """A URL (tokenised, expiring with the file) at which the provider can fetch a file."""
+        ...
+
+    def outbound_message(self, message_id: int) -> OutboundMessage | None:
+        """What the outbox holds for a message of this channel: an adapter's optional
+        ``find_sent(message_id)`` uses it to look for a send a crash interrupted."""
         ...
 
 

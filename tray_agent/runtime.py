@@ -10,7 +10,8 @@ import logging
 import random
 import time
 import secrets as pysecrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from tray_agent.channels import (
 )
 from tray_agent.core.errors import ProviderError, TrayAgentError
 from tray_agent.core.models import Attachment, Channel
+from tray_agent.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class _Context:
     runtime: "Runtime"
     channel_id: int
     channel_name: str
+    _group: GroupCommit | None = field(default=None, repr=False)
 
     @property
     def public_base_url(self) -> str:
@@ -50,6 +53,11 @@ class _Context:
 
     def receive_batch(self, messages: list[InboundMessage]) -> int:
         return self.runtime.app.inbox.receive_batch(self.channel_id, messages)
+
+    async def store(self, messages: Sequence[InboundMessage]) -> list[BaseException | None]:
+        if self._group is None:
+            self._group = GroupCommit(self.receive, self.receive_batch)
+        return await self._group.store(messages)
 
     def update_status(self, update: StatusUpdate) -> None:
         self.runtime.app.inbox.update_status(self.channel_id, update)

@@ -75,7 +75,8 @@ def collect() -> tuple[list[tuple[str, str]], list[str], list[str], list[str]]:
     # Alembic reads the migration scripts from disk, so they ship as files too.
     datas += collect_data_files("tray_agent", include_py_files=True, includes=["core/migrations/**/*.py",
                                                                                "core/migrations/*.mako"])
-    datas += collect_data_files("tray_agent", includes=["assets/**/*", "templates/**/*", "py.typed"])
+    datas += collect_data_files("tray_agent", includes=["assets/**/*", "templates/**/*", "sandbox/static/*",
+                                                           "py.typed"])
     datas += copy_metadata("tray-agent")
     web_ui = REPO / "web_ui"
     if web_ui.is_dir():

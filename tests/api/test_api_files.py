@@ -62,7 +62,7 @@ def test_an_upload_over_the_limit_by_content_length_is_refused_before_its_body_i
         f"POST /api/uploads?conversation_id={conv} HTTP/1.1\nHost: {host}\nAuthorization: Bearer {agent.token}\n"
         f"X-File-Name: big.iso\nContent-Type: application/octet-stream\nContent-Length: 150000000"))
     assert status == 413
-    assert b"'big.iso' is 150.0 MB; Fake SMS takes files up to 100 MB. It was not uploaded." in body
+    assert b"'big.iso' is 150 MB; Fake SMS takes files up to 100 MB. It was not uploaded." in body
     assert _staging(agent) == before
 
 
@@ -78,7 +78,7 @@ def test_a_streamed_upload_is_cut_off_as_soon_as_it_passes_the_limit(agent, clie
     r = client.post("/api/uploads", params={"conversation_id": conv}, content=chunks(),
                     headers={"X-File-Name": "stream.bin"})
     assert r.status_code == 413 and r.json()["error"] == "file_too_large"
-    assert r.json()["message"] == "'stream.bin' is over the 0 MB limit; it was not uploaded."
+    assert r.json()["message"] == "'stream.bin' is over the 64 kB limit; it was not uploaded."
     assert _staging(agent) == before
     ok = _upload(client, b"y" * TINY_LIMIT, "exactly.bin", conversation_id=conv)
     assert ok.status_code == 201 and ok.json()["size"] == TINY_LIMIT

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tray_agent.core.errors import FileTooLarge, InvalidInput
-from tray_agent.core.rules import MB
+from tray_agent.core.rules import human_size
 
 CHUNK = 1 << 20
 
@@ -105,14 +105,6 @@ class FileStore:
             except OSError:
                 continue
         return n
-
-
-def human_size(n: int) -> str:
-    """1_500_000 → "1.5 MB"; decimal units, as the providers state their limits."""
-    for unit, size in (("GB", 10**9), ("MB", MB), ("kB", 1000)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} bytes"
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")

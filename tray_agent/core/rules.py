@@ -18,6 +18,14 @@ PRODUCT_MAX_FILE_BYTES = 100 * MB
 DEFAULT_FILE_RETENTION = timedelta(hours=24)
 
 
+def human_size(n: int) -> str:
+    """1_500_000 → "1.5 MB"; decimal units, as the providers state their limits."""
+    for unit, size in (("GB", 10**9), ("MB", MB), ("kB", 1000)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
 @dataclass(frozen=True)
 class ChannelRules:
     """What a channel type allows. Declared by its plugin, enforced by the core, shown by the UI."""
@@ -116,15 +124,15 @@ def check_file(rules: ChannelRules, size: int, mime_type: str, channel_label: st
         raise FileTooLarge("The file is empty.")
     if size > rules.max_file_bytes:
         raise FileTooLarge(
-            f"The file is {size / MB:.1f} MB; {channel_label} takes files up to "
-            f"{rules.max_file_bytes / MB:.0f} MB."
+            f"The file is {human_size(size)}; {channel_label} takes files up to "
+            f"{human_size(rules.max_file_bytes)}."
         )
     limit = native_limit(rules, mime_type)
     if limit is not None and size > limit:
         if not rules.files_as_links:
             raise FileTooLarge(
-                f"{channel_label} takes {mime_type} files up to {limit / MB:g} MB; "
-                f"this one is {size / MB:.1f} MB."
+                f"{channel_label} takes {mime_type} files up to {human_size(limit)}; "
+                f"this one is {human_size(size)}."
             )
         return True
     return False

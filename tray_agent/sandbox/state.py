@@ -1,0 +1,228 @@
+"""The sandbox's memory: its fake accounts and numbers, every message both providers carry,
+stored files, injected faults and webhook-delivery options.
+
+One lock guards it all; the HTTP handlers, the webhook deliverer and in-process callers
+(the agent's auto-start, tests) share one ``SandboxState``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tray_agent.core.clock import Clock, SystemClock
+
+WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class SandboxCredentials:
+    """Fake credentials of this run. They protect nothing real, yet are still treated as
+    secrets by the agent: handed over in memory, never written to config files or logs."""
+
+    twilio_account_sid: str
+    twilio_auth_token: str
+    meta_access_token: str
+    meta_app_secret: str
+    meta_verify_token: str
+    sms_number: str = "+14155550100"
+    whatsapp_number: str = "+14155550101"
+    phone_number_id: str = "100000000000001"
+    waba_id: str = "200000000000001"
+    graph_version: str = "v21.0"
+
+    @classmethod
+    def generate(cls) -> "SandboxCredentials":
+        return cls(twilio_account_sid="AC" + secrets.token_hex(16), twilio_auth_token=secrets.token_hex(16),
+                   meta_access_token="EAAS" + secrets.token_urlsafe(32), meta_app_secret=secrets.token_hex(16),
+                   meta_verify_token=secrets.token_urlsafe(12))
+
+
+@dataclass
+class Blob:
+    """A stored file: Twilio media, a WhatsApp upload, or what a customer attached."""
+
+    id: str
+    data: bytes
+    mime_type: str
+    file_name: str
+
+
+@dataclass
+class SmsMessage:
+    sid: str
+    from_: str
+    to: str
+    body: str
+    direction: str  # inbound | outbound-api
+    status: str
+    date_created: datetime
+    media: list[tuple[str, str]] = field(default_factory=list)  # (ME sid, blob id)
+    status_callback: str = ""
+    messaging_service_sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    date_sent: datetime | None = None
+
+
+@dataclass
+class WaMessage:
+    id: str
+    phone_number_id: str
+    customer: str  # wa_id: digits, no '+'
+    direction: str  # inbound | outbound
+    type: str
+    text: str
+    timestamp: datetime
+    status: str = "received"
+    blob_id: str | None = None
+    media_id: str | None = None
+    file_name: str | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class Fault:
+    """One injected failure, applied to the next ``times`` matching provider requests.
+
+    kind: ``error`` (answer ``status`` in the provider's error format, with Retry-After),
+    ``slow`` (answer after ``delay`` s — the request *is* processed), ``hang`` (wait
+    ``delay`` s, then drop the connection unprocessed), ``drop`` (drop it at once,
+    unprocessed), ``drop_after`` (process it, then drop the connection instead of answering).
+    """
+
+    provider: str = "any"  # twilio | meta | any
+    kind: str = "error"
+    status: int = 500
+    code: int | None = None
+    retry_after: float | None = None
+    delay: float = 0.0
+    times: int = 1
+    method: str | None = None
+    path: str | None = None  # a substring the request path must contain
+
+    def matches(self, provider: str, method: str, path: str) -> bool:
+        return (self.provider in ("any", provider) and (self.method is None or self.method.upper() == method)
+                and (self.path is None or self.path in path))
+
+
+@dataclass
+class DeliveryRecord:
+    id: int
+    provider: str
+    kind: str  # message | status | verify
+    url: str
+    status: int | None
+    error: str | None
+    at: datetime
+
+
+@dataclass
+class NumberHooks:
+    """Where a business number's webhooks go (Twilio's SmsUrl, Meta's callback URL)."""
+
+    number: str
+    url: str = ""
+    verified: bool = False
+
+
+class _OffsetClock:
+    """The sandbox's time: a base clock plus an offset the admin API can push forward."""
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+
+class SandboxState:
+    def __init__(self, credentials: SandboxCredentials | None = None, clock: Clock | None = None) -> None:
+        self.lock = threading.RLock()
+        self.creds = credentials or SandboxCredentials.generate()
+        self.clock = _OffsetClock(clock or SystemClock())
+        self.base_url = ""
+        self.sms_hooks: dict[str, NumberHooks] = {self.creds.sms_number: NumberHooks(self.creds.sms_number)}
+        self.wa_hooks: dict[str, NumberHooks] = {self.creds.phone_number_id: NumberHooks(self.creds.whatsapp_number)}
+        self.sms: dict[str, SmsMessage] = {}
+        self.wa: dict[str, WaMessage] = {}
+        self.blobs: dict[str, Blob] = {}
+        self.wa_media: dict[str, str] = {}  # media id → blob id
+        self.last_inbound: dict[tuple[str, str], datetime] = {}
+        self.opted_out: set[str] = set()
+        self.faults: list[Fault] = []
+        self.log: deque[DeliveryRecord] = deque(maxlen=2000)
+        self._seq = itertools.count(1)
+        # How webhooks are delivered (all switchable through the admin API).
+        self.window_mode = "async"  # 131047 as a later failed status, or "sync" (HTTP 400)
+        self.duplicate = False
+        self.hold = False
+        self.reverse_statuses = False
+        self.auto_status = True
+        self.status_delay = 0.05
+        self.auto_read = True
+        self.meta_retries = 3
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # -- ids -----------------------------------------------------------------------------
+
+    @staticmethod
+    def sid(prefix: str) -> str:
+        return prefix + secrets.token_hex(16)
+
+    @staticmethod
+    def wamid() -> str:
+        return "wamid." + secrets.token_urlsafe(24)
+
+    def next_record_id(self) -> int:
+        return next(self._seq)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def add_blob(self, data: bytes, mime_type: str, file_name: str) -> Blob:
+        blob = Blob(secrets.token_urlsafe(18), data, mime_type or "application/octet-stream", file_name or "file")
+        with self.lock:
+            self.blobs[blob.id] = blob
+        return blob
+
+    # -- faults --------------------------------------------------------------------------
+
+    def take_fault(self, provider: str, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for f in self.faults:
+                if f.matches(provider, method, path):
+                    f.times -= 1
+                    if f.times <= 0:
+                        self.faults.remove(f)
+                    return f
+        return None
+
+    # -- the 24-hour window ----------------------------------------------------------------
+
+    def window_open(self, phone_number_id: str, wa_id: str) -> bool:
+        with self.lock:
+            last = self.last_inbound.get((phone_number_id, wa_id))
+        return last is not None and self.now() - last < WINDOW
+
+    def reset(self) -> None:
+        """Forget messages, files, faults and delivery options; keep numbers and hooks."""
+        with self.lock:
+            self.sms.clear()
+            self.wa.clear()
+            self.blobs.clear()
+            self.wa_media.clear()
+            self.last_inbound.clear()
+            self.opted_out.clear()
+            self.faults.clear()
+            self.log.clear()
+            self.window_mode, self.duplicate, self.hold, self.reverse_statuses = "async", False, False, False
+            self.auto_status, self.status_delay, self.auto_read = True, 0.05, True
+            self.clock.offset = timedelta()
