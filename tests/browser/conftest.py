@@ -40,7 +40,7 @@ class Window:
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def open(self, conversation_id: int | None = None, *, wait: str = ".row, #inbox-empty",
+    def open(self, conversation_id: int | None = None, *, wait: str = ".row, #inbox-empty:not([hidden])",
              resume: bool = False) -> "Window":
         """Open the window at the list (``#/``), at a conversation, or with ``resume``
         where the agent left off (no route, as the tray opens it)."""
