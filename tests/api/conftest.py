@@ -59,9 +59,15 @@ def raw_request(agent: LiveAgent, head: str, body: bytes = b"") -> tuple[int, di
             if not chunk:
                 break
             data += chunk
-    head_raw, _, rest = data.partition(b"\r\n\r\n")
-    lines = head_raw.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        head_raw, _, rest = data.partition(b"\r\n\r\n")
+        lines = head_raw.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        # The body may come in later segments than the head: read all that was announced.
+        while len(rest) < int(headers.get("content-length", 0)):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
     return int(lines[0].split()[1]), headers, rest
 
 
