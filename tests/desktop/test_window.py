@@ -1,0 +1,109 @@
+"""The chat window: its own pywebview process hosting the web UI, shown on the Xvfb
+screen; the browser where pywebview cannot start."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.desktop.conftest import close_chat_window, daemon_env, window_toplevel
+
+pytestmark = pytest.mark.desktop
+
+ALICE = "+14155550123"
+BOB = "+14155550124"
+
+
+def _loaded(d, count: int = 1, timeout: float = 20.0) -> None:
+    """Wait for the window's ``loaded`` event (logged by the window process), then ~1 s
+    more for the page to paint, as pywebview's GTK back-end needs."""
+    deadline = time.monotonic() + timeout
+    while d.log().count("window INFO: loaded") < count:
+        assert time.monotonic() < deadline, d.log()[-2000:]
+        time.sleep(0.1)
+    time.sleep(1.2)
+
+
+def _window_shot(desktop, wid: str, path: Path) -> Image.Image:
+    desktop.close_popups()  # dunst draws over the window's top-right corner
+    time.sleep(1.0)  # WebKit repaints what the pop-up covered
+    g = desktop.window_geometry(wid)
+    desktop.screenshot(path, crop=(g["WIDTH"], g["HEIGHT"], g["X"], g["Y"]))
+    return Image.open(path).convert("RGB")
+
+
+def _ink(img: Image.Image) -> int:
+    """Pixels clearly darker than the page background: text, avatars, buttons."""
+    return sum(1 for px in img.get_flattened_data() if sum(px) < 450)
+
+
+def test_window_shows_the_inbox(desktop_env, desktop, start_daemon, artifacts_dir):
+    d = start_daemon(desktop_env)
+    d.inbound(ALICE, "Is my order on its way?", name="Alice Example")
+    d.inbound(BOB, "Can I change my address?", name="Bob Builder")
+    assert d.api("POST", "/api/desktop/open", {})["opened"] == "window"
+    wid = window_toplevel(desktop)
+    _loaded(d)
+    g = desktop.window_geometry(wid)
+    assert (g["WIDTH"], g["HEIGHT"]) == (1000, 700)
+    shot = _window_shot(desktop, wid, artifacts_dir / "inbox.png")
+    desktop.screenshot(artifacts_dir / "screen.png")
+    assert _ink(shot) > 2000  # a rendered page, not a blank or error surface
+    assert len(set(shot.resize((100, 70)).get_flattened_data())) > 20
+
+
+def test_reopening_returns_to_the_last_conversation(desktop_env, desktop, start_daemon, artifacts_dir):
+    d = start_daemon(desktop_env)
+    a = d.inbound(ALICE, "First", name="Alice Example")["conversation_id"]
+    d.inbound(BOB, "Second", name="Bob Builder")
+    d.api("POST", "/api/desktop/open", {"conversation_id": a})
+    wid = window_toplevel(desktop)
+    _loaded(d)
+    _window_shot(desktop, wid, artifacts_dir / "at-conversation.png")
+    # The web UI records where it is; the daemon opened it with #/conversation/ID.
+    assert d.status()["window"]["last_fragment"] == f"#/conversation/{a}"
+    deadline = time.monotonic() + 10
+    while d.api("GET", "/api/settings")["last_conversation_id"] != a:
+        assert time.monotonic() < deadline, "the web UI never recorded the open conversation"
+        time.sleep(0.2)
+
+    close_chat_window(desktop, d)
+    d.api("POST", "/api/desktop/open", {})  # "Open inbox": no fragment
+    wid = window_toplevel(desktop)
+    _loaded(d, count=2)
+    assert d.status()["window"]["last_fragment"] == ""
+    _window_shot(desktop, wid, artifacts_dir / "reopened.png")
+
+
+def test_the_browser_opens_the_inbox_where_pywebview_cannot_start(desktop_env, desktop, start_daemon, scratch):
+    fake = scratch / "no-webview"
+    (fake / "webview").mkdir(parents=True)
+    (fake / "webview" / "__init__.py").write_text("raise ImportError('pywebview is broken here (test)')\n")
+    opened = scratch / "browser-opened.txt"
+    browser = scratch / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    browser.chmod(browser.stat().st_mode | stat.S_IEXEC)
+    home = scratch / "home"
+    env = daemon_env(desktop_env, home, BROWSER=str(browser))
+    env["PYTHONPATH"] = f"{fake}{os.pathsep}{env['PYTHONPATH']}"  # shadows the real pywebview
+    d = start_daemon(env, home=home)
+    conv = d.inbound(ALICE, "hi", name="Alice Example")["conversation_id"]
+    d.api("POST", "/api/desktop/open", {"conversation_id": conv})
+    deadline = time.monotonic() + 20
+    while not opened.exists():
+        assert time.monotonic() < deadline, d.log()[-2000:]
+        time.sleep(0.1)
+    url = opened.read_text().strip()
+    assert url.startswith(d.url + "/?token=") and url.endswith(f"#/conversation/{conv}")
+    assert "using the default browser instead" in d.log()
+    # Once known, the browser is used straight away.
+    d.api("POST", "/api/desktop/open", {})
+    deadline = time.monotonic() + 10
+    while len(opened.read_text().splitlines()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)

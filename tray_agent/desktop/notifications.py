@@ -1,0 +1,383 @@
+"""Native notifications driven by the event log, for one agent.
+
+Reads events after the last notified sequence number (kept in a small state file, so
+nothing is lost or repeated across a restart), picks what deserves a pop-up, honours the
+agent's settings (pop-ups, sound, do-not-disturb), and coalesces: the first item after a
+quiet spell pops up at once; whatever follows within ``coalesce`` seconds becomes one
+summary that replaces it. A restart, a resume from sleep or a late backlog gives one
+summary. With no notification back-end it logs what it would have shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tray_agent.core import events as E
+from tray_agent.core.clock import utc
+from tray_agent.core.errors import TrayAgentError
+from tray_agent.desktop import dnd
+
+if TYPE_CHECKING:
+    from tray_agent.app import App
+    from tray_agent.core.views import EventView
+    from tray_agent.notify import Notifier
+
+log = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 3.0
+RESUME_SETTLE_SECONDS = 4.0  # after sleep, channels catch up in several commits: wait for them
+BACKLOG_AGE = timedelta(minutes=2)  # events this old when first seen come from a backlog
+HEARTBEAT_SECONDS = 60.0  # also picks up commits made by other processes
+SLEEP_GAP_SECONDS = 30.0
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Item:
+    """Something worth telling the agent about, from one event (or two merged)."""
+
+    kind: str  # "new_conversation" | "message" | "transferred" | "failed"
+    seq: int
+    conversation_id: int | None
+    message_id: int | None
+    created_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alert:
+    title: str
+    body: str
+    #: What a click opens; None opens the inbox (summaries of several conversations).
+    conversation_id: int | None
+
+
+def classify(events: Sequence["EventView"], agent_id: int) -> list[Item]:
+    """The notable items among events the agent may see: customer messages (a new
+    conversation's first message counts once, as the new conversation), transfers to
+    this agent, and outbound messages that failed."""
+    started = {e.conversation_id for e in events
+               if e.type == E.CONVERSATION_CREATED and e.data.get("started_by", "customer") == "customer"}
+    items: list[Item] = []
+    announced: set[int | None] = set()
+    for e in events:
+        if e.type == E.MESSAGE_CREATED and e.data.get("direction") == "in":
+            kind = "new_conversation" if e.conversation_id in started and e.conversation_id not in announced else "message"
+            announced.add(e.conversation_id)
+        elif e.type == E.CONVERSATION_TRANSFERRED and e.data.get("to_agent_id") == agent_id:
+            kind = "transferred"
+        elif e.type == E.MESSAGE_UPDATED and e.data.get("status") == "failed":
+            kind = "failed"
+        else:
+            continue
+        items.append(Item(kind, e.seq, e.conversation_id, e.message_id, utc(e.created_at), dict(e.data)))
+    return items
+
+
+class Cursor:
+    """The last sequence number notified, per agent, in a JSON file written atomically."""
+
+    def __init__(self, path: Path, agent_id: int) -> None:
+        self.path = path
+        self.key = str(agent_id)
+        self.saved: int | None = None
+
+    def load(self) -> int | None:
+        try:
+            data = json.loads(self.path.read_text())
+            self.saved = int(data["last_notified_seq"][self.key])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.saved = None
+        return self.saved
+
+    def save(self, seq: int) -> None:
+        if seq == self.saved:
+            return
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        data.setdefault("last_notified_seq", {})[self.key] = seq
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path)
+        self.saved = seq
+
+
+class Notifications:
+    """The notification engine: one thread, woken by the event bus, no polling."""
+
+    def __init__(self, app: "App", agent_id: int, notifiers: Sequence["Notifier"], *,
+                 state_path: Path, coalesce: float = COALESCE_SECONDS,
+                 monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+        self.app = app
+        self.inbox = app.inbox
+        self.agent_id = agent_id
+        self.notifiers = list(notifiers)
+        self.cursor = Cursor(state_path, agent_id)
+        self.coalesce = coalesce
+        self._mono = monotonic
+        self._wall = wall
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._read_seq = 0
+        self._held: list[Item] = []
+        self._flush_at = 0.0
+        self._episode: list[Item] = []  # what the pop-up on screen covers
+        self._popup_id: int | None = None
+        self._quiet_until = 0.0
+        self._settle_until = 0.0
+        self._fresh_popup = False  # the next flush starts a new pop-up (after sleep/backlog)
+        #: The last decisions, newest last (the status route and tests read them).
+        self.recent: deque[dict[str, Any]] = deque(maxlen=50)
+        self.ready = threading.Event()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._unsubscribe = self.inbox.bus.subscribe(lambda _seq: self._wake.set())
+        self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            self._start_cursor()
+            self._catch_up()
+        except Exception:
+            log.exception("notifications could not read the event log at start")
+        self.ready.set()
+        last_mono, last_wall = self._mono(), self._wall()
+        while not self._stopping:
+            timeout = HEARTBEAT_SECONDS
+            if self._held:
+                timeout = max(0.0, min(timeout, self._flush_at - self._mono()))
+            self._wake.wait(timeout)
+            self._wake.clear()
+            if self._stopping:
+                break
+            now_mono, now_wall = self._mono(), self._wall()
+            # Monotonic time stands still in suspend; the wall clock does not.
+            if (now_wall - last_wall) - (now_mono - last_mono) > SLEEP_GAP_SECONDS:
+                log.info("resumed from sleep: the next notifications are one summary")
+                self._settle_until = now_mono + RESUME_SETTLE_SECONDS
+            last_mono, last_wall = now_mono, now_wall
+            try:
+                self.step()
+            except Exception:
+                log.exception("notification pass failed; trying again at the next event")
+
+    def _start_cursor(self) -> None:
+        saved = self.cursor.load()
+        last = self.inbox.last_seq()
+        if saved is None or saved > last:  # first run, or a different store: no history pop-ups
+            saved = last
+            self.cursor.save(saved)
+        self._read_seq = saved
+
+    def _catch_up(self) -> None:
+        """Everything since the last run: one notification (a summary if several)."""
+        items = self._read()
+        if items:
+            self._show(items, replaces=None, new_episode=True)
+        self.cursor.save(self._read_seq)
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Read new events and act on them; flush a due summary; persist the cursor."""
+        items = self._read()
+        now = self._mono()
+        if items:
+            backlog = utc(self.app.clock.now()) - items[0].created_at > BACKLOG_AGE
+            if backlog or now < self._settle_until:
+                if not self._held:
+                    self._flush_at = max(now + RESUME_SETTLE_SECONDS, self._settle_until)
+                self._fresh_popup = True
+                self._held.extend(items)
+            elif now >= self._quiet_until and not self._held:
+                self._show(items, replaces=None, new_episode=True)
+            else:
+                if not self._held:
+                    self._flush_at = self._quiet_until
+                self._held.extend(items)
+        if self._held and self._mono() >= self._flush_at:
+            held, self._held = self._held, []
+            if self._fresh_popup:
+                self._fresh_popup = False
+                self._show(held, replaces=None, new_episode=True)
+            else:
+                self._show(self._episode + held, replaces=self._popup_id, new_episode=False)
+        if not self._held:
+            self.cursor.save(self._read_seq)
+
+    def _read(self) -> list[Item]:
+        evs: list["EventView"] = []
+        while True:
+            page = self.inbox.events_since(self.agent_id, self._read_seq, limit=PAGE)
+            if not page:
+                break
+            evs.extend(page)
+            self._read_seq = page[-1].seq
+            if len(page) < PAGE or len(evs) >= 50 * PAGE:
+                break
+        return classify(evs, self.agent_id)
+
+    def _show(self, items: list[Item], *, replaces: int | None, new_episode: bool) -> None:
+        alert = self.describe(items[0]) if len(items) == 1 else self.summarize(items)
+        self._episode = list(items)
+        self._quiet_until = self._mono() + self.coalesce
+        nid = self.deliver(alert, replaces=replaces, sound=new_episode, items=len(items))
+        if new_episode or nid is not None:
+            self._popup_id = nid
+
+    # -- wording --------------------------------------------------------------------------
+
+    def _who(self, conversation_id: int | None) -> tuple[str, str]:
+        if conversation_id is None:
+            return "A customer", ""
+        try:
+            c = self.inbox.get_conversation(self.agent_id, conversation_id)
+        except TrayAgentError:  # moved out of this agent's sight meanwhile
+            return "A customer", ""
+        return (c.contact_name or c.customer_name or c.customer_display), c.channel_label
+
+    def _text(self, item: Item) -> str:
+        if item.conversation_id is None or item.message_id is None:
+            return ""
+        try:
+            page = self.inbox.history(self.agent_id, item.conversation_id, before=item.message_id + 1, limit=1)
+        except TrayAgentError:
+            return ""
+        for m in page.items:
+            if m.id == item.message_id:
+                files = ", ".join(a.file_name for a in m.attachments)
+                return m.text or (f"📎 {files}" if files else "")
+        return ""
+
+    def describe(self, item: Item) -> Alert:
+        who, channel = self._who(item.conversation_id)
+        via = f" · {channel}" if channel else ""
+        if item.kind == "new_conversation":
+            return Alert(f"New conversation: {who}{via}", self._text(item) or "(no text)", item.conversation_id)
+        if item.kind == "message":
+            return Alert(f"{who}{via}", self._text(item) or "(no text)", item.conversation_id)
+        if item.kind == "transferred":
+            note = item.data.get("note") or ""
+            sender = self._agent_name(item.data.get("from_agent_id"))
+            body = f"From {sender}" + (f": {note}" if note else "")
+            return Alert(f"Transferred to you: {who}{via}", body, item.conversation_id)
+        reason = item.data.get("reason") or "The provider could not deliver it."
+        return Alert(f"Not sent to {who}{via}", str(reason), item.conversation_id)
+
+    def _agent_name(self, agent_id: Any) -> str:
+        try:
+            return self.inbox.get_agent(int(agent_id)).name
+        except (TrayAgentError, TypeError, ValueError):
+            return "a colleague"
+
+    def summarize(self, items: list[Item]) -> Alert:
+        msgs = sum(1 for i in items if i.kind in ("message", "new_conversation"))
+        transfers = sum(1 for i in items if i.kind == "transferred")
+        failed = sum(1 for i in items if i.kind == "failed")
+        parts = []
+        if msgs:
+            parts.append(f"{msgs} new message" + ("s" if msgs != 1 else ""))
+        if transfers:
+            parts.append(f"{transfers} transferred to you")
+        if failed:
+            parts.append(f"{failed} not sent")
+        convs = list(dict.fromkeys(i.conversation_id for i in reversed(items) if i.conversation_id is not None))
+        names = [self._who(c)[0] for c in convs[:3]]
+        more = len(convs) - len(names)
+        listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
+        n = len(convs)
+        body = f"{n} conversation{'s' if n != 1 else ''}: {listed}" if n else ""
+        return Alert(", ".join(parts), body, convs[0] if n == 1 else None)
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def _notifier(self) -> "Notifier | None":
+        for n in self.notifiers:
+            try:
+                if n.available():
+                    return n
+            except Exception:
+                log.exception("notifier %s failed its availability check", getattr(n, "name", n))
+        return None
+
+    def deliver(self, alert: Alert, *, replaces: int | None = None, sound: bool = True,
+                items: int = 1) -> int | None:
+        """Show ``alert`` as the settings allow; returns the pop-up's id where known."""
+        settings = self.inbox.get_settings(self.agent_id)
+        record: dict[str, Any] = {"title": alert.title, "body": alert.body, "items": items,
+                                  "conversation_id": alert.conversation_id, "replaces": replaces,
+                                  "at": self._wall()}
+        try:
+            return self._decide(alert, record, settings, replaces=replaces, sound=sound)
+        finally:
+            self.recent.append(record)  # once decided: readers never see a half-made record
+
+    def _decide(self, alert: Alert, record: dict[str, Any], settings: dict[str, Any], *,
+                replaces: int | None, sound: bool) -> int | None:
+        why = dnd.reason(settings, self.app.clock.now())
+        if why is not None:
+            record["outcome"] = "dnd"
+            log.info("do not disturb (%s): held back %r", why, alert.title)
+            return None
+        play = sound and bool(settings.get("sound"))
+        notifier = self._notifier()
+        if not settings.get("popup"):
+            record["outcome"] = "popup-off"
+            log.info("pop-ups are off: not showing %r", alert.title)
+            if play:
+                self._play(notifier)
+            return None
+        if notifier is None:
+            record["outcome"] = "logged"
+            log.info("would notify (no notification server): %s — %s", alert.title, alert.body)
+            return None
+        try:
+            if getattr(notifier, "supports_replace", False):
+                nid = notifier.notify(alert.title, alert.body, sound=play,  # type: ignore[call-arg]
+                                      conversation_id=alert.conversation_id, replaces=replaces)
+            else:
+                notifier.notify(alert.title, alert.body, sound=play, conversation_id=alert.conversation_id)
+                nid = None
+        except Exception as exc:
+            record["outcome"] = "failed"
+            log.warning("could not show a notification (%s): %s — %s", exc, alert.title, alert.body)
+            forget = getattr(notifier, "forget", None)
+            if forget is not None:
+                forget()
+            return None
+        record["outcome"] = "shown"
+        record["id"] = nid
+        return nid  # type: ignore[no-any-return]
+
+    def _play(self, notifier: Any) -> None:
+        player = getattr(notifier, "sound", None)
+        if player is None:
+            from tray_agent.desktop.sound import SoundPlayer
+
+            player = SoundPlayer()
+        player.play()

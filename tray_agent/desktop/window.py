@@ -1,0 +1,105 @@
+"""The chat window, in its own process: ``python -m tray_agent.desktop.window URL``.
+
+A thin pywebview host for the web UI (GTK/WebKit2 on Linux, EdgeChromium on Windows,
+WKWebView on macOS). The API token comes in ``TRAY_AGENT_TOKEN`` (not on the command
+line, where other users could read it). The daemon sends one JSON line per request on
+stdin (``{"cmd": "show", "fragment": "#/conversation/7"}``); end of input (the daemon
+went away) or SIGTERM closes the window. Exits with ``EXIT_NO_GUI`` when no GUI back-end
+can start, so the daemon falls back to the browser. Closing the window ends the process
+and frees all its memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+EXIT_NO_GUI = 3
+TITLE = "Tray Agent"
+log = logging.getLogger("tray_agent.window")
+
+
+def with_token(url: str, token: str) -> str:
+    """``http://host:port/#/x`` → ``http://host:port/?token=...#/x`` (the web UI trades it
+    for a cookie and redirects, keeping the fragment)."""
+    if not token:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"token={quote(token)}", parts.fragment))
+
+
+def _gui_name() -> str | None:
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        return "gtk"
+    return None  # pywebview's default: EdgeChromium on Windows, Cocoa/WKWebView on macOS
+
+
+def _commands(window: Any) -> None:
+    """Follow the daemon's requests until it closes our stdin."""
+    for line in sys.stdin:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("cmd") == "show":
+            fragment = str(msg.get("fragment") or "")
+            if fragment.startswith("#/"):
+                window.evaluate_js(f"window.location.hash = {json.dumps(fragment[1:])}")
+            window.restore()  # un-minimise and present: brings it to the front
+            window.show()
+    log.info("the daemon went away; closing the window")
+    window.destroy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s window %(levelname)s: %(message)s")
+    if not args:
+        print("usage: python -m tray_agent.desktop.window URL", file=sys.stderr)
+        return 2
+    url = with_token(args[0], os.environ.pop("TRAY_AGENT_TOKEN", ""))
+    gui = _gui_name()
+    try:
+        if gui == "gtk":
+            import gi
+
+            gi.require_version("Gtk", "3.0")
+            gi.require_version("Gdk", "3.0")
+            from gi.repository import Gdk, GLib
+
+            # WM_CLASS ("tray-agent-window", "Tray-agent"): what window managers and
+            # desktop entries (StartupWMClass) group windows by.
+            GLib.set_prgname("tray-agent-window")
+            Gdk.set_program_class("Tray-agent")
+            from gi.repository import Gtk
+            if not Gtk.init_check()[0]:
+                raise RuntimeError("GTK cannot open the display")
+        import webview
+    except Exception as exc:  # ImportError, ValueError (typelib missing), no display
+        log.warning("no GUI back-end for the window: %s", exc)
+        return EXIT_NO_GUI
+
+    window = webview.create_window(TITLE, url, width=1000, height=700, min_size=(560, 420),
+                                   text_select=True, background_color="#FFFFFF")
+    window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
+    signal.signal(signal.SIGTERM, lambda *_: window.destroy())
+
+    def started() -> None:
+        threading.Thread(target=_commands, args=(window,), name="commands", daemon=True).start()
+
+    try:
+        webview.start(started, gui=gui, private_mode=True)
+    except Exception as exc:  # WebViewException: no usable renderer
+        log.warning("pywebview could not start: %s", exc)
+        return EXIT_NO_GUI
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
