@@ -136,3 +136,38 @@ def test_batch_ingest_matches_one_by_one_ingest(world):
     assert len(world.inbox.search(world.me.id, "imported")) == 3
     # A later single receive joins the conversation the batch opened.
     assert world.conv_of(world.customer_says(world.sms, "+14155550143", "later")) == convs["+14155550143"].id
+
+
+@pytest.mark.postgres
+def test_events_commit_in_sequence_order_on_postgresql(make_app, postgres_db_url):
+    """A reader resuming after seq N must never miss an event below N that commits later:
+    a second writer waits until the first one's events are committed."""
+    import threading
+    import time
+
+    from tray_agent.core import events as ev
+
+    app = make_app(postgres_db_url, entry_points=False)
+    first_appended, release = threading.Event(), threading.Event()
+    seqs: dict[str, int] = {}
+    done_at: dict[str, float] = {}
+
+    def writer(name: str, hold: bool) -> None:
+        with app.db.write() as s:
+            seqs[name] = ev.append(s, "test.event", now=app.clock.now()).seq
+            if hold:
+                first_appended.set()
+                release.wait(5)
+        done_at[name] = time.monotonic()
+
+    a = threading.Thread(target=writer, args=("a", True))
+    a.start()
+    first_appended.wait(5)
+    b = threading.Thread(target=writer, args=("b", False))
+    b.start()
+    time.sleep(0.3)
+    assert "b" not in done_at  # blocked behind the uncommitted first writer
+    release.set()
+    a.join(5)
+    b.join(5)
+    assert seqs["a"] < seqs["b"] and done_at["a"] <= done_at["b"]

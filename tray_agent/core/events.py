@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from tray_agent.core.models import Event, QueueMember
@@ -28,6 +28,19 @@ SETTINGS_UPDATED = "settings.updated"
 AGENT_UPDATED = "agent.updated"
 
 
+#: Key of the PostgreSQL advisory lock that orders event-log writers.
+_LOG_LOCK = 0x7A1E7
+
+
+def serialize_writers(session: Session) -> None:
+    """Make sequence order commit order. Readers resume after the last seq they saw, so a
+    transaction holding seq 41 must not commit after one holding seq 42. SQLite has one
+    writer at a time already; on PostgreSQL a transaction-scoped advisory lock, taken
+    before the first event of a transaction, does the same (re-taking it is a no-op)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
+
+
 def append(
     session: Session,
     type: str,
@@ -40,6 +53,7 @@ def append(
     visible_queue_id: int | None = None,
     **data: Any,
 ) -> Event:
+    serialize_writers(session)
     ev = Event(
         type=type, conversation_id=conversation_id, message_id=message_id, agent_id=agent_id,
         visible_agent_id=visible_agent_id, visible_queue_id=visible_queue_id,

@@ -65,6 +65,7 @@ class Ingest(InboxBase):
         rules = self._rules(ch)
         now = self.clock.now()
         with self._tx() as (s, out):
+            events.serialize_writers(s)
             known = set(s.execute(select(Message.provider_message_id).where(
                 Message.channel_id == channel_id,
                 Message.provider_message_id.in_({m.provider_message_id for m in batch}))).scalars())  # type: ignore[union-attr]
