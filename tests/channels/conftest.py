@@ -18,35 +18,12 @@ from tests.channels.keyring_memory import MemoryKeyring
 from tests.channels.live import Live, add_channels, channel_secrets
 
 
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[Sandbox]:
-    sb = Sandbox().start()
-    try:
-        yield sb
-    finally:
-        sb.stop()
-
-
 @pytest.fixture
-def sandbox(sandbox_server: Sandbox, clock: FrozenClock) -> Sandbox:
-    state = sandbox_server.state
-    state.reset()
-    sandbox_server.handle.deliverer.held.clear()
-    # The sandbox keeps its own time, starting where the agent's does: moving one alone
-    # is how a test makes the provider see a reply window the agent thinks is open.
-    state.clock.base = FrozenClock(clock.now())
-    for hooks in [*state.sms_hooks.values(), *state.wa_hooks.values()]:
-        hooks.url, hooks.verified = "", False
-    return sandbox_server
-
-
-@pytest.fixture
-def admin(sandbox: Sandbox) -> Iterator[SandboxAdmin]:
-    client = SandboxAdmin(sandbox.url)
-    try:
-        yield client
-    finally:
-        client.close()
+def sandbox(sandbox: Sandbox, clock: FrozenClock) -> Sandbox:
+    """The kit's wiped sandbox, its clock put at the test clock's start: moving one alone
+    is how a test makes the provider see a reply window the agent thinks is open."""
+    sandbox.state.clock.base = FrozenClock(clock.now())
+    return sandbox
 
 
 @pytest.fixture

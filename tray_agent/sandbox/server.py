@@ -126,6 +126,15 @@ class Sandbox:
             raise RuntimeError(f"The provider sandbox could not start on {self.url}.")
         return self
 
+    def reset(self) -> "Sandbox":
+        """Forget every message, fault, held webhook and registered webhook URL (the state
+        a fresh sandbox starts in), so one server can serve many tests."""
+        self.state.reset()
+        self.handle.deliverer.held.clear()
+        for hooks in [*self.state.sms_hooks.values(), *self.state.wa_hooks.values()]:
+            hooks.url, hooks.verified = "", False
+        return self
+
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
         if self._thread is not None:

@@ -59,3 +59,34 @@ def loopback_server() -> Iterator[Callable[[Any], Any]]:
     yield serve
     for server in reversed(servers):
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Any]:
+    """The local provider sandbox (fake Twilio + WhatsApp Cloud API) on loopback, one per
+    test session. Use ``sandbox`` in tests: it wipes this server first."""
+    from tray_agent.sandbox import Sandbox
+
+    sb = Sandbox().start()
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Any) -> Any:
+    """The session's sandbox, wiped clean for this test."""
+    return sandbox_server.reset()
+
+
+@pytest.fixture
+def admin(sandbox: Any) -> Iterator[Any]:
+    """The sandbox's admin client: inject faults, act as a customer, read what it received."""
+    from tray_agent.sandbox.client import SandboxAdmin
+
+    client = SandboxAdmin(sandbox.url)
+    try:
+        yield client
+    finally:
+        client.close()
