@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -21,9 +21,10 @@ from tray_agent.core.clock import Clock, SystemClock
 from tray_agent.core.db import Database
 from tray_agent.core.errors import InvalidInput
 from tray_agent.core.files import FileStore
-from tray_agent.core.models import PluginError
+from tray_agent.core.base import event_view
+from tray_agent.core.models import Event, PluginError
 from tray_agent.core.service import Inbox
-from tray_agent.core.views import AgentView, EventView
+from tray_agent.core.views import AgentView
 from tray_agent.paths import Paths, resolve
 from tray_agent.plugins import PluginFailure, PluginHost
 
@@ -112,11 +113,11 @@ class _EventDispatcher:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self._q: queue.Queue[list[EventView] | None] = queue.Queue()
+        self._q: queue.Queue[Sequence[Event] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def put(self, events: list[EventView]) -> None:
+    def put(self, events: Sequence[Event]) -> None:
         if not self.app.plugins.pm.hook.inbox_event.get_hookimpls():
             return  # nobody listens: keep the hot path free of the hand-off
         with self._lock:
@@ -132,7 +133,7 @@ class _EventDispatcher:
                 if batch is None:
                     return
                 for ev in batch:
-                    self.app.plugins.call_each("inbox_event", event=ev, inbox=self.app.inbox)
+                    self.app.plugins.call_each("inbox_event", event=event_view(ev), inbox=self.app.inbox)
             finally:
                 self._q.task_done()
 

@@ -43,7 +43,7 @@ class InboxBase:
         channel_types: Mapping[str, ChannelType],
         *,
         bus: EventBus | None = None,
-        on_commit: Callable[[list[EventView]], None] | None = None,
+        on_commit: Callable[[Sequence[Event]], None] | None = None,
         call_handlers: Mapping[str, Any] | None = None,
     ) -> None:
         self.db = db
@@ -68,10 +68,10 @@ class InboxBase:
             self._publish(written)
 
     def _publish(self, written: Sequence[Event]) -> None:
-        views = [event_view(e) for e in written]
-        self.bus.published(max(v.seq for v in views))
+        self.bus.published(max(e.seq for e in written))  # type: ignore[type-var]
         if self.on_commit is not None:
-            self.on_commit(views)
+            # Raw records: views are built only by a listener that wants them, off this path.
+            self.on_commit(written)
 
     def _emit(self, s: Session, out: list[Event], type: str, conv: Conversation | None = None,
               **kw: Any) -> Event:
