@@ -21,6 +21,16 @@ def test_new_store_is_migrated_to_head_in_wal_mode_with_foreign_keys(sqlite_worl
         assert c.execute(text("PRAGMA busy_timeout")).scalar() == 10000
 
 
+def test_limit_cache_applies_to_new_connections(tmp_path):
+    db = Database.for_file(tmp_path / "store.sqlite3")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32768
+    db.limit_cache(8192)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -8192
+    db.dispose()
+
+
 def test_restart_keeps_every_message(sqlite_world, make_app):
     conv = sqlite_world.conv_of(sqlite_world.customer_says(sqlite_world.sms, "+14155550199", "keep me"))
     sqlite_world.app.close()
@@ -64,3 +74,17 @@ def test_read_only_database_refuses_writes_with_one_line(sqlite_world):
     with pytest.raises(StorageUnavailable, match="read-only; nothing was saved"):
         w.inbox.reply(w.me.id, conv, "nope")
     assert [m.text for m in w.inbox.history(w.me.id, conv).items] == ["hi"]
+
+
+def test_migrations_build_exactly_the_schema_the_models_declare(world):
+    """A model changed without a migration (or the reverse) fails here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with world.app.db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    # The FTS5 shadow tables and the GIN expression index are the migration's own.
+    diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name.startswith("message_fts"))
+            and not (d[0] == "remove_index" and d[1].name == "ix_message_fts")]
+    assert diff == []

@@ -8,7 +8,7 @@ half-written: every service operation is one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,17 +22,20 @@ from tray_agent.core.errors import StorageUnavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration; start-up skips importing alembic when the store is already there.
 HEAD_REVISION = "0001"
+#: SQLite's page cache per connection, in KiB (filled only as pages are touched).
+CACHE_KIB = 32768
 
 
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.cache_kib = CACHE_KIB
         if self.is_sqlite:
             self.engine = create_engine(
                 url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
             )
-            _sqlite_pragmas(self.engine)
+            _sqlite_pragmas(self.engine, lambda: self.cache_kib)
         else:
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
         self._writer = self.engine.execution_options(tray_write=True)
@@ -76,11 +79,17 @@ class Database:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
+    def limit_cache(self, kib: int) -> None:
+        """Use a page cache of ``kib`` KiB per connection from now on (pooled connections
+        are closed so that new ones pick it up)."""
+        self.cache_kib = kib
+        self.engine.dispose()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, cache_kib: Callable[[], int]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
@@ -91,7 +100,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         # The default 2 MB page cache thrashes once the indexes outgrow it (a million
         # messages); pages only fill as they are touched, so an idle daemon stays small.
-        cur.execute("PRAGMA cache_size=-32768")
+        cur.execute(f"PRAGMA cache_size=-{int(cache_kib())}")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 

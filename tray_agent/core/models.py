@@ -208,7 +208,8 @@ class Event(SQLModel, table=True):
 
     seq: Optional[int] = Field(default=None, sa_column=Column(Integer().with_variant(BigInteger(), "postgresql"), primary_key=True, autoincrement=True))
     type: str
-    conversation_id: Optional[int] = Field(default=None, index=True)
+    # No index: readers scan by seq; one more B-tree per event would slow every ingest.
+    conversation_id: Optional[int] = None
     message_id: Optional[int] = None
     agent_id: Optional[int] = None
     #: Who may see it: the owning agent, else the queue, else everyone (None, None).

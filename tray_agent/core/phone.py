@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import phonenumbers
-
 from tray_agent.core.errors import InvalidInput
 
 
@@ -15,6 +13,8 @@ def normalize(raw: str, default_region: str | None = None) -> str:
 
     WhatsApp ids (digits without ``+``) and ``whatsapp:``/``tel:`` prefixes are accepted.
     """
+    import phonenumbers  # on first use: its region tables (~60 modules) stay out of an idle daemon
+
     text = (raw or "").strip()
     for prefix in ("whatsapp:", "tel:", "sms:"):
         if text.lower().startswith(prefix):
@@ -33,6 +33,8 @@ def normalize(raw: str, default_region: str | None = None) -> str:
 @lru_cache(maxsize=65536)
 def display(e164: str) -> str:
     """A human-friendly international rendering of an E.164 number."""
+    import phonenumbers
+
     try:
         return phonenumbers.format_number(
             phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL

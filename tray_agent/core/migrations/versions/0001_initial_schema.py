@@ -47,9 +47,6 @@ def upgrade() -> None:
     sa.Column('data', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('seq')
     )
-    with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_event_conversation_id'), ['conversation_id'], unique=False)
-
     op.create_table('message_queue',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(), nullable=False),
@@ -285,9 +282,6 @@ def downgrade() -> None:
     op.drop_table('channel')
     op.drop_table('plugin_error')
     op.drop_table('message_queue')
-    with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_event_conversation_id'))
-
     op.drop_table('event')
     op.drop_table('contact')
     op.drop_table('agent')
