@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("tray_agent.desktop")
 STATE_FILE = "desktop-state.json"
 API_START_TIMEOUT = 30.0
+#: SQLite page cache per connection in the daemon (KiB). The store's default (32 MB) is for
+#: bulk ingest; the daemon's reads (unread count, recent list) fill it with ~25 MB at 100k
+#: conversations and would hold that resident until the idle release.
+DAEMON_CACHE_KIB = 8192
 
 
 def _configure_logging(app: "App") -> None:
@@ -122,6 +126,7 @@ class Daemon:
         self.t0 = time.monotonic()
         self.app = app
         self.lock = lock
+        app.db.limit_cache(DAEMON_CACHE_KIB)
         self.agent_id = app.agent.id
         self.server: ApiServer = ApiServer(app)
         self.token: str = self.server.api.state.token

@@ -78,6 +78,7 @@ class Sandbox:
         if not is_loopback_host(host):
             raise ValueError(f"The sandbox only listens on loopback, not {host!r}.")
         self.state = SandboxState(credentials, clock)
+        self._base_clock = self.state.clock.base  # what reset() puts back
         self.app, self.handle = create_app(self.state)
         self.host, self.port = host, port or free_port(host)
         self.url = f"http://{self.host}:{self.port}"
@@ -130,6 +131,7 @@ class Sandbox:
         """Forget every message, fault, held webhook and registered webhook URL (the state
         a fresh sandbox starts in), so one server can serve many tests."""
         self.state.reset()
+        self.state.clock.base = self._base_clock  # a test may have swapped in its own clock
         self.handle.deliverer.held.clear()
         for hooks in [*self.state.sms_hooks.values(), *self.state.wa_hooks.values()]:
             hooks.url, hooks.verified = "", False

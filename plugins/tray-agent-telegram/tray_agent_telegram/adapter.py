@@ -20,13 +20,12 @@ from tray_agent.channels import (
 )
 from tray_agent.core.errors import InvalidInput, ProviderError
 from tray_agent_telegram.botapi import DEFAULT_API_BASE, DOWNLOAD_LIMIT, BotApi
+from tray_agent_telegram.plugin import UPLOAD_LIMIT
 from tray_agent_telegram.updates import ParsedMessage, parse_update, update_id
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-#: sendDocument takes uploads up to 50 MB; bigger files go as the agent's download link.
-UPLOAD_LIMIT = 50 * 1000 * 1000
 CAPTION_LIMIT = 1024
 MODES = ("polling", "webhook")
 

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tray_agent.channels import ChannelConfig, ChannelContext, ChannelType
 from tray_agent.core.rules import PRODUCT_MAX_FILE_BYTES, ChannelRules
 from tray_agent.hookspecs import hookimpl
-from tray_agent_telegram.adapter import UPLOAD_LIMIT, TelegramAdapter
+
+if TYPE_CHECKING:
+    from tray_agent_telegram.adapter import TelegramAdapter
+
+#: sendDocument takes uploads up to 50 MB; bigger files go as the agent's download link.
+UPLOAD_LIMIT = 50 * 1000 * 1000
 
 RULES = ChannelRules(
     # A bot cannot message a user who has not written to it first.
@@ -29,7 +34,11 @@ RULES = ChannelRules(
 )
 
 
-def _build(config: ChannelConfig, ctx: ChannelContext) -> TelegramAdapter:
+def _build(config: ChannelConfig, ctx: ChannelContext) -> "TelegramAdapter":
+    # Imported on first use: httpx (and what its __init__ pulls in) stays out of a daemon
+    # with no Telegram channel configured.
+    from tray_agent_telegram.adapter import TelegramAdapter
+
     return TelegramAdapter(config, ctx)
 
 
