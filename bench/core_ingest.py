@@ -69,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--conversations", type=int, default=100_000)
-    ap.add_argument("--batch", type=int, default=5_000)
+    ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--home", type=Path, default=None, help="keep the store here (default: a temp dir)")
     a = ap.parse_args()
