@@ -27,6 +27,8 @@ from tray_agent.core.clock import utc
 from tray_agent.core.errors import TrayAgentError
 from tray_agent.desktop import dnd
 
+from tray_agent.desktop.follower import BusFollower
+
 if TYPE_CHECKING:
     from tray_agent.app import App
     from tray_agent.core.views import EventView
@@ -114,12 +116,15 @@ class Cursor:
         self.saved = seq
 
 
-class Notifications:
+class Notifications(BusFollower):
     """The notification engine: one thread, woken by the event bus, no polling."""
+
+    thread_name = "notifications"
 
     def __init__(self, app: "App", agent_id: int, notifiers: Sequence["Notifier"], *,
                  state_path: Path, coalesce: float = COALESCE_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+        super().__init__(app.inbox.bus)
         self.app = app
         self.inbox = app.inbox
         self.agent_id = agent_id
@@ -128,10 +133,6 @@ class Notifications:
         self.coalesce = coalesce
         self._mono = monotonic
         self._wall = wall
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._unsubscribe: Callable[[], None] | None = None
         self._read_seq = 0
         self._held: list[Item] = []
         self._flush_at = 0.0
@@ -145,19 +146,6 @@ class Notifications:
         self.ready = threading.Event()
 
     # -- life cycle -----------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._unsubscribe = self.inbox.bus.subscribe(lambda _seq: self._wake.set())
-        self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         try:

@@ -6,7 +6,6 @@ thread re-reads it after commits (debounced), at do-not-disturb edges and once a
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tray_agent.desktop import dnd
+
+from tray_agent.desktop.follower import BusFollower
 
 if TYPE_CHECKING:
     from tray_agent.app import App
@@ -62,15 +63,18 @@ def read_state(app: "App", agent_id: int, now: datetime | None = None) -> TraySt
                      dnd_reason=why, popup=bool(settings.get("popup")), sound=bool(settings.get("sound")))
 
 
-class StateWatcher:
+class StateWatcher(BusFollower):
     """Calls ``on_change(state)`` whenever what the tray shows changes.
 
     Woken by commits in this process; once a minute it also compares the log's last
     sequence number, to notice changes made by other processes without re-counting.
     After ``RELEASE_AFTER`` quiet seconds it gives memory back (``memory.release``)."""
 
+    thread_name = "tray-state"
+
     def __init__(self, app: "App", agent_id: int, on_change: Callable[[TrayState], None], *,
                  heartbeat: float = HEARTBEAT_SECONDS, release_after: float = RELEASE_AFTER) -> None:
+        super().__init__(app.inbox.bus)
         self.app = app
         self.heartbeat = heartbeat
         self.release_after = release_after
@@ -78,25 +82,8 @@ class StateWatcher:
         self.agent_id = agent_id
         self.on_change = on_change
         self.state: TrayState | None = None
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._unsubscribe: Callable[[], None] | None = None
         self._seen_seq = -1
         self._release_at: float | None = None
-
-    def start(self) -> None:
-        self._unsubscribe = self.app.inbox.bus.subscribe(lambda _seq: self._wake.set())
-        self._thread = threading.Thread(target=self._run, name="tray-state", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def refresh(self) -> TrayState:
         self._seen_seq = self.app.inbox.last_seq()
