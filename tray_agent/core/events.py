@@ -76,35 +76,27 @@ def visible_to(agent_id: int):  # type: ignore[no-untyped-def]
 
 
 class EventBus:
-    """Wakes in-process readers after a commit. Carries only the newest sequence number."""
+    """Wakes in-process readers after a commit. Carries only the newest sequence number:
+    readers re-read the log from their own cursor, so a missed wake-up loses nothing."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.last_seq = 0
+        self._lock = threading.Lock()
         self._listeners: list[Callable[[int], None]] = []
 
     def published(self, seq: int) -> None:
-        with self._cond:
-            if seq > self.last_seq:
-                self.last_seq = seq
-            self._cond.notify_all()
+        with self._lock:
             listeners = list(self._listeners)
         for fn in listeners:
             fn(seq)
 
     def subscribe(self, fn: Callable[[int], None]) -> Callable[[], None]:
         """Call ``fn(seq)`` after each commit (from the committing thread); returns unsubscribe."""
-        with self._cond:
+        with self._lock:
             self._listeners.append(fn)
 
         def unsubscribe() -> None:
-            with self._cond:
+            with self._lock:
                 if fn in self._listeners:
                     self._listeners.remove(fn)
 
         return unsubscribe
-
-    def wait(self, after_seq: int, timeout: float) -> int:
-        with self._cond:
-            self._cond.wait_for(lambda: self.last_seq > after_seq, timeout=timeout)
-            return self.last_seq
