@@ -64,14 +64,17 @@ def test_keyboard_shortcuts_drive_the_frequent_actions_and_are_documented(window
     window.shot("help-overlay")
     page.keyboard.press("Escape")
     assert page.is_hidden("#overlay")
-    page.keyboard.press("j")  # opens the top conversation
-    page.wait_for_function(f"() => location.hash === '#/conversation/{second}'")
-    page.keyboard.press("j")
-    page.wait_for_function(f"() => location.hash === '#/conversation/{first}'")
-    page.keyboard.press("k")
-    page.wait_for_function(f"() => location.hash === '#/conversation/{second}'")
-    window.wait_idle()
-    page.locator('#history >> text="second"').wait_for()
+    def navigate(key: str, conversation: int, text: str) -> None:
+        # Press the next key only once this conversation has loaded: a key pressed while
+        # the view is still switching is lost, as it would be for a person.
+        page.keyboard.press(key)
+        page.wait_for_function(f"() => location.hash === '#/conversation/{conversation}'")
+        page.locator(f'#history >> text="{text}"').wait_for()
+        window.wait_idle()
+
+    navigate("j", second, "second")  # opens the top conversation
+    navigate("j", first, "first")
+    navigate("k", second, "second")
     page.keyboard.press("a")  # take over
     page.wait_for_function("() => document.querySelector('#conv-sub').innerText.includes('Yours')")
     page.keyboard.press("e")  # archive
