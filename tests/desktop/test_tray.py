@@ -3,6 +3,7 @@ count, and every menu item, clicked with xdotool, does its job."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -104,8 +105,14 @@ def test_open_inbox_menu_item_opens_the_window_and_closing_it_ends_its_process(d
     assert pid and pid != d.proc.pid  # its own process, not the daemon
     with open(f"/proc/{pid}/maps") as f:
         assert "libwebkit2gtk" in f.read()
-    with open(f"/proc/{d.proc.pid}/maps") as f:  # WebKit never loads into the daemon
-        assert "libwebkit2gtk" not in f.read()
+    with open(f"/proc/{d.proc.pid}/maps") as f:
+        daemon_maps = f.read()
+    assert "libwebkit2gtk" not in daemon_maps  # WebKit never loads into the daemon
+    # Nor does a GL driver (GDK probes GL when it opens the display; llvmpipe stays ~55 MB
+    # resident), and that opt-out is the daemon's alone: the window's environment lacks it.
+    assert not re.search(r"/dri/|libLLVM|libGLX_mesa", daemon_maps)
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        assert b"GDK_GL=" not in f.read()
     # Opening again while it is open raises the same window, no second process.
     menu(desktop, "Down", "Return")
     time.sleep(1.0)

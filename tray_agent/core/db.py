@@ -26,6 +26,15 @@ HEAD_REVISION = "0001"
 CACHE_KIB = 32768
 
 
+def _postgres_partial_indexes() -> None:
+    """Give the models' partial indexes their PostgreSQL WHERE (see ``models.OPEN_ONLY``)."""
+    from tray_agent.core.models import OPEN_ONLY, Conversation
+
+    for index in Conversation.__table__.indexes:  # type: ignore[attr-defined]
+        if index.name == "uq_conversation_open":
+            index.dialect_options["postgresql"]["where"] = OPEN_ONLY
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -38,6 +47,7 @@ class Database:
             _sqlite_pragmas(self.engine, lambda: self.cache_kib)
         else:
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+            _postgres_partial_indexes()
         self._writer = self.engine.execution_options(tray_write=True)
 
     @classmethod

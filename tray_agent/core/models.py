@@ -92,13 +92,18 @@ class ContactPoint(SQLModel, table=True):
     address: str
 
 
+#: The partial-index condition of ``uq_conversation_open``.
+OPEN_ONLY = text("status = 'open'")
+
+
 class Conversation(SQLModel, table=True):
     __table_args__ = (
         # One open conversation per (channel, customer): a race between two inbound
-        # messages opens exactly one.
+        # messages opens exactly one. PostgreSQL's copy of the WHERE is added by
+        # ``db.Database`` on that backend: naming it here loads the PG dialect everywhere.
         Index(
             "uq_conversation_open", "channel_id", "customer_address", unique=True,
-            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'"),
+            sqlite_where=OPEN_ONLY,
         ),
         Index("ix_conversation_customer", "customer_address", "channel_id"),
         Index("ix_conversation_inbox", "archived", "last_activity_at", "id"),

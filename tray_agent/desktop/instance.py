@@ -12,8 +12,6 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +96,8 @@ def request_open(url: str, token: str, conversation_id: int | None = None,
                  timeout: float = 10.0) -> dict[str, Any]:
     """Ask the daemon at ``url`` to bring its window up. Raises OSError when it cannot."""
     body = json.dumps({"conversation_id": conversation_id}).encode()
+    import urllib.request  # only a second launch needs it (~1 MB the daemon does without)
+
     req = urllib.request.Request(url.rstrip("/") + OPEN_PATH, data=body, method="POST",
                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback, our own API)

@@ -17,6 +17,9 @@ from typing import IO
 
 from tray_agent.desktop.window import EXIT_NO_GUI, with_token
 
+#: Marks a ``GDK_GL=disable`` the daemon set for itself, so the window does not inherit it.
+GDK_GL_SET_BY_US = "TRAY_AGENT_GDK_GL_SET"
+
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +62,8 @@ class WindowLauncher:
             if self._webview_failed:
                 return self._browser(conversation_id)
             env = dict(os.environ, TRAY_AGENT_TOKEN=self.token)
+            if env.pop(GDK_GL_SET_BY_US, None):
+                env.pop("GDK_GL", None)  # the daemon's GL opt-out is not the window's (WebKit)
             self._proc = subprocess.Popen(
                 [self.python, "-m", "tray_agent.desktop.window", self.url(conversation_id)],
                 stdin=subprocess.PIPE, env=env, close_fds=True)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from tray_agent.desktop import icon as drawing
+from tray_agent.desktop.launcher import GDK_GL_SET_BY_US
 from tray_agent.desktop.state import TrayState
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ def gui_unavailable_reason() -> str | None:
         return None
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    if "GDK_GL" not in os.environ:
+        # An icon draws no GL, but GDK probes GL visuals when it opens the display, which maps
+        # the GL driver into the daemon for good (Mesa's llvmpipe: ~55 MB resident).
+        os.environ["GDK_GL"] = "disable"
+        os.environ[GDK_GL_SET_BY_US] = "1"
     try:
         import gi
 
