@@ -49,6 +49,7 @@ def test_settings_switch_popups_sound_and_do_not_disturb(window):
 
 def test_keyboard_shortcuts_drive_the_frequent_actions_and_are_documented(window):
     a = window.agent
+    third = a.conversation_of(a.inbound(a.sms, "+14155555000", "third", name="Key Zero"))
     first = a.conversation_of(a.inbound(a.sms, "+14155555001", "first", name="Key One"))
     second = a.conversation_of(a.inbound(a.sms, "+14155555002", "second", name="Key Two"))
     window.page.set_viewport_size({"width": 1100, "height": 700})
@@ -64,16 +65,20 @@ def test_keyboard_shortcuts_drive_the_frequent_actions_and_are_documented(window
     window.shot("help-overlay")
     page.keyboard.press("Escape")
     assert page.is_hidden("#overlay")
-    def navigate(key: str, conversation: int, text: str) -> None:
-        # Press the next key only once this conversation has loaded: a key pressed while
-        # the view is still switching is lost, as it would be for a person.
-        page.keyboard.press(key)
+    def navigate(keys: str, conversation: int, text: str) -> None:
+        for key in keys:  # pressed at once: none is lost while the view is still switching
+            page.keyboard.press(key)
         page.wait_for_function(f"() => location.hash === '#/conversation/{conversation}'")
         page.locator(f'#history >> text="{text}"').wait_for()
         window.wait_idle()
+        assert page.locator(".row.selected .row-name").inner_text() == a.inbox.get_conversation(
+            a.me.id, conversation).customer_name
 
     navigate("j", second, "second")  # opens the top conversation
     navigate("j", first, "first")
+    navigate("k", second, "second")
+    navigate("jj", third, "third")
+    navigate("kkj", first, "first")
     navigate("k", second, "second")
     page.keyboard.press("a")  # take over
     page.wait_for_function("() => document.querySelector('#conv-sub').innerText.includes('Yours')")

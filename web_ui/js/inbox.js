@@ -147,8 +147,8 @@ export class InboxList {
   }
 
   /** The conversation ``delta`` rows from the open one (keyboard navigation). */
-  neighbour(delta) {
-    const i = this.items.findIndex((x) => x.id === state.openId);
+  neighbour(delta, fromId = state.openId) {
+    const i = this.items.findIndex((x) => x.id === fromId);
     const j = i < 0 ? 0 : i + delta;
     return this.items[Math.max(0, Math.min(this.items.length - 1, j))];
   }

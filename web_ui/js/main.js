@@ -194,7 +194,10 @@ function wireChrome() {
 }
 
 function step(delta) {
-  const c = inbox.neighbour(delta);
+  // Step from the conversation last asked for (the hash changes at once, opening it takes
+  // a moment), so quick j-j-k presses each count.
+  const m = location.hash.match(ROUTE);
+  const c = inbox.neighbour(delta, m ? Number(m[1]) : state.openId);
   if (c) go(c.id);
 }
 
