@@ -1,5 +1,8 @@
 """Channel credentials: the OS keyring, with an environment-variable override for servers
-and CI (``TRAY_AGENT_SECRET_<CHANNEL>_<NAME>``). Never written to the config file or logs."""
+and CI (``TRAY_AGENT_SECRET_<CHANNEL>_<NAME>``), and values held in this process's memory
+only (the auto-started sandbox's fake credentials: not the environment, which child
+processes inherit and which must not change once GUI threads read it). Never written to
+the config file or logs."""
 
 from __future__ import annotations
 
@@ -13,8 +16,20 @@ def env_name(channel: str, name: str) -> str:
     return "TRAY_AGENT_SECRET_" + re.sub(r"[^A-Z0-9]+", "_", f"{channel}_{name}".upper()).strip("_")
 
 
+_held: dict[str, str] = {}
+
+
+def hold(channel: str, name: str, value: str) -> None:
+    """Keep a credential in memory for this process only (see the module's docstring)."""
+    _held[env_name(channel, name)] = value
+
+
+def release(channel: str, name: str) -> None:
+    _held.pop(env_name(channel, name), None)
+
+
 def get(channel: str, name: str) -> str | None:
-    value = os.environ.get(env_name(channel, name))
+    value = _held.get(env_name(channel, name)) or os.environ.get(env_name(channel, name))
     if value:
         return value
     try:

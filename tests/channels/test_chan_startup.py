@@ -12,7 +12,7 @@ import httpx
 import pytest
 import tomli_w
 
-from tray_agent import startup
+from tray_agent import secrets, startup
 from tray_agent.api.thread import ServerThread
 from tray_agent.app import App
 from tray_agent.channels import InboundMessage
@@ -94,11 +94,12 @@ def test_with_nothing_configured_the_sandbox_runs_inside_the_agent(
         secret = auto.sandbox.creds.twilio_auth_token
         assert not home.config_file.exists() or secret not in home.config_file.read_text()
         assert all(secret not in str(c.settings) for c in app.inbox.list_channels())
-        variable = env_name("Sandbox SMS", "auth_token")
-        assert os.environ[variable] == secret
+        # Held in memory, not in the environment (which the window process inherits).
+        assert secrets.get("Sandbox SMS", "auth_token") == secret
+        assert secret not in os.environ.values()
     finally:
         server.stop()
-    assert variable not in os.environ
+    assert secrets.get("Sandbox SMS", "auth_token") is None
     with pytest.raises(httpx.ConnectError):
         httpx.get(auto.sandbox.url + "/_sandbox/info")
 

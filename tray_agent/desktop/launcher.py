@@ -17,8 +17,8 @@ from typing import IO
 
 from tray_agent.desktop.window import EXIT_NO_GUI, with_token
 
-#: Marks a ``GDK_GL=disable`` the daemon set for itself, so the window does not inherit it.
-GDK_GL_SET_BY_US = "TRAY_AGENT_GDK_GL_SET"
+#: Environment variables the daemon set for itself alone, which the window must not inherit.
+DAEMON_ONLY_ENV: set[str] = set()
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,8 @@ class WindowLauncher:
                 return "none"
             if self._webview_failed:
                 return self._browser(conversation_id)
-            env = dict(os.environ, TRAY_AGENT_TOKEN=self.token)
-            if env.pop(GDK_GL_SET_BY_US, None):
-                env.pop("GDK_GL", None)  # the daemon's GL opt-out is not the window's (WebKit)
+            env = {k: v for k, v in os.environ.items() if k not in DAEMON_ONLY_ENV}
+            env["TRAY_AGENT_TOKEN"] = self.token
             self._proc = subprocess.Popen(
                 [self.python, "-m", "tray_agent.desktop.window", self.url(conversation_id)],
                 stdin=subprocess.PIPE, env=env, close_fds=True)

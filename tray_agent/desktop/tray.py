@@ -9,6 +9,7 @@ until the daemon knows there is a display.
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import os
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from tray_agent.desktop import icon as drawing
-from tray_agent.desktop.launcher import GDK_GL_SET_BY_US
+from tray_agent.desktop.launcher import DAEMON_ONLY_ENV
 from tray_agent.desktop.state import TrayState
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,11 @@ def gui_unavailable_reason() -> str | None:
         return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
     if "GDK_GL" not in os.environ:
         # An icon draws no GL, but GDK probes GL visuals when it opens the display, which maps
-        # the GL driver into the daemon for good (Mesa's llvmpipe: ~55 MB resident).
+        # the GL driver into the daemon for good (Mesa's llvmpipe: ~55 MB resident). GDK
+        # reads only the environment. This runs before GLib starts any thread: setenv while
+        # another thread calls getenv can crash the process (seen here, in GDBus's worker).
         os.environ["GDK_GL"] = "disable"
-        os.environ[GDK_GL_SET_BY_US] = "1"
+        DAEMON_ONLY_ENV.add("GDK_GL")
     try:
         import gi
 
@@ -88,19 +91,21 @@ def choose_backend() -> str | None:
     return "gtk"
 
 
-def _import_pystray(backend: str | None) -> Any:
+def _import_icon_class(backend: str | None) -> Any:
+    """pystray's ``Icon`` class of this back-end (None: pystray's own choice).
+
+    The back-end module is imported by name rather than through ``PYSTRAY_BACKEND``:
+    setting a variable now, with GDBus's worker thread already running, can crash the
+    process (setenv racing getenv)."""
     # The GTK back-ends stand in for each other; never fall through to "xorg" (no menu).
     order = [backend, *(b for b in ("gtk", "appindicator") if b != backend)] \
         if backend in ("gtk", "appindicator") else [backend]
     errors = []
     for name in order:
-        if name:
-            os.environ["PYSTRAY_BACKEND"] = name  # pystray reads it once, at import
-        sys.modules.pop("pystray", None)
         try:
             import pystray
 
-            return pystray
+            return importlib.import_module(f"pystray._{name}").Icon if name else pystray.Icon
         except Exception as exc:  # ImportError, or Xlib's DisplayNameError for xorg
             errors.append(f"{name}: {exc}")
     raise ImportError("; ".join(errors))
@@ -116,11 +121,11 @@ def _bg(fn: Callable[[], Any]) -> Callable[[], None]:
 class Tray:
     def __init__(self, actions: TrayActions, backend: str | None = None) -> None:
         self.actions = actions
-        self.pystray = _import_pystray(backend if backend is not None else choose_backend())
-        self.backend: str = self.pystray.Icon.__module__.rsplit("._", 1)[-1]  # "gtk", "win32", ...
+        icon_class = _import_icon_class(backend if backend is not None else choose_backend())
+        self.backend: str = icon_class.__module__.rsplit("._", 1)[-1]  # "gtk", "win32", ...
         self.state = TrayState()
         self.image = drawing.render(0, False)
-        self.icon = self.pystray.Icon(NAME, self.image, "Tray Agent", menu=self._menu(self.state))
+        self.icon = icon_class(NAME, self.image, "Tray Agent", menu=self._menu(self.state))
 
     # -- running --------------------------------------------------------------------------
 
@@ -185,7 +190,8 @@ class Tray:
         return buf.getvalue()
 
     def _menu(self, state: TrayState) -> Any:
-        Menu, Item = self.pystray.Menu, self.pystray.MenuItem
+        from pystray import Menu, MenuItem as Item
+
         a = self.actions
 
         def opener(cid: int | None) -> Callable[[], None]:

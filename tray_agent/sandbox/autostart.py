@@ -3,16 +3,15 @@ loopback port, point a "Sandbox SMS" and a "Sandbox WhatsApp" channel at it and 
 webhooks at the agent, so a new user sees the product work offline through the same
 plugins and code paths as production.
 
-The sandbox's fake credentials reach the channels the way a server's real ones would: as
-``TRAY_AGENT_SECRET_…`` variables of this process, set in memory and removed on stop —
-never written to the config file, the store or a log.
+The sandbox's fake credentials reach the channels through ``secrets.hold``: in this
+process's memory, released on stop — never written to the config file, the store or a
+log, and not in the environment (the window process would inherit them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 from tray_agent import secrets
@@ -32,17 +31,17 @@ WHATSAPP_EVENTS_PATH = "events"
 
 
 class AutoSandbox:
-    def __init__(self, sandbox: Sandbox, env: dict[str, str]) -> None:
+    def __init__(self, sandbox: Sandbox, held: list[tuple[str, str]]) -> None:
         self.sandbox = sandbox
-        self.env = env
+        self.held = held  # (channel, credential) names given to ``secrets.hold``
         self.verifier: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
         if self.verifier is not None:
             self.verifier.cancel()
         await asyncio.to_thread(self.sandbox.stop)
-        for name in self.env:
-            os.environ.pop(name, None)
+        for channel, name in self.held:
+            secrets.release(channel, name)
 
 
 async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
@@ -53,23 +52,27 @@ async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
     sandbox = await asyncio.to_thread(Sandbox(port=app.config.sandbox.port or 0).start)
     creds = sandbox.creds
     base = server.runtime.public_base_url
-    env: dict[str, str] = {}
-    auto = AutoSandbox(sandbox, env)
+    held: list[tuple[str, str]] = []
+    auto = AutoSandbox(sandbox, held)
+
+    def hold(channel: str, name: str, value: str) -> None:
+        secrets.hold(channel, name, value)
+        held.append((channel, name))
+
     if "sms" in have:
         ch = _ensure(app, "sms", SMS_NAME, creds.sms_number, {
             "account_sid": creds.twilio_account_sid, "api_base": sandbox.url, "poll": "off"})
-        env[secrets.env_name(SMS_NAME, "auth_token")] = creds.twilio_auth_token
+        hold(SMS_NAME, "auth_token", creds.twilio_auth_token)
         sandbox.register_sms(f"{base}/webhooks/{ch}/{TWILIO_INBOUND_PATH}")
     if "whatsapp" in have:
         ch = _ensure(app, "whatsapp", WHATSAPP_NAME, creds.whatsapp_number, {
             "phone_number_id": creds.phone_number_id, "waba_id": creds.waba_id, "api_base": sandbox.url,
             "api_version": creds.graph_version})
-        env[secrets.env_name(WHATSAPP_NAME, "access_token")] = creds.meta_access_token
-        env[secrets.env_name(WHATSAPP_NAME, "app_secret")] = creds.meta_app_secret
-        env[secrets.env_name(WHATSAPP_NAME, "verify_token")] = creds.meta_verify_token
+        hold(WHATSAPP_NAME, "access_token", creds.meta_access_token)
+        hold(WHATSAPP_NAME, "app_secret", creds.meta_app_secret)
+        hold(WHATSAPP_NAME, "verify_token", creds.meta_verify_token)
         sandbox.register_whatsapp(f"{base}/webhooks/{ch}/{WHATSAPP_EVENTS_PATH}")
         auto.verifier = asyncio.get_running_loop().create_task(_verify_when_serving(server, sandbox))
-    os.environ.update(env)
     log.info("no channel is configured: the provider sandbox runs at %s (customer phone: %s/)", sandbox.url, sandbox.url)
     return auto
 
