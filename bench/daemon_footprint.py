@@ -97,11 +97,12 @@ def docked(desktop: Desktop) -> bool:
     return any(desktop.window_geometry(w).get("WIDTH", 0) > 16 for w in ids)
 
 
-def start(desktop: Desktop, home: Path, cmd: list[str], log: Path) -> tuple[subprocess.Popen[bytes], float, dict]:
+def start(desktop: Desktop, home: Path, cmd: list[str], log: Path,
+          extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], float, dict]:
     """Start a daemon; return it, seconds to tray-ready (API up and icon docked), its info."""
     info_file = home / "run" / "instance.json"
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env_for(desktop, home), cwd=REPO, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, env={**env_for(desktop, home), **(extra_env or {})}, cwd=REPO, stdin=subprocess.DEVNULL,
                             stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
     info: dict = {}
     while True:
@@ -270,11 +271,42 @@ IMPORTS = [
      "from tray_agent.app import App; from tray_agent.api.server import ApiServer; _s = ApiServer(App())"),
     ("tray_agent.desktop.daemon (engine, launcher)", "import tray_agent.desktop.daemon"),
     ("GTK 3 + display (gi, Gtk.init)", "from tray_agent.desktop.tray import gui_unavailable_reason as g; g()"),
-    ("pystray gtk back-end + Pillow", "import os; os.environ['PYSTRAY_BACKEND']='gtk'; import pystray, PIL.ImageDraw"),
+    ("pystray gtk back-end + Pillow", "import pystray, pystray._gtk, PIL.ImageDraw"),
     ("dbus-python + GLib main loop glue", "import dbus, dbus.mainloop.glib"),
     ("(not in the daemon) pywebview + WebKit2GTK", "import gi; gi.require_version('WebKit2','4.1'); "
                                                  "from gi.repository import WebKit2; import webview"),
 ]
+
+
+FLOOR = r"""
+import os, sys, threading, time
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+os.environ["GDK_GL"] = "disable"  # as the daemon does
+import gi; gi.require_version("Gtk", "3.0"); from gi.repository import Gtk
+os.environ["PYSTRAY_BACKEND"] = "gtk"
+import pystray
+from PIL import Image
+from sqlmodel import Session, create_engine, select
+from tray_agent.core.models import Conversation
+with Session(create_engine("sqlite:///" + sys.argv[1])) as s:
+    s.exec(select(Conversation).limit(1)).all()
+icon = pystray.Icon("floor", Image.new("RGBA", (22, 22), (0, 0, 0, 255)),
+                    menu=pystray.Menu(pystray.MenuItem("Quit", lambda i: i.stop())))
+def later():
+    time.sleep(3); print(rss()); icon.stop()
+threading.Thread(target=later).start(); icon.run()
+"""
+
+
+def floor(desktop: Desktop, home: Path) -> float:
+    """MB resident in the least a one-process daemon on this stack holds: a pystray (GTK)
+    icon with a menu, and one query through the sqlmodel store. No API, channel,
+    notification or service layer."""
+    r = subprocess.run([sys.executable, "-c", FLOOR, str(home / "data" / "tray-agent.sqlite3")],
+                       env=env_for(desktop, home), cwd=REPO, capture_output=True, text=True, check=True)
+    return float(r.stdout.strip().splitlines()[-1])
 
 
 def import_costs(desktop: Desktop, home: Path) -> list[tuple[str, float, float]]:
@@ -335,6 +367,15 @@ def main() -> None:
         window = window_cost(desktop, proc, info, empty)
         stop(proc)
 
+        # Out of the box: no channel configured, so the provider sandbox runs in-process
+        # with the SMS and WhatsApp channels pointed at it.
+        sandbox = fresh_home(root, "sandbox")
+        proc, secs, _ = start(desktop, sandbox, [TRAY_AGENT], root / "idle-sandbox.log",
+                              {"TRAY_AGENT_SANDBOX_MODE": "auto"})
+        time.sleep(5)
+        results["with the sandbox"] = (idle(proc.pid, args.idle), secs)
+        stop(proc)
+
         seed = seeded_store()
         big = fresh_home(root, "big", seed)
         proc, secs, _ = start(desktop, big, [TRAY_AGENT], root / "idle-big.log")
@@ -359,9 +400,11 @@ def main() -> None:
               f"max {lat[-1] * 1000:.0f} ms   (target p99 ≤ 200 ms)")
 
         print("\n== what each import costs (RSS added, in daemon order) ==")
-        for label, mb, secs in import_costs(desktop, root / "imports"):
+        for label, mb, secs in import_costs(desktop, empty):  # a store that exists: no migration
             print(f"{mb:+7.1f} MB  {secs * 1000:6.0f} ms  {label}")
 
+        print(f"floor of the stack: {floor(desktop, empty):.1f} MB RSS for a pystray (GTK) icon with a menu "
+              "plus one sqlmodel query, in one process, before any API, channel or notification")
         print("load average at the end: " + " / ".join(f"{x:.2f}" for x in os.getloadavg()))
         rss = results["empty store"][0]["rss_mean"]
         print(f"\nfor comparison: an Electron multi-messenger idles at ~{ELECTRON_MB} MB before any service is "
