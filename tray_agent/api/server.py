@@ -25,6 +25,7 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import security
+from tray_agent.api.quiet_server import QuietServer
 from tray_agent.app import App
 from tray_agent.core.errors import TrayAgentError
 from tray_agent.core.models import Attachment
@@ -130,7 +131,7 @@ def _version() -> str:
     return __version__
 
 
-class _Server(uvicorn.Server):
+class _Server(QuietServer):
     """uvicorn that ends the open event streams first, so a shutdown never waits on a window."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

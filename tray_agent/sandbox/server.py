@@ -73,6 +73,7 @@ class Sandbox:
                  host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
 
+        from tray_agent.api.quiet_server import QuietServer
         from tray_agent.api.server import free_port
 
         if not is_loopback_host(host):
@@ -83,7 +84,7 @@ class Sandbox:
         self.host, self.port = host, port or free_port(host)
         self.url = f"http://{self.host}:{self.port}"
         self.state.base_url = self.url
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
+        self.server = QuietServer(uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
                                                     access_log=False, lifespan="off"))
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
