@@ -94,6 +94,10 @@ class Health:
     detail: str = ""
 
 
+#: A webhook body limit for routes that declare none: far above a provider's notification.
+DEFAULT_WEBHOOK_BODY_BYTES = 1_000_000
+
+
 @dataclass(frozen=True)
 class WebhookRoute:
     """An HTTP endpoint the agent serves for the provider, under /webhooks/{channel_id}/."""
@@ -103,6 +107,9 @@ class WebhookRoute:
     handler: Callable[["Request"], Awaitable["Response"]]
     #: One line for people wiring it up ("Twilio inbound messages").
     description: str = ""
+    #: The largest body the provider ever sends here. Anything larger is refused with 413
+    #: before it is read (by Content-Length, else while streaming), signed or not.
+    max_body_bytes: int = DEFAULT_WEBHOOK_BODY_BYTES
 
 
 class ChannelContext(Protocol):
@@ -140,10 +147,23 @@ class ChannelContext(Protocol):
         """A URL (tokenised, expiring with the file) at which the provider can fetch a file."""
         ...
 
+    def report(self, problem: str) -> None:
+        """Record something the provider sent that could not be stored (an entry without an
+        id, a sender no address kind fits), for ``doctor`` and ``plugins``. One line, never
+        the customer's text: it is logged."""
+        ...
+
     def outbound_message(self, message_id: int) -> OutboundMessage | None:
         """What the outbox holds for a message of this channel: an adapter's optional
         ``find_sent(message_id)`` uses it to look for a send a crash interrupted."""
         ...
+
+
+async def report_problem(ctx: ChannelContext, problem: str) -> None:
+    """``ctx.report(problem)`` from the event loop: recording it writes to the store."""
+    import asyncio
+
+    await asyncio.to_thread(ctx.report, problem)
 
 
 class ChannelAdapter(Protocol):

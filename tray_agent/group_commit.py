@@ -45,8 +45,10 @@ class GroupCommit:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
                 results = await asyncio.to_thread(self._commit, [m for m, _ in batch])
-            except BaseException:  # cancelled at shutdown: leave no webhook waiting forever
-                for _m, fut in batch:
+            except BaseException:  # cancelled at shutdown: leave no webhook waiting forever,
+                # including those queued behind this batch, which no worker would take now
+                waiting, self._pending = batch + self._pending, []
+                for _m, fut in waiting:
                     fut.cancel()
                 raise
             for (_m, fut), error in zip(batch, results):

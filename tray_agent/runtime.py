@@ -68,6 +68,10 @@ class _Context:
     def file_url(self, attachment_id: int) -> str:
         return self.runtime.file_url(attachment_id)
 
+    def report(self, problem: str) -> None:
+        kind = self.runtime.app.inbox.get_channel(self.channel_id).kind
+        self.runtime.app.plugins.report_failure(kind, "webhook", f"channel {self.channel_name}: {problem}")
+
     def outbound_message(self, message_id: int) -> OutboundMessage | None:
         out = self.runtime.app.inbox.outbox_peek(message_id)
         return None if out is None else _with_links(self.runtime, out, message_id)

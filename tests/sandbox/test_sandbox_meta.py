@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 
 import httpx
 import pytest
@@ -66,8 +67,11 @@ def test_a_customer_message_is_a_signed_notification(sandbox: Sandbox, admin: Sa
     assert b"\\u2713" in call.body  # non-ASCII escaped, as Meta sends it
     value = json.loads(call.body)["entry"][0]["changes"][0]["value"]
     assert value["metadata"]["phone_number_id"] == sandbox.creds.phone_number_id
-    assert value["contacts"] == [{"profile": {"name": "Ana"}, "wa_id": WA_ID}]
+    [contact] = value["contacts"]  # the current shape: a business-scoped user id for every customer
+    assert contact["profile"] == {"name": "Ana"} and contact["wa_id"] == WA_ID
+    assert re.fullmatch(r"[A-Z]{2}\.[0-9]+", contact["user_id"])
     [m] = value["messages"]
+    assert m["from_user_id"] == contact["user_id"]
     assert (m["from"], m["type"], m["document"]["caption"], m["document"]["filename"]) == (WA_ID, "document", "Olá ✓", "doc.pdf")
     info = httpx.get(graph(sandbox, m["document"]["id"]), headers=bearer(sandbox)).json()
     assert info["mime_type"] == "application/pdf" and info["sha256"] == hashlib.sha256(b"%PDF").hexdigest()
@@ -81,7 +85,8 @@ def test_replies_get_a_wamid_then_sent_delivered_read(sandbox: Sandbox, admin: S
     r = send(sandbox, {"type": "text", "text": {"body": "Hello", "preview_url": False}})
     assert r.status_code == 200
     wamid = r.json()["messages"][0]["id"]
-    assert wamid.startswith("wamid.") and r.json()["contacts"] == [{"input": WA_ID, "wa_id": WA_ID}]
+    [contact] = r.json()["contacts"]
+    assert wamid.startswith("wamid.") and (contact["input"], contact["wa_id"]) == (WA_ID, WA_ID) and contact["user_id"]
     calls = wired.wait(3)
     statuses = [json.loads(c.body)["entry"][0]["changes"][0]["value"]["statuses"][0] for c in calls]
     assert [(s["id"], s["status"]) for s in statuses] == [(wamid, "sent"), (wamid, "delivered"), (wamid, "read")]

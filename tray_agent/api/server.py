@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tray_agent.api import security
+from tray_agent.api import body_limit, security
 from tray_agent.api.quiet_server import QuietServer
 from tray_agent.app import App
 from tray_agent.core.errors import TrayAgentError
@@ -80,6 +80,10 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
     async def webhook(channel_id: int, path: str, request: Request) -> Response:
         for route in runtime.routes.get(channel_id, []):
             if route.method == request.method and route.path.strip("/") == path.strip("/"):
+                try:
+                    await body_limit.read_body(request, route.max_body_bytes)
+                except body_limit.BodyTooLarge as exc:  # unread beyond the limit: end the connection
+                    return JSONResponse(exc.to_dict(), exc.status, headers={"Connection": "close"})
                 return await route.handler(request)
         return JSONResponse({"error": "not_found", "message": "No such webhook."}, 404)
 

@@ -35,6 +35,7 @@ class Actions(Ingest):
             if conv.status != "open":
                 raise RuleViolation("This conversation is closed; reopen it to reply.")
             self._require_sendable(ch)
+            R.check_replyable(rules, conv.customer_address)
             if conv.started_by != "agent" or conv.last_inbound_at is not None:
                 R.check_reply(rules, conv.last_inbound_at, self.clock.now())
             self._take_if_unassigned(s, out, conv, agent_id)
@@ -49,6 +50,7 @@ class Actions(Ingest):
         R.check_start(rules, self._label(ch))
         self._require_sendable(ch)
         address = self._normalize_address(rules, customer_address)
+        R.check_replyable(rules, address)
         with self._tx() as (s, out):
             self._agent(s, agent_id)
             now = self.clock.now()
@@ -279,7 +281,7 @@ class Actions(Ingest):
         """Save the customer as a new contact, or add their address to an existing one."""
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id)
-            kind = self._rules(self._channel(conv.channel_id, s)).address_kind
+            kind = R.contact_kind(self._rules(self._channel(conv.channel_id, s)), conv.customer_address)
             owner = s.execute(select(ContactPoint).where(ContactPoint.kind == kind,
                                                          ContactPoint.address == conv.customer_address)).scalar()
             if contact_id is not None:
@@ -315,7 +317,7 @@ class Actions(Ingest):
         """Start a phone call to the customer through a call handler and record it."""
         with self.db.read() as s:
             conv = self._conversation(s, agent_id, conversation_id)
-            if self._rules(self._channel(conv.channel_id, s)).address_kind != "phone":
+            if R.contact_kind(self._rules(self._channel(conv.channel_id, s)), conv.customer_address) != "phone":
                 raise RuleViolation("This channel's customers have no phone number to call.")
             extension = self._agent(s, agent_id).extension
         chosen = self._call_handler(handler)

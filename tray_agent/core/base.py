@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from tray_agent.channels import ChannelType
-from tray_agent.core import events, phone
+from tray_agent.core import events
 from tray_agent.core.clock import Clock
 from tray_agent.core.db import Database
 from tray_agent.core.errors import NotFound
@@ -24,7 +24,7 @@ from tray_agent.core.models import (
     IN, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue,
     QueueMember, ReadState,
 )
-from tray_agent.core.rules import ChannelRules
+from tray_agent.core.rules import ChannelRules, address_display, normalize_address
 from tray_agent.core.views import (
     AgentView, AttachmentView, ConversationView, EventView, MessageView,
 )
@@ -117,7 +117,7 @@ class InboxBase:
         return t.label if t else ch.kind
 
     def _normalize_address(self, rules: ChannelRules, raw: str) -> str:
-        return phone.normalize(raw) if rules.address_kind == "phone" else raw.strip()
+        return normalize_address(rules, raw)
 
     # -- visibility -----------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class InboxBase:
             out.append(ConversationView(
                 id=c.id, channel_id=c.channel_id, channel_kind=ch.kind, channel_label=self._label(ch),
                 customer_address=c.customer_address,
-                customer_display=phone.display(c.customer_address) if self._rules(ch).address_kind == "phone" else c.customer_address,
+                customer_display=address_display(self._rules(ch), c.customer_address),
                 customer_name=c.customer_name, contact_id=c.contact_id,
                 contact_name=contacts.get(c.contact_id) if c.contact_id else None,
                 status=c.status, archived=c.archived, assigned_agent_id=c.assigned_agent_id,

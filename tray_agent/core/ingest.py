@@ -7,6 +7,7 @@ The same provider message id twice stores one message; a status only ever moves 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -22,7 +23,7 @@ from tray_agent.core.files import StagedFile
 from tray_agent.core.models import (
     FAILED, IN, STATUS_ORDER, Attachment, Channel, ContactPoint, Conversation, Event, Message,
 )
-from tray_agent.core.rules import ChannelRules
+from tray_agent.core.rules import ChannelRules, cap_inbound_text
 
 
 class Ingest(InboxBase):
@@ -33,6 +34,7 @@ class Ingest(InboxBase):
         if not msg.provider_message_id:
             raise InvalidInput("An inbound message needs the provider's message id.")
         address = self._normalize_address(rules, msg.customer_address)
+        msg = self._capped(ch, rules, msg)
         existing = self._existing(channel_id, msg.provider_message_id)
         if existing is not None:
             return existing
@@ -74,7 +76,7 @@ class Ingest(InboxBase):
                 if m.provider_message_id in known:
                     continue
                 known.add(m.provider_message_id)
-                fresh.append((self._normalize_address(rules, m.customer_address), m))
+                fresh.append((self._normalize_address(rules, m.customer_address), self._capped(ch, rules, m)))
             if not fresh:
                 return 0
             convs = self._open_conversations_for(s, ch, {a: m.customer_name for a, m in fresh}, now, out)
@@ -189,6 +191,10 @@ class Ingest(InboxBase):
             return True
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _capped(self, ch: Channel, rules: ChannelRules, msg: InboundMessage) -> InboundMessage:
+        text = cap_inbound_text(rules, msg.text, self._label(ch))
+        return msg if text is msg.text else replace(msg, text=text)
 
     def _existing(self, channel_id: int, provider_id: str) -> int | None:
         with self.db.read() as s:

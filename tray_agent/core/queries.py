@@ -97,6 +97,9 @@ class Queries(InboxBase):
             state.can_reply, state.reason = False, "This conversation is closed; reopen it to reply."
         elif conv.assigned_agent_id not in (None, agent_id):
             state.can_reply, state.reason = False, "A colleague is handling this conversation."
+        elif (kind := R.address_kind(rules, conv.customer_address)) is not None and not kind.replyable:
+            state.can_reply = False
+            state.reason = kind.not_replyable_reason.format(address=conv.customer_address)
         elif rules.reply_window is not None and not (conv.started_by == "agent" and conv.last_inbound_at is None):
             try:
                 R.check_reply(rules, conv.last_inbound_at, self.clock.now())

@@ -7,11 +7,13 @@ idle conversation closes. Every function takes the time it should judge against.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tray_agent.core import phone
 from tray_agent.core.clock import utc
-from tray_agent.core.errors import FileTooLarge, ReplyWindowClosed, RuleViolation
+from tray_agent.core.errors import FileTooLarge, InvalidInput, ReplyWindowClosed, RuleViolation
 
 MB = 1_000_000
 PRODUCT_MAX_FILE_BYTES = 100 * MB
@@ -24,6 +26,33 @@ def human_size(n: int) -> str:
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n} bytes"
+
+
+@dataclass(frozen=True)
+class AddressKind:
+    """A kind of customer address a channel accepts besides its main one: a WhatsApp
+    user known only by a business-scoped id, an SMS sender id such as ``MyBank``.
+
+    The kind is never stored: it is read back from the address's shape (``pattern``), so a
+    phone channel's E.164 numbers (always ``+digits``) can never be mistaken for one.
+    """
+
+    #: Stored as the contact point's kind ("user_id", "sender_id").
+    name: str
+    #: Shown beside the address ("WhatsApp user ID").
+    label: str
+    #: A regular expression the whole address matches.
+    pattern: str
+    #: Can the business send to such an address?
+    replyable: bool = True
+    #: Why not, for the composer; ``{address}`` is replaced.
+    not_replyable_reason: str = "{address} cannot be replied to on this channel."
+
+    def matches(self, address: str) -> bool:
+        return re.fullmatch(self.pattern, address) is not None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "label": self.label, "replyable": self.replyable}
 
 
 @dataclass(frozen=True)
@@ -52,8 +81,11 @@ class ChannelRules:
     templates: bool = False
     #: How customer addresses are normalised: "phone" (E.164) or "opaque" (kept as given).
     address_kind: str = "phone"
-    #: Longest text the provider takes in one message.
+    #: Longest text the provider takes in one message, either way: longer replies are
+    #: refused, and a longer inbound text is not the provider's (see ``cap_inbound_text``).
     max_text_chars: int = 4096
+    #: Customer addresses other than the main kind this channel carries.
+    other_address_kinds: tuple[AddressKind, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -70,11 +102,70 @@ class ChannelRules:
             "templates": self.templates,
             "address_kind": self.address_kind,
             "max_text_chars": self.max_text_chars,
+            "other_address_kinds": [k.to_dict() for k in self.other_address_kinds],
         }
 
 
 def _secs(td: timedelta | None) -> int | None:
     return None if td is None else int(td.total_seconds())
+
+
+#: Room above ``max_text_chars`` for the notes an adapter appends ("[a file was not received]").
+INBOUND_NOTE_SLACK = 1000
+TRUNCATED_MARK = "\n[… {n} more characters were not kept: longer than {label} messages can be.]"
+
+
+def normalize_address(rules: ChannelRules, raw: str) -> str:
+    """A customer address as stored: E.164 for a phone channel's numbers, the value as given
+    for an opaque channel and for the channel's other address kinds."""
+    text = (raw or "").strip()
+    if rules.address_kind != "phone":
+        if not text:
+            raise InvalidInput("The customer address is empty.")
+        return text
+    try:
+        return phone.normalize(text)
+    except InvalidInput:
+        if text and not text.startswith("+") and any(k.matches(text) for k in rules.other_address_kinds):
+            return text
+        raise
+
+
+def address_kind(rules: ChannelRules, address: str) -> AddressKind | None:
+    """The other kind a stored address is of; None for the channel's main kind."""
+    if rules.address_kind == "phone" and address.startswith("+"):
+        return None
+    return next((k for k in rules.other_address_kinds if k.matches(address)), None)
+
+
+def contact_kind(rules: ChannelRules, address: str) -> str:
+    """The kind a contact point for this address is saved with."""
+    other = address_kind(rules, address)
+    return other.name if other is not None else rules.address_kind
+
+
+def address_display(rules: ChannelRules, address: str) -> str:
+    """How the customer's address is shown: a readable number, or the id and what it is."""
+    other = address_kind(rules, address)
+    if other is not None:
+        return f"{address} ({other.label})"
+    return phone.display(address) if rules.address_kind == "phone" else address
+
+
+def check_replyable(rules: ChannelRules, address: str) -> None:
+    """Refuse a send to an address the channel cannot deliver to (an SMS sender id)."""
+    other = address_kind(rules, address)
+    if other is not None and not other.replyable:
+        raise RuleViolation(other.not_replyable_reason.format(address=address))
+
+
+def cap_inbound_text(rules: ChannelRules, text: str, label: str) -> str:
+    """An inbound text cut, with a mark, where it runs past anything the provider sends:
+    the last line of defence for adapters that do not refuse such a body themselves."""
+    limit = rules.max_text_chars + INBOUND_NOTE_SLACK
+    if len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATED_MARK.format(n=len(text) - limit, label=label)
 
 
 def window_closes_at(rules: ChannelRules, last_inbound_at: datetime | None) -> datetime | None:

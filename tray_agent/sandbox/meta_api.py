@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from tray_agent.core import phone
 from tray_agent.core.errors import InvalidInput
-from tray_agent.sandbox.state import WaMessage
+from tray_agent.sandbox.state import BSUID, WaMessage, bsuid_for
 from tray_agent.sandbox.webhooks import Delivery, progress, tls_context
 
 router = APIRouter(include_in_schema=False)
@@ -90,10 +90,11 @@ async def send_message(version: str, node: str, request: Request) -> Response:
         return meta_error(400, 100, "(#100) The parameter messaging_product is required.")
     if body.get("status") == "read":
         return JSONResponse({"success": True})
+    given = str(body.get("to") or "") or str(body.get("recipient") or "")
     try:
-        wa_id = phone.normalize("+" + str(body.get("to") or "").lstrip("+")).lstrip("+")
-    except InvalidInput:
-        return meta_error(400, 100, "(#100) Invalid parameter", f"'{body.get('to')}' is not a valid WhatsApp number.")
+        wa_id = _recipient(state, body)
+    except InvalidInput as exc:
+        return meta_error(400, 100, "(#100) Invalid parameter", exc.message)
     kind = str(body.get("type") or "text")
     closed = kind != "template" and not state.window_open(node, wa_id)
     if closed and state.window_mode == "sync":
@@ -120,8 +121,36 @@ async def send_message(version: str, node: str, request: Request) -> Response:
     elif state.auto_status:
         steps = ["sent", "delivered"] + (["read"] if state.auto_read else [])
         sb.deliverer.spawn(progress(sb.deliverer, [status_step(sb, msg, s) for s in steps]))
-    return JSONResponse({"messaging_product": "whatsapp", "contacts": [{"input": str(body.get("to")), "wa_id": wa_id}],
+    return JSONResponse({"messaging_product": "whatsapp", "contacts": [{"input": given, **identity(wa_id)}],
                          "messages": [{"id": msg.id}]})
+
+
+def _recipient(state: Any, body: dict[str, Any]) -> str:
+    """The customer a send names: a phone number as ``to``, or a business-scoped user id
+    as ``recipient`` (``to`` wins when both are given, as at Meta)."""
+    if body.get("to"):
+        try:
+            return phone.normalize("+" + str(body["to"]).lstrip("+")).lstrip("+")
+        except InvalidInput:
+            raise InvalidInput(f"'{body.get('to')}' is not a valid WhatsApp number.") from None
+    uid = str(body.get("recipient") or "")
+    if not BSUID.fullmatch(uid):
+        raise InvalidInput("The parameter to (a phone number) or recipient (a business-scoped user id) is required.")
+    if uid in state.wa_usernames:
+        return uid
+    with state.lock:  # a phone customer's BSUID reaches the same customer as their number
+        known = {bsuid_for(m.customer): m.customer for m in state.wa.values() if m.customer.isdigit()}
+    if uid not in known:
+        raise InvalidInput(f"No WhatsApp user has the business-scoped user id {uid}.")
+    return known[uid]
+
+
+def identity(customer: str) -> dict[str, str]:
+    """A customer's ids as Meta's payloads carry them: ``wa_id`` only where the phone number
+    is shared, ``user_id`` (the BSUID) always."""
+    if customer.isdigit():
+        return {"wa_id": customer, "user_id": bsuid_for(customer)}
+    return {"user_id": customer}
 
 
 async def _attach(sb: Any, msg: WaMessage, kind: str, content: dict[str, Any]) -> JSONResponse | None:
@@ -229,8 +258,10 @@ def _envelope(sb: Any, phone_number_id: str, value: dict[str, Any]) -> dict[str,
 
 def status_step(sb: Any, msg: WaMessage, status: str, error: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
     state = sb.state
+    ids = identity(msg.customer)
     item: dict[str, Any] = {"id": msg.id, "status": status, "timestamp": str(int(state.now().timestamp())),
-                            "recipient_id": msg.customer}
+                            **({"recipient_id": ids["wa_id"]} if "wa_id" in ids else {}),
+                            "recipient_user_id": ids["user_id"]}
     if status == "sent":
         item["conversation"] = {"id": secrets.token_hex(16), "origin": {"type": "service"}}
         item["pricing"] = {"billable": True, "pricing_model": "CBP", "category": "service"}
@@ -255,8 +286,9 @@ def inbound_delivery(sb: Any, msg: WaMessage, name: str | None) -> Delivery | No
     hooks = state.wa_hooks.get(msg.phone_number_id)
     if hooks is None or not hooks.url:
         return None
-    item: dict[str, Any] = {"from": msg.customer, "id": msg.id, "timestamp": str(int(msg.timestamp.timestamp())),
-                            "type": msg.type}
+    ids = identity(msg.customer)
+    item: dict[str, Any] = {**({"from": ids["wa_id"]} if "wa_id" in ids else {}), "from_user_id": ids["user_id"],
+                            "id": msg.id, "timestamp": str(int(msg.timestamp.timestamp())), "type": msg.type}
     if msg.type == "text":
         item["text"] = {"body": msg.text}
     else:
@@ -268,16 +300,20 @@ def inbound_delivery(sb: Any, msg: WaMessage, name: str | None) -> Delivery | No
         if msg.type == "document":
             media["filename"] = blob.file_name
         item[msg.type] = media
-    value = {"contacts": [{"profile": {"name": name or "Sandbox customer"}, "wa_id": msg.customer}], "messages": [item]}
+    profile = {"name": name or "Sandbox customer"}
+    if state.wa_usernames.get(msg.customer):
+        profile["username"] = state.wa_usernames[msg.customer]
+    value = {"contacts": [{"profile": profile, **ids}], "messages": [item]}
     return sb.deliverer.meta("message", hooks.url, _envelope(sb, msg.phone_number_id, value))
 
 
 def customer_messages(sb: Any, customer: str, text: str, files: list[tuple[str, str, bytes]],
                       phone_number_id: str | None = None) -> list[WaMessage]:
     """A customer writes to the business on WhatsApp: one message per file (the text as
-    the first file's caption), else one text message. Each restarts the 24-hour window."""
+    the first file's caption), else one text message. Each restarts the 24-hour window.
+    A customer given as ``@username`` writes without sharing a phone number."""
     state = sb.state
-    wa_id = phone.normalize(customer).lstrip("+")
+    wa_id = _customer_id(state, customer)
     pnid = phone_number_id or state.creds.phone_number_id
     if pnid not in state.wa_hooks:
         raise InvalidInput(f"{pnid} is not a WhatsApp number of this sandbox.")
@@ -299,6 +335,21 @@ def customer_messages(sb: Any, customer: str, text: str, files: list[tuple[str, 
             state.wa[m.id] = m
         state.last_inbound[(pnid, wa_id)] = now
     return out
+
+
+def _customer_id(state: Any, customer: str) -> str:
+    """A phone customer's wa_id; for ``@username`` (or a BSUID), the BSUID they write by."""
+    text = (customer or "").strip()
+    if text.startswith("@") and len(text) > 1:
+        uid = bsuid_for(text.lower())
+        with state.lock:
+            state.wa_usernames[uid] = text[1:]
+        return uid
+    if BSUID.fullmatch(text):
+        with state.lock:
+            state.wa_usernames.setdefault(text, "")
+        return text
+    return phone.normalize(text).lstrip("+")
 
 
 async def verify_callback(sb: Any, phone_number_id: str) -> tuple[bool, str]:

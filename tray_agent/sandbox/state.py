@@ -7,7 +7,9 @@ One lock guards it all; the HTTP handlers, the webhook deliverer and in-process 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 import secrets
 import threading
 from collections import deque
@@ -74,7 +76,7 @@ class SmsMessage:
 class WaMessage:
     id: str
     phone_number_id: str
-    customer: str  # wa_id: digits, no '+'
+    customer: str  # wa_id (digits, no '+'), or the BSUID of a customer known by username only
     direction: str  # inbound | outbound
     type: str
     text: str
@@ -155,6 +157,8 @@ class SandboxState:
         self.blobs: dict[str, Blob] = {}
         self.wa_media: dict[str, str] = {}  # media id → blob id
         self.last_inbound: dict[tuple[str, str], datetime] = {}
+        #: Customers who write by username, without a phone number: BSUID → username.
+        self.wa_usernames: dict[str, str] = {}
         self.opted_out: set[str] = set()
         self.faults: list[Fault] = []
         self.log: deque[DeliveryRecord] = deque(maxlen=2000)
@@ -220,9 +224,20 @@ class SandboxState:
             self.blobs.clear()
             self.wa_media.clear()
             self.last_inbound.clear()
+            self.wa_usernames.clear()
             self.opted_out.clear()
             self.faults.clear()
             self.log.clear()
             self.window_mode, self.duplicate, self.hold, self.reverse_statuses = "async", False, False, False
             self.auto_status, self.status_delay, self.auto_read = True, 0.05, True
             self.clock.offset = timedelta()
+
+
+BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+
+
+def bsuid_for(key: str, region: str = "US") -> str:
+    """The business-scoped user id Meta gives a WhatsApp user (every user has one, with
+    or without a phone number it shares): stable for the sandbox's one business."""
+    digits = str(int(hashlib.sha256(key.encode()).hexdigest(), 16))[:19]
+    return f"{region}.{digits}"

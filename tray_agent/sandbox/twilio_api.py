@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 from datetime import date, datetime, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -269,12 +270,24 @@ def inbound_delivery(sb: Any, msg: SmsMessage, base_url: str) -> Delivery | None
     return sb.deliverer.twilio("message", hooks.url, params)
 
 
+#: An alphanumeric sender id ("MyBank"): up to 11 letters, digits and spaces, a letter among them.
+SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+
+
+def _sender(customer: str) -> str:
+    """A customer's number in E.164, or a business's alphanumeric sender id as Twilio passes it."""
+    text = (customer or "").strip()
+    if SENDER_ID.fullmatch(text) and not text.replace(" ", "").isdigit():
+        return text
+    return phone.normalize(text)
+
+
 def customer_message(sb: Any, customer: str, text: str, files: list[tuple[str, str, bytes]],
                      business: str | None = None) -> SmsMessage:
     """A customer's phone texts the business number: stored as Twilio would (then deliver
     ``inbound_delivery``). Raises InvalidInput with a one-line reason."""
     state = sb.state
-    number = phone.normalize(customer)
+    number = _sender(customer)
     to = business or state.creds.sms_number
     if to not in state.sms_hooks:
         raise InvalidInput(f"{to} is not a number of this sandbox.")

@@ -155,11 +155,25 @@ def test_undelivered_callback_fails_the_message_with_the_reason(
     assert m.error_code == "30003" and "unreachable" in m.status_reason
 
 
-def test_a_sender_that_is_no_phone_number_gets_a_clear_400(agent: AgentUnderTest, sms: int, sandbox: Sandbox) -> None:
-    params = [("MessageSid", "SMbad"), ("From", "VERIFY"), ("To", sandbox.creds.sms_number), ("Body", "code 1234")]
+def test_an_alphanumeric_sender_is_stored_and_the_composer_says_it_cannot_be_replied_to(
+        agent: AgentUnderTest, sms: int, sandbox: Sandbox) -> None:
+    params = [("MessageSid", "SMalpha"), ("From", "VERIFY"), ("To", sandbox.creds.sms_number), ("Body", "code 1234")]
     r = agent.post(sms, signed(sandbox.creds.twilio_auth_token, agent.webhook_url(sms, "inbound"), params, "inbound"))
-    assert r.status_code == 400 and "not a phone number" in r.text and "\n" not in r.text.strip()
-    assert agent.conversations(sms) == []
+    assert r.status_code == 200 and r.text == "<Response/>"
+    conv = only_conversation(agent, sms)
+    assert (conv.customer_address, conv.customer_display) == ("VERIFY", "VERIFY (sender ID)")
+    assert [m.text for m in agent.messages(conv.id)] == ["code 1234"]
+    composer = agent.app.inbox.get_conversation(agent.agent_id, conv.id).composer
+    assert not composer.can_reply and "sender ID" in (composer.reason or "")
+
+
+def test_a_sender_no_address_kind_fits_is_acknowledged_and_recorded(agent: AgentUnderTest, sms: int, sandbox: Sandbox) -> None:
+    params = [("MessageSid", "SMbad"), ("From", "+1 (000) not-a-number"), ("To", sandbox.creds.sms_number),
+              ("Body", "code 1234")]
+    r = agent.post(sms, signed(sandbox.creds.twilio_auth_token, agent.webhook_url(sms, "inbound"), params, "inbound"))
+    assert r.status_code == 200 and agent.conversations(sms) == []
+    [err] = [e for e in agent.app.recent_plugin_errors() if e.hook == "webhook"]
+    assert "SMbad" in err.error and "not a valid phone number" in err.error and "code 1234" not in err.error
 
 
 @pytest.mark.parametrize("public,api_base,polls", [

@@ -10,7 +10,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Callable
 
 from tray_agent.channels import ChannelType
-from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES, ChannelRules
+from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules
 from tray_agent.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -30,7 +30,16 @@ RULES = ChannelRules(
     read_receipts=False,
     address_kind="phone",
     max_text_chars=1600,
+    # Businesses text from alphanumeric sender ids ("MyBank") and short codes: neither is a
+    # number this channel can send to.
+    other_address_kinds=(AddressKind(
+        "sender_id", "sender ID", r"(?=.*[A-Za-z])[A-Za-z0-9 &._-]{1,11}|[0-9]{3,8}", replyable=False,
+        not_replyable_reason="{address} is a sender ID, not a phone number: SMS cannot reply to it."),),
 )
+
+#: An inbound webhook's form: a 1600-character body, ten media URLs and Twilio's other
+#: parameters, percent-encoded, stay far below this.
+MAX_WEBHOOK_BYTES = 64_000
 
 SETTINGS = {
     "business_number": "The Twilio number customers text, in E.164 (+14155550100).",

@@ -16,15 +16,15 @@ from urllib.parse import urlsplit
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from tray_agent.channels import (
     ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage, OutboundMessage, SendResult,
-    WebhookRoute,
+    WebhookRoute, report_problem,
 )
 from tray_agent.core.errors import ProviderError, StorageUnavailable, TrayAgentError
 from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES
-from tray_agent_twilio import MMS_MAX_BYTES, errors, inbound, signature
+from tray_agent_twilio import MAX_WEBHOOK_BYTES, MMS_MAX_BYTES, errors, inbound, signature
 from tray_agent_twilio.client import DEFAULT_API_BASE, TooLarge, TwilioApi
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,10 @@ class TwilioAdapter:
 
     def webhook_routes(self) -> list[WebhookRoute]:
         return [
-            WebhookRoute("POST", INBOUND_PATH, self._on_inbound, "Twilio number: \"A message comes in\" webhook"),
-            WebhookRoute("POST", STATUS_PATH, self._on_status, "Twilio status callbacks (requested with each send)"),
+            WebhookRoute("POST", INBOUND_PATH, self._on_inbound, "Twilio number: \"A message comes in\" webhook",
+                         max_body_bytes=MAX_WEBHOOK_BYTES),
+            WebhookRoute("POST", STATUS_PATH, self._on_status, "Twilio status callbacks (requested with each send)",
+                         max_body_bytes=MAX_WEBHOOK_BYTES),
         ]
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -158,20 +160,23 @@ class TwilioAdapter:
         params, denied = await self._verified(request, INBOUND_PATH)
         if denied is not None:
             return denied
+        form = inbound.first(params)
         try:
-            form = inbound.first(params)
             message = await self._inbound_message(form, inbound.inbound_media(form))
             [error] = await self.ctx.store([message])
             if error is not None:
                 raise error
-        except inbound.BadWebhook as exc:
-            log.warning("channel %s: rejected an inbound webhook: %s", self.cfg.name, exc)
-            return PlainTextResponse(str(exc), 400)
+        except inbound.NotGenuine as exc:
+            await report_problem(self.ctx, f"refused an inbound webhook: {exc}")
+            return JSONResponse({"error": "body_too_large", "message": str(exc)}, 413)
         except StorageUnavailable as exc:
             return PlainTextResponse(exc.message, 503)  # not stored: let Twilio's fallback retry
-        except TrayAgentError as exc:
-            log.warning("channel %s: could not store message %s: %s", self.cfg.name, form.get("MessageSid"), exc.message)
-            return PlainTextResponse(exc.message, 400)
+        except (inbound.BadWebhook, TrayAgentError) as exc:
+            # Signed, yet never storable: a retry would fail the same way, so acknowledge
+            # and record it for `doctor` rather than have Twilio log an error for ever.
+            problem = exc.message if isinstance(exc, TrayAgentError) else str(exc)
+            await report_problem(self.ctx, f"inbound message {form.get('MessageSid', '?')[:64]} was not stored: {problem}")
+            return Response(TWIML_EMPTY, media_type="text/xml")
         self._remember(message.provider_message_id)
         return Response(TWIML_EMPTY, media_type="text/xml")
 
@@ -184,7 +189,7 @@ class TwilioAdapter:
             if update is not None:
                 await asyncio.to_thread(self.ctx.update_status, update)
         except inbound.BadWebhook as exc:
-            return PlainTextResponse(str(exc), 400)
+            await report_problem(self.ctx, f"a status callback was skipped: {exc}")
         except StorageUnavailable as exc:
             return PlainTextResponse(exc.message, 503)
         return Response(TWIML_EMPTY, media_type="text/xml")
@@ -299,7 +304,8 @@ class TwilioAdapter:
         except StorageUnavailable:
             raise  # not stored: the next poll tries again
         except (inbound.BadWebhook, TrayAgentError) as exc:  # can never be stored: do not try forever
-            log.warning("channel %s: skipped listed message %s: %s", self.cfg.name, form["MessageSid"], exc)
+            await report_problem(self.ctx, f"listed message {form['MessageSid'][:64]} was skipped: "
+                               f"{exc.message if isinstance(exc, TrayAgentError) else exc}")
             stored = 0
         self._remember(form["MessageSid"])
         return stored

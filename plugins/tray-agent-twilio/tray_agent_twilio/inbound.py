@@ -15,7 +15,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tray_agent.channels import InboundFile, InboundMessage, StatusUpdate
+from tray_agent_twilio import RULES
 from tray_agent_twilio.errors import DELIVERY_ERRORS, RULE_CODES
+
+#: Twilio's limit for a message Body, as the channel declares it.
+MAX_BODY_CHARS = RULES.max_text_chars
 
 #: Twilio's MessageStatus → the core's delivery statuses. Others (receiving, received,
 #: scheduled …) say nothing about an outbound message's delivery and are ignored.
@@ -28,6 +32,10 @@ STATUS_MAP = {
 
 class BadWebhook(ValueError):
     """The request is signed but not a usable Twilio message (one line for the log)."""
+
+
+class NotGenuine(BadWebhook):
+    """Signed, but beyond anything Twilio sends (a Body over its maximum): refused with 413."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ def inbound_message(form: dict[str, str], files: Sequence[InboundFile] = (), not
     if not sid or not sender:
         raise BadWebhook("The webhook has no MessageSid or From; it is not an inbound Twilio message.")
     text = form.get("Body", "")
+    if len(text) > MAX_BODY_CHARS:
+        raise NotGenuine(f"A Body of {len(text)} characters is longer than Twilio's {MAX_BODY_CHARS}.")
     if notes:
         text = "\n".join([text, *notes]) if text else "\n".join(notes)
     meta: dict[str, Any] = {"to": form.get("To", "")}

@@ -11,7 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Callable
 
 from tray_agent.channels import ChannelType
-from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES, ChannelRules
+from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules
 from tray_agent.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -37,7 +37,13 @@ RULES = ChannelRules(
     read_receipts=True,
     address_kind="phone",
     max_text_chars=4096,
+    # A customer who chose a username may come without a phone number: Meta then names
+    # them by their business-scoped user id ("US.13491208655302741918"), which takes replies.
+    other_address_kinds=(AddressKind("user_id", "WhatsApp user ID", r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}"),),
 )
+
+#: Meta's notifications batch many messages but stay within a few megabytes.
+MAX_WEBHOOK_BYTES = 3 * MB
 
 SETTINGS = {
     "business_number": "The WhatsApp business number customers write to, in E.164 (+14155550101).",

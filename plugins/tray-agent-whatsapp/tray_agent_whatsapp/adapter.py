@@ -19,15 +19,15 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from tray_agent.channels import (
     ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage, OutboundFile, OutboundMessage,
-    SendResult, StatusUpdate, WebhookRoute,
+    SendResult, StatusUpdate, WebhookRoute, report_problem,
 )
 from tray_agent.core.errors import InvalidInput, ProviderError, StorageUnavailable
 from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES
-from tray_agent_whatsapp import inbound
+from tray_agent_whatsapp import MAX_WEBHOOK_BYTES, inbound
 from tray_agent_whatsapp.client import DEFAULT_API_BASE, DEFAULT_API_VERSION, GraphApi, TooLarge
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class WhatsAppAdapter:
     def webhook_routes(self) -> list[WebhookRoute]:
         return [
             WebhookRoute("GET", EVENTS_PATH, self._on_verify, "Meta webhook verification (callback URL)"),
-            WebhookRoute("POST", EVENTS_PATH, self._on_event, "WhatsApp messages and delivery statuses"),
+            WebhookRoute("POST", EVENTS_PATH, self._on_event, "WhatsApp messages and delivery statuses",
+                         max_body_bytes=MAX_WEBHOOK_BYTES),
         ]
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -109,7 +110,7 @@ class WhatsAppAdapter:
 
     async def _payload(self, message: OutboundMessage, part: Part) -> dict[str, Any]:
         base: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
-                                "to": message.customer_address.lstrip("+")}
+                                **recipient(message.customer_address)}
         if part.file is None:
             return {**base, "type": "text", "text": {"body": part.text, "preview_url": False}}
         f = part.file
@@ -137,29 +138,37 @@ class WhatsAppAdapter:
         return PlainTextResponse("Webhook verification failed: wrong mode or verify token.", 403)
 
     async def _on_event(self, request: Request) -> Response:
-        raw = await request.body()
+        raw = await request.body()  # bounded by the route's max_body_bytes before we get here
         if not self._signed(raw, request.headers.get(SIGNATURE_HEADER)):
             return PlainTextResponse("Invalid or missing X-Hub-Signature-256.", 403)
+        problems: list[str] = []
         try:
             items: list[inbound.Incoming] = []
             updates: list[StatusUpdate] = []
             for value in inbound.values(inbound.parse(raw), self.phone_number_id):
-                items.extend(inbound.messages(value))
-                updates.extend(inbound.statuses(value))
+                items.extend(inbound.messages(value, problems))
+                updates.extend(inbound.statuses(value, problems))
+        except inbound.NotGenuine as exc:
+            await report_problem(self.ctx, f"refused a notification: {exc}")
+            return JSONResponse({"error": "body_too_large", "message": str(exc)}, 413)
         except inbound.BadWebhook as exc:
-            log.warning("channel %s: rejected a webhook: %s", self.cfg.name, exc)
+            await report_problem(self.ctx, f"refused a notification: {exc}")
             return PlainTextResponse(str(exc), 400)
         try:
             ready = [await self._with_media(item) for item in items]
             for m, error in zip(ready, await self.ctx.store(ready)):
-                if isinstance(error, InvalidInput):  # e.g. a sender that is no phone number: never storable
-                    log.warning("channel %s: skipped message %s: %s", self.cfg.name, m.provider_message_id, error.message)
+                if isinstance(error, InvalidInput):  # e.g. a sender no address kind fits: never storable
+                    problems.append(f"message {m.provider_message_id} was not stored: {error.message}")
                 elif error is not None:
                     raise error
             if updates:
                 await asyncio.to_thread(self._statuses, updates)
         except (ProviderError, StorageUnavailable) as exc:  # not stored now: Meta delivers it again
             return PlainTextResponse(exc.message, 503)
+        # What was valid is stored: acknowledge, or Meta would retry the whole notification
+        # for a week and every retry would fail on the same bad entry.
+        for problem in problems:
+            await report_problem(self.ctx, problem)
         return PlainTextResponse("ok")
 
     def _statuses(self, updates: list[StatusUpdate]) -> None:
@@ -212,6 +221,14 @@ class WhatsAppAdapter:
             value = self.ctx.secret(name)
             self._secrets[name] = (value, time.monotonic())
         return value
+
+
+def recipient(address: str) -> dict[str, str]:
+    """Whom a send goes to: a phone number as ``to`` (digits), a customer known only by a
+    business-scoped user id as ``recipient``."""
+    if address.startswith("+"):
+        return {"to": address.lstrip("+")}
+    return {"recipient": address}
 
 
 def media_type(mime: str, size: int) -> str:

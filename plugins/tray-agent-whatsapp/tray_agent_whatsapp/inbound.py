@@ -14,14 +14,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tray_agent.channels import InboundMessage, StatusUpdate
+from tray_agent_whatsapp import RULES
 from tray_agent_whatsapp.errors import REENGAGE_CODE, REENGAGE_REASON, describe
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+#: Meta's limit for a text body, as the channel declares it.
+MAX_TEXT_CHARS = RULES.max_text_chars
 STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
 
 
 class BadWebhook(ValueError):
     """The body is signed but not a WhatsApp webhook we can read (one line for the log)."""
+
+
+class NotGenuine(BadWebhook):
+    """Signed, but beyond anything Meta sends (a text over its maximum): refused with 413."""
 
 
 @dataclass(frozen=True)
@@ -66,31 +73,69 @@ def values(payload: dict[str, Any], phone_number_id: str) -> Iterator[dict[str, 
             yield value
 
 
-def messages(value: dict[str, Any]) -> list[Incoming]:
-    names = {}
-    for c in value.get("contacts") or []:
-        if isinstance(c, dict) and c.get("wa_id"):
-            names[str(c["wa_id"])] = ((c.get("profile") or {}).get("name") or None)
+def messages(value: dict[str, Any], problems: list[str]) -> list[Incoming]:
+    """The customer messages of one change; an entry that can never be stored (no id, no
+    sender) is named in ``problems`` and skipped, so the others are not lost with it."""
+    contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
     out = []
     for m in value.get("messages") or []:
-        if not isinstance(m, dict) or not m.get("id") or not m.get("from"):
-            raise BadWebhook("A message in the webhook has no id or sender.")
+        if not isinstance(m, dict) or not m.get("id"):
+            problems.append("a message without an id was skipped")
+            continue
+        contact = _contact_of(m, contacts)
+        address = _sender(m, contact)
+        if not address:
+            problems.append(f"message {str(m['id'])[:80]} has no sender (no from, from_user_id or contact) and was skipped")
+            continue
         kind = str(m.get("type") or "unknown")
-        text, media = _content(m, kind)
+        try:
+            text, media = _content(m, kind)
+        except NotGenuine:
+            raise
+        except BadWebhook as exc:
+            problems.append(f"message {str(m['id'])[:80]} was skipped: {exc}")
+            continue
         meta: dict[str, Any] = {"type": kind}
         if isinstance(m.get("context"), dict) and m["context"].get("id"):
             meta["reply_to"] = str(m["context"]["id"])
-        msg = InboundMessage(provider_message_id=str(m["id"]), customer_address=str(m["from"]), text=text,
-                             customer_name=names.get(str(m["from"])), sent_at=_unix(m.get("timestamp")), meta=meta)
+        for key, field_ in (("user_id", "user_id"), ("username", "username")):
+            if contact.get(field_):
+                meta[key] = contact[field_]
+        msg = InboundMessage(provider_message_id=str(m["id"]), customer_address=address, text=text,
+                             customer_name=contact.get("name"), sent_at=_unix(m.get("timestamp")), meta=meta)
         out.append(Incoming(msg, media))
     return out
 
 
-def statuses(value: dict[str, Any]) -> list[StatusUpdate]:
+def _contact_of(m: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, str]:
+    """The sender's entry in ``contacts`` (by phone, then by business-scoped user id; the
+    only one when the message names neither), flattened to wa_id, user_id, name, username."""
+    phone, uid = str(m.get("from") or ""), str(m.get("from_user_id") or "")
+    found = next((c for c in contacts if (phone and str(c.get("wa_id") or "") == phone)
+                  or (uid and str(c.get("user_id") or "") == uid)), None)
+    if found is None and len(contacts) == 1 and not (phone and contacts[0].get("wa_id")):
+        found = contacts[0]
+    c = found or {}
+    profile = c.get("profile") if isinstance(c.get("profile"), dict) else {}
+    username = str(profile.get("username") or "")
+    name = str(profile.get("name") or "") or (f"@{username.lstrip('@')}" if username else "")
+    return {k: v for k, v in (("wa_id", str(c.get("wa_id") or "")), ("user_id", str(c.get("user_id") or "")),
+                              ("name", name), ("username", username)) if v}
+
+
+def _sender(m: dict[str, Any], contact: dict[str, str]) -> str:
+    """The customer's address: the phone number where Meta shares it (conversations stay
+    keyed by it), else the business-scoped user id of a customer known by username only."""
+    return str(m.get("from") or "") or contact.get("wa_id", "") or str(m.get("from_user_id") or "") \
+        or contact.get("user_id", "")
+
+
+def statuses(value: dict[str, Any], problems: list[str]) -> list[StatusUpdate]:
     out = []
     for st in value.get("statuses") or []:
         if not isinstance(st, dict) or not st.get("id"):
-            raise BadWebhook("A status in the webhook has no message id.")
+            problems.append("a status without a message id was skipped")
+            continue
         status = STATUSES.get(str(st.get("status") or ""))
         if status is None:
             continue  # "deleted", "warning" …: nothing to move
@@ -111,7 +156,10 @@ def statuses(value: dict[str, Any]) -> list[StatusUpdate]:
 def _content(m: dict[str, Any], kind: str) -> tuple[str, MediaRef | None]:
     body = m.get(kind) if isinstance(m.get(kind), dict) else {}
     if kind == "text":
-        return str(body.get("body") or ""), None
+        text = str(body.get("body") or "")
+        if len(text) > MAX_TEXT_CHARS:
+            raise NotGenuine(f"A text of {len(text)} characters is longer than WhatsApp's {MAX_TEXT_CHARS}.")
+        return text, None
     if kind in MEDIA_TYPES:
         if not body.get("id"):
             raise BadWebhook(f"A {kind} message has no media id.")
