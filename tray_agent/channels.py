@@ -34,6 +34,8 @@ class InboundMessage:
     """One customer message as a channel adapter hands it to the core."""
 
     provider_message_id: str
+    #: The channel's main address kind (a phone number in any form the provider writes it)
+    #: or one of its rules' ``other_address_kinds`` (a WhatsApp user id, an SMS sender id).
     customer_address: str
     text: str = ""
     customer_name: str | None = None
