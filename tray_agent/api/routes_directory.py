@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from tray_agent.api.deps import AgentId, AppDep, InboxDep
-from tray_agent.api.schemas import ChannelTypeView, ChannelWithIcon, Settings, SettingsPatch
+from tray_agent.api.schemas import ChannelTypeView, ChannelWithIcon, Id, Settings, SettingsPatch
 from tray_agent.core.errors import NotFound
 from tray_agent.core.views import AgentView, ContactView, QueueView
 
@@ -29,14 +29,14 @@ def channels(inbox: InboxDep, include_disabled: bool = False) -> list[ChannelWit
 
 
 @router.get("/channels/{channel_id}", response_model=ChannelWithIcon)
-def channel(channel_id: int, inbox: InboxDep) -> ChannelWithIcon:
+def channel(channel_id: Id, inbox: InboxDep) -> ChannelWithIcon:
     c = inbox.get_channel(channel_id)
     return ChannelWithIcon(**c.model_dump(), icon_url=f"/api/channels/{c.id}/icon.svg")
 
 
 @router.get("/channels/{channel_id}/icon.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}}})
-def channel_icon(channel_id: int, app: AppDep) -> Response:
+def channel_icon(channel_id: Id, app: AppDep) -> Response:
     """The icon the channel's plugin declares, for an ``<img>``: never inlined as markup."""
     return _svg(app.channel_types.get(app.inbox.get_channel(channel_id).kind))
 
