@@ -59,7 +59,9 @@ def install(api: FastAPI) -> None:
         for path, ops in doc.get("paths", {}).items():
             for method, op in ops.items():
                 responses = op.setdefault("responses", {})
-                for code, description in _errors_for(path, method, op).items():
+                # Error answers a route declares itself come in the same shape.
+                declared = {c: r.get("description", "") for c, r in responses.items() if c[0] in "45"}
+                for code, description in {**_errors_for(path, method, op), **declared}.items():
                     # FastAPI's own 422 shape is not what the API answers: replaced.
                     responses[code] = {"description": description, "content": {"application/json": {"schema": ref}}}
         for unused in ("HTTPValidationError", "ValidationError"):
