@@ -157,3 +157,16 @@ def test_an_upload_shorter_than_its_content_length_fails_fast(agent):
         b"only twenty bytes!!!")
     assert status == 400 and b"Content-Length" in body
     assert time.monotonic() - started < STALL_SECONDS + 5
+
+
+def test_text_with_nul_characters_is_refused_at_the_boundary_for_every_store(agent, client):
+    """PostgreSQL text cannot hold NUL: a team server would answer 500; every store refuses alike."""
+    conv = agent.conversation_of(agent.inbound(agent.sms, "+14155557004", "hi"))
+    before = len(client.get(f"/api/conversations/{conv}/messages").json()["items"])
+    for url, body in [(f"/api/conversations/{conv}/messages", {"text": "a\x00b"}),
+                      (f"/api/conversations/{conv}/contact", {"name": "\x00"}),
+                      (f"/api/channels/{agent.sms.id}", {"settings": {"k": "v\x00"}})]:
+        r = client.request("PATCH" if "channels" in url else "POST", url, json=body)
+        assert r.status_code == 422 and "NUL" in r.json()["message"], (url, r.text)
+    assert len(client.get(f"/api/conversations/{conv}/messages").json()["items"]) == before
+    assert client.get("/api/contacts", params={"q": "a\x00"}).status_code == 422

@@ -14,6 +14,8 @@ from tray_agent.core.errors import NotFound
 from tray_agent.core.views import AgentView, ContactView, QueueView
 
 router = APIRouter(prefix="/api", tags=["directory"])
+#: PostgreSQL text cannot hold NUL (see ``schemas.Strict``).
+NO_NUL = r"^[^\x00]*$"
 
 #: Shown for a channel whose plugin is missing: the list still renders, and says so.
 FALLBACK_ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" '
@@ -79,7 +81,7 @@ def queues(inbox: InboxDep) -> list[QueueView]:
 
 
 @router.get("/contacts", response_model=list[ContactView])
-def contacts(inbox: InboxDep, agent: AgentId, q: Annotated[str, Query(max_length=200)] = "",
+def contacts(inbox: InboxDep, agent: AgentId, q: Annotated[str, Query(max_length=200, pattern=NO_NUL)] = "",
              limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[ContactView]:
     """Saved contacts whose name contains ``q``."""
     return inbox.list_contacts(agent, q, limit)

@@ -36,9 +36,27 @@ def omittable(**kw: Any) -> Any:
     return Field(None, json_schema_extra=_no_default, **kw)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return isinstance(value, BaseModel) and any(_has_nul(v) for v in value.__dict__.values())
+
+
 class Strict(BaseModel):
     # strict: true is not 1, "1" is not 1; a client's type slip is a 422, not a guess.
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> "Strict":
+        # PostgreSQL text cannot hold NUL (the driver raises before sending): refused here for
+        # every store alike, instead of a team server's 500.
+        if any(_has_nul(v) for v in self.__dict__.values()):
+            raise PydanticCustomError("nul_character", "Text cannot contain NUL (\\x00) characters.")
+        return self
 
 
 class ReplyBody(Strict):
