@@ -28,7 +28,7 @@ _BIDI = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 #: How long an upload's body may pause: a client that announced more bytes than it sends
 #: is answered 400 instead of holding the connection (loopback uploads never stall).
-STALL_SECONDS = 3.0
+STALL_SECONDS = 5.0
 #: The body, as the OpenAPI document describes it: the file's raw bytes.
 UPLOAD_BODY = {"requestBody": {"required": True, "description": "The file's bytes; Content-Type names its type.",
                                "content": {"application/octet-stream": {"schema": {"type": "string",
