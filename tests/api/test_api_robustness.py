@@ -170,3 +170,16 @@ def test_text_with_nul_characters_is_refused_at_the_boundary_for_every_store(age
         assert r.status_code == 422 and "NUL" in r.json()["message"], (url, r.text)
     assert len(client.get(f"/api/conversations/{conv}/messages").json()["items"]) == before
     assert client.get("/api/contacts", params={"q": "a\x00"}).status_code == 422
+
+
+def test_a_channel_whose_settings_an_older_version_nulled_still_lists(agent, client):
+    from tray_agent.core.models import Channel
+
+    ch = agent.inbox.add_channel("fake-sms", "Nulled by 0.x", "+14155550177")
+    with agent.app.db.write() as s:
+        s.get(Channel, ch.id).settings = None  # what PATCH {"settings": null} committed before
+    try:
+        r = client.get("/api/channels")
+        assert r.status_code == 200 and next(c for c in r.json() if c["id"] == ch.id)["settings"] == {}
+    finally:
+        agent.inbox.remove_channel(ch.id)

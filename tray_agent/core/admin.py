@@ -115,7 +115,8 @@ class Admin(InboxBase):
     def _channel_view(self, ch: Channel) -> ChannelView:
         t = self._type(ch)
         return ChannelView(id=ch.id, kind=ch.kind, label=self._label(ch), name=ch.name,
-                           business_address=ch.business_address, settings=ch.settings,
+                           # or {}: a store an older version let take a null still lists
+                           business_address=ch.business_address, settings=ch.settings or {},
                            rules=self._rules(ch).to_dict(), enabled=ch.enabled, healthy=ch.healthy,
                            health_detail=ch.health_detail, route_agent_id=ch.route_agent_id,
                            route_queue_id=ch.route_queue_id, auto_close_seconds=ch.auto_close_seconds,
