@@ -183,3 +183,22 @@ def test_a_channel_whose_settings_an_older_version_nulled_still_lists(agent, cli
         assert r.status_code == 200 and next(c for c in r.json() if c["id"] == ch.id)["settings"] == {}
     finally:
         agent.inbox.remove_channel(ch.id)
+
+
+def test_an_error_outside_the_routes_says_connection_close_and_the_client_goes_on(agent, client, monkeypatch):
+    from tray_agent.api import security
+
+    calls = {"n": 0}
+    real = security.is_loopback_host
+
+    def breaks_once(host):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the guard itself failed")
+        return real(host)
+
+    monkeypatch.setattr(security, "is_loopback_host", breaks_once)
+    r = client.get("/api/agents")
+    assert r.status_code == 500 and r.json()["error"] == "internal"
+    assert r.headers["connection"] == "close"  # the server drops this one: the client is told
+    assert client.get("/api/agents").status_code == 200
