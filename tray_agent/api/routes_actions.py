@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from tray_agent.api import uploads
 from tray_agent.api.deps import AgentId, InboxDep
-from tray_agent.api.schemas import CallBody, ContactBody, ReplyBody, StartBody, StartResult, TransferBody
+from tray_agent.api.schemas import CallBody, ContactBody, Id, ReplyBody, StartBody, StartResult, TransferBody
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import CallView, ContactView, ConversationView, MessageView
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api", tags=["actions"])
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=MessageView, status_code=201)
-def reply(conversation_id: int, body: ReplyBody, request: Request, inbox: InboxDep, agent: AgentId) -> MessageView:
+def reply(conversation_id: Id, body: ReplyBody, request: Request, inbox: InboxDep, agent: AgentId) -> MessageView:
     """Send text and/or uploaded files (taking the conversation over if it is queued)."""
     files = uploads.resolve(request, agent, body.uploads)
     return inbox.reply(agent, conversation_id, body.text, files=files)
@@ -32,13 +32,13 @@ def start(body: StartBody, request: Request, inbox: InboxDep, agent: AgentId) ->
 
 
 @router.post("/conversations/{conversation_id}/claim", response_model=ConversationView)
-def claim(conversation_id: int, inbox: InboxDep, agent: AgentId) -> ConversationView:
+def claim(conversation_id: Id, inbox: InboxDep, agent: AgentId) -> ConversationView:
     """Take over a queued conversation; 409 names the colleague who was faster."""
     return inbox.claim(agent, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=ConversationView)
-def transfer(conversation_id: int, body: TransferBody, inbox: InboxDep, agent: AgentId) -> ConversationView:
+def transfer(conversation_id: Id, body: TransferBody, inbox: InboxDep, agent: AgentId) -> ConversationView:
     """Hand the conversation to a colleague or a queue, with an optional note."""
     return inbox.transfer(agent, conversation_id, to_agent_id=body.to_agent_id, to_queue_id=body.to_queue_id,
                           note=body.note)
@@ -47,7 +47,7 @@ def transfer(conversation_id: int, body: TransferBody, inbox: InboxDep, agent: A
 def _simple(name: str, doc: str, action: Callable[[Inbox, int, int], ConversationView]) -> None:
     """The one-word state changes share a shape: POST, no body, the conversation back."""
 
-    def endpoint(conversation_id: int, inbox: InboxDep, agent: AgentId) -> ConversationView:
+    def endpoint(conversation_id: Id, inbox: InboxDep, agent: AgentId) -> ConversationView:
         return action(inbox, agent, conversation_id)
 
     endpoint.__doc__ = doc
@@ -67,18 +67,18 @@ _simple("unread", "Mark the conversation unread.", lambda i, a, c: i.mark_unread
 
 
 @router.post("/conversations/{conversation_id}/call", response_model=CallView)
-def call(conversation_id: int, inbox: InboxDep, agent: AgentId, body: CallBody | None = None) -> CallView:
+def call(conversation_id: Id, inbox: InboxDep, agent: AgentId, body: CallBody | None = None) -> CallView:
     """Start a phone call to the customer through a call handler; it is recorded in the history."""
     return inbox.elevate_to_call(agent, conversation_id, body.handler if body else None)
 
 
 @router.post("/conversations/{conversation_id}/contact", response_model=ContactView)
-def save_contact(conversation_id: int, body: ContactBody, inbox: InboxDep, agent: AgentId) -> ContactView:
+def save_contact(conversation_id: Id, body: ContactBody, inbox: InboxDep, agent: AgentId) -> ContactView:
     """Save the customer as a new contact, or add their address to an existing one."""
     return inbox.save_contact(agent, conversation_id, name=body.name, contact_id=body.contact_id)
 
 
 @router.post("/messages/{message_id}/retry", response_model=MessageView)
-def retry(message_id: int, inbox: InboxDep, agent: AgentId) -> MessageView:
+def retry(message_id: Id, inbox: InboxDep, agent: AgentId) -> MessageView:
     """Send a failed message again (409 when the channel's rules refused it)."""
     return inbox.retry(agent, message_id)

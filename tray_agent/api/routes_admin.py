@@ -6,7 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from tray_agent.api.deps import InboxDep
-from tray_agent.api.schemas import AgentCreate, ChannelCreate, ChannelPatch, ChannelWithIcon, QueueCreate, QueueMembers
+from tray_agent.api.schemas import (
+    AgentCreate, ChannelCreate, ChannelPatch, ChannelWithIcon, Id, QueueCreate, QueueMembers,
+)
 from tray_agent.core.views import AgentView, ChannelView, QueueView
 
 router = APIRouter(prefix="/api", tags=["admin"])
@@ -24,12 +26,12 @@ def add_channel(body: ChannelCreate, inbox: InboxDep) -> ChannelWithIcon:
 
 
 @router.patch("/channels/{channel_id}", response_model=ChannelWithIcon)
-def update_channel(channel_id: int, body: ChannelPatch, inbox: InboxDep) -> ChannelWithIcon:
+def update_channel(channel_id: Id, body: ChannelPatch, inbox: InboxDep) -> ChannelWithIcon:
     return _with_icon(inbox.update_channel(channel_id, **body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/channels/{channel_id}", status_code=204, response_class=Response)
-def remove_channel(channel_id: int, inbox: InboxDep) -> Response:
+def remove_channel(channel_id: Id, inbox: InboxDep) -> Response:
     """Remove a channel; one with conversations is disabled instead, keeping its history."""
     inbox.remove_channel(channel_id)
     return Response(status_code=204)
@@ -46,5 +48,5 @@ def add_queue(body: QueueCreate, inbox: InboxDep) -> QueueView:
 
 
 @router.put("/queues/{queue_id}/members", response_model=QueueView)
-def set_queue_members(queue_id: int, body: QueueMembers, inbox: InboxDep) -> QueueView:
+def set_queue_members(queue_id: Id, body: QueueMembers, inbox: InboxDep) -> QueueView:
     return inbox.set_queue_members(queue_id, body.member_ids)

@@ -13,13 +13,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from tray_agent.api import security
+from tray_agent.api.schemas import Id
 from tray_agent.core.errors import Conflict
 
-router = APIRouter(prefix="/api/desktop", tags=["desktop"], dependencies=[Depends(security.require_token)])
+router = APIRouter(prefix="/api/desktop", tags=["desktop"], dependencies=[Depends(security.require_token)],
+                   responses={409: {"description": "This agent runs without the desktop shell."}})
 
 
 class OpenRequest(BaseModel):
-    conversation_id: Optional[int] = None
+    conversation_id: Optional[Id] = None
 
 
 def _shell(request: Request) -> Any:

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from tray_agent.api.deps import AgentId, AppDep, InboxDep
-from tray_agent.api.schemas import ChannelTypeView, ChannelWithIcon, Settings, SettingsPatch
+from tray_agent.api.schemas import ChannelTypeView, ChannelWithIcon, Id, Settings, SettingsPatch
 from tray_agent.core.errors import NotFound
 from tray_agent.core.views import AgentView, ContactView, QueueView
 
 router = APIRouter(prefix="/api", tags=["directory"])
+#: PostgreSQL text cannot hold NUL (see ``schemas.Strict``).
+NO_NUL = r"^[^\x00]*$"
 
 #: Shown for a channel whose plugin is missing: the list still renders, and says so.
 FALLBACK_ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" '
@@ -29,14 +31,14 @@ def channels(inbox: InboxDep, include_disabled: bool = False) -> list[ChannelWit
 
 
 @router.get("/channels/{channel_id}", response_model=ChannelWithIcon)
-def channel(channel_id: int, inbox: InboxDep) -> ChannelWithIcon:
+def channel(channel_id: Id, inbox: InboxDep) -> ChannelWithIcon:
     c = inbox.get_channel(channel_id)
     return ChannelWithIcon(**c.model_dump(), icon_url=f"/api/channels/{c.id}/icon.svg")
 
 
 @router.get("/channels/{channel_id}/icon.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}}})
-def channel_icon(channel_id: int, app: AppDep) -> Response:
+def channel_icon(channel_id: Id, app: AppDep) -> Response:
     """The icon the channel's plugin declares, for an ``<img>``: never inlined as markup."""
     return _svg(app.channel_types.get(app.inbox.get_channel(channel_id).kind))
 
@@ -79,7 +81,7 @@ def queues(inbox: InboxDep) -> list[QueueView]:
 
 
 @router.get("/contacts", response_model=list[ContactView])
-def contacts(inbox: InboxDep, agent: AgentId, q: Annotated[str, Query(max_length=200)] = "",
+def contacts(inbox: InboxDep, agent: AgentId, q: Annotated[str, Query(max_length=200, pattern=NO_NUL)] = "",
              limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[ContactView]:
     """Saved contacts whose name contains ``q``."""
     return inbox.list_contacts(agent, q, limit)

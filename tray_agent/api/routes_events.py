@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tray_agent.api import stream
 from tray_agent.api.deps import AgentId, AppDep, InboxDep
+from tray_agent.api.schemas import MAX_ID, Seq
 from tray_agent.core.errors import InvalidInput
 from tray_agent.core.views import EventView
 
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/api", tags=["events"])
 
 
 @router.get("/events", response_model=list[EventView])
-def events(inbox: InboxDep, agent: AgentId, after: Annotated[int, Query(ge=0)] = 0,
+def events(inbox: InboxDep, agent: AgentId, after: Seq = 0,
            limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[EventView]:
     """Committed events this agent may see after ``after``, oldest first."""
     return inbox.events_since(agent, after, limit)
@@ -35,13 +36,15 @@ def events(inbox: InboxDep, agent: AgentId, after: Annotated[int, Query(ge=0)] =
 @router.get("/events/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def event_stream(request: Request, app: AppDep, agent: AgentId,
-                       after: Annotated[Optional[int], Query(ge=0)] = None,
+                       after: Optional[Seq] = None,
                        last_event_id: Annotated[Optional[str], Header()] = None) -> StreamingResponse:
     """Server-Sent Events: ``hello`` first, then each event (``id`` = its seq, data = the
     event as JSON), ``ping`` every 15 s, or ``resync`` when the client must reload."""
     if last_event_id:
         try:
             after = int(last_event_id)
+            if not 0 <= after <= MAX_ID:
+                raise ValueError(last_event_id)
         except ValueError:
             raise InvalidInput("Last-Event-ID must be an event sequence number.") from None
     last = await run_in_threadpool(app.inbox.last_seq)

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from tray_agent.api import uploads
 from tray_agent.api.deps import AgentId, InboxDep
-from tray_agent.api.schemas import UploadView
-from tray_agent.core.errors import FileTooLarge, InvalidInput
+from tray_agent.api.schemas import Id, UploadView
+from tray_agent.core.errors import FileTooLarge, InvalidInput, TrayAgentError
 from tray_agent.core.rules import human_size
 
 router = APIRouter(prefix="/api", tags=["files"])
@@ -26,12 +26,20 @@ INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 _BIDI = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-@router.post("/uploads", response_model=UploadView, status_code=201)
+#: How long an upload's body may pause: a client that announced more bytes than it sends
+#: is answered 400 instead of holding the connection (loopback uploads never stall).
+STALL_SECONDS = 5.0
+#: The body, as the OpenAPI document describes it: the file's raw bytes.
+UPLOAD_BODY = {"requestBody": {"required": True, "description": "The file's bytes; Content-Type names its type.",
+                               "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                   "format": "binary"}}}}}
+
+
+@router.post("/uploads", response_model=UploadView, status_code=201, openapi_extra=UPLOAD_BODY)
 async def upload(request: Request, inbox: InboxDep, agent: AgentId,
-                 x_file_name: Annotated[str, Header(max_length=2000, description="percent-encoded UTF-8")],
-                 conversation_id: Optional[int] = None, channel_id: Optional[int] = None,
-                 content_type: Annotated[Optional[str], Header()] = None,
-                 content_length: Annotated[Optional[int], Header()] = None) -> UploadView:
+                 x_file_name: Annotated[str, Header(min_length=1, max_length=2000,
+                                                    description="The file's name, percent-encoded UTF-8.")],
+                 conversation_id: Optional[Id] = None, channel_id: Optional[Id] = None) -> UploadView:
     """Stage a file (the raw request body) for a reply in ``conversation_id`` or a new
     conversation on ``channel_id``. Over the channel's limit it is refused with 413 before
     anything is stored (by Content-Length), or as soon as the stream passes the limit."""
@@ -44,10 +52,12 @@ async def upload(request: Request, inbox: InboxDep, agent: AgentId,
         ch = await run_in_threadpool(inbox.get_channel, channel_id)  # type: ignore[arg-type]
         limit, label = int(ch.rules["max_file_bytes"]), ch.label
     name = unquote(x_file_name)
-    if content_length is not None and content_length > limit:
+    # The server has checked the header is a number (else it answered 400 itself).
+    content_length = int(request.headers.get("content-length") or 0)
+    if content_length > limit:
         raise FileTooLarge(f"{name!r} is {human_size(content_length)}; {label} takes files up to "
                            f"{human_size(limit)}. It was not uploaded.")
-    mime = (content_type or "").split(";")[0].strip().lower() or "application/octet-stream"
+    mime = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or "application/octet-stream"
     staged = await run_in_threadpool(inbox.files.stage, _body_chunks(request), name, mime, limit)
     return UploadView(upload_id=uploads.issue(request, agent, staged), file_name=staged.file_name,
                       mime_type=staged.mime_type, size=staged.size, sha256=staged.sha256)
@@ -62,9 +72,13 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
     def chunks() -> Iterator[bytes]:
         while True:
             try:
-                chunk = asyncio.run_coroutine_threadsafe(stream.__anext__(), loop).result()
+                chunk = asyncio.run_coroutine_threadsafe(
+                    asyncio.wait_for(stream.__anext__(), STALL_SECONDS), loop).result()
             except StopAsyncIteration:
                 return
+            except TimeoutError:
+                raise TrayAgentError(f"The upload stopped for {STALL_SECONDS:g} s before its "
+                                     "Content-Length was reached; it was not stored.") from None
             if chunk:
                 yield chunk
 
@@ -72,7 +86,7 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse)
-def download(attachment_id: int, inbox: InboxDep, agent: AgentId, inline: bool = False) -> FileResponse:
+def download(attachment_id: Id, inbox: InboxDep, agent: AgentId, inline: bool = False) -> FileResponse:
     """A file of a conversation the agent sees. ``inline=true`` shows plain images in place
     (thumbnails); every other type always downloads."""
     view, path = inbox.attachment_file(agent, attachment_id)

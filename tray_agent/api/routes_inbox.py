@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from tray_agent import __version__
 from tray_agent.api.deps import AgentId, AppDep, InboxDep
-from tray_agent.api.schemas import SessionView, Settings, UnreadSummary
+from tray_agent.api.schemas import MAX_ID, Id, SessionView, Settings, UnreadSummary
 from tray_agent.core.errors import NotFound
 from tray_agent.core.views import ConversationDetail, InboxPage, MessagePage, MessageView, SearchHit
 
@@ -17,6 +17,10 @@ router = APIRouter(prefix="/api", tags=["inbox"])
 
 Filter = Literal["all", "unread", "mine", "unassigned", "archived"]
 Limit = Annotated[int, Query(ge=1, le=200)]
+#: At least one word character (the schema says so; the service layer refuses a query of
+#: only spaces or punctuation with its own message).
+SearchWords = Annotated[str, Query(min_length=1, max_length=500, json_schema_extra={"pattern": r"\w"},
+                                   description="Words to find; a trailing * matches a prefix.")]
 
 
 @router.get("/session", response_model=SessionView)
@@ -29,7 +33,7 @@ def session(app: AppDep) -> SessionView:
 
 
 @router.get("/inbox", response_model=InboxPage)
-def list_inbox(inbox: InboxDep, agent: AgentId, filter: Filter = "all", channel_id: Optional[int] = None,
+def list_inbox(inbox: InboxDep, agent: AgentId, filter: Filter = "all", channel_id: Optional[Id] = None,
                limit: Limit = 50, cursor: Optional[str] = Query(None, max_length=200)) -> InboxPage:
     """Conversations, most recently active first; pass ``next_cursor`` back for the next page."""
     return inbox.list_inbox(agent, filter, channel_id=channel_id, limit=limit, cursor=cursor)
@@ -43,13 +47,13 @@ def unread(inbox: InboxDep, agent: AgentId) -> UnreadSummary:
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
-def conversation(conversation_id: int, inbox: InboxDep, agent: AgentId) -> ConversationDetail:
+def conversation(conversation_id: Id, inbox: InboxDep, agent: AgentId) -> ConversationDetail:
     """One conversation with its channel's rules and what the composer may do right now."""
     return inbox.get_conversation(agent, conversation_id)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=MessagePage)
-def history(conversation_id: int, inbox: InboxDep, agent: AgentId, before: Optional[int] = None,
+def history(conversation_id: Id, inbox: InboxDep, agent: AgentId, before: Optional[Id] = None,
             limit: Limit = 50) -> MessagePage:
     """The customer's whole history (earlier conversations too), newest page first; each
     page is oldest-first. Pass ``next_before`` as ``before`` for older messages."""
@@ -57,16 +61,16 @@ def history(conversation_id: int, inbox: InboxDep, agent: AgentId, before: Optio
 
 
 @router.get("/conversations/{conversation_id}/messages/{message_id}", response_model=MessageView)
-def message(conversation_id: int, message_id: int, inbox: InboxDep, agent: AgentId) -> MessageView:
+def message(conversation_id: Id, message_id: Id, inbox: InboxDep, agent: AgentId) -> MessageView:
     """One message of the history (after a status change or a file expiring)."""
-    page = inbox.history(agent, conversation_id, before=message_id + 1, limit=1)
+    page = inbox.history(agent, conversation_id, before=message_id + 1 if message_id < MAX_ID else None, limit=1)
     if not page.items or page.items[-1].id != message_id:
         raise NotFound(f"There is no message {message_id} in this conversation.")
     return page.items[-1]
 
 
 @router.get("/search", response_model=list[SearchHit])
-def search(inbox: InboxDep, agent: AgentId, q: str = Query(..., max_length=500), before: Optional[int] = None,
+def search(inbox: InboxDep, agent: AgentId, q: SearchWords, before: Optional[Id] = None,
            limit: Limit = 50) -> list[SearchHit]:
     """Messages containing every word of ``q`` (the last as a prefix), newest first."""
     return inbox.search(agent, q, limit=limit, before=before)

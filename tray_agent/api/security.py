@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException, Request
+from starlette.requests import HTTPConnection
 
 TOKEN_COOKIE = "tray_agent_token"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -115,12 +116,12 @@ class Guard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
+        request = HTTPConnection(scope)  # a websocket handshake is no Request
         refusal = self._refusal(request)
         if refusal is not None:
             status, code, message = refusal
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
+                await _refuse_websocket(scope, receive, send, status, {"error": code, "message": message})
                 return
             await _json(send, status, {"error": code, "message": message})
             return
@@ -136,7 +137,7 @@ class Guard:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _refusal(self, request: Request) -> tuple[int, str, str] | None:
+    def _refusal(self, request: HTTPConnection) -> tuple[int, str, str] | None:
         path = request.url.path
         if path.startswith(PUBLIC_PREFIXES):
             return None  # providers reach these through proxies; they verify signatures
@@ -163,9 +164,19 @@ _SECURITY_HEADERS = [
 ]
 
 
-async def _json(send: Send, status: int, body: dict[str, str]) -> None:
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, status: int, body: dict[str, str]) -> None:
+    """An HTTP answer to the handshake where the server can send one (the ASGI denial
+    response), else a policy close."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await _json(send, status, body, prefix="websocket.")
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
+async def _json(send: Send, status: int, body: dict[str, str], prefix: str = "") -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
+    await send({"type": f"{prefix}http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
                             *_SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": data})
+    await send({"type": f"{prefix}http.response.body", "body": data})

@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tray_agent.api import body_limit, security
+from tray_agent.api import body_limit, contract, failures, security
 from tray_agent.api.quiet_server import QuietServer
 from tray_agent.app import App
 from tray_agent.core.errors import TrayAgentError
@@ -57,14 +57,19 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
     api.state.app = app
     api.state.runtime = runtime
     api.state.token = token or security.load_or_create_token(app.paths.token_file)
+    api.add_middleware(failures.InternalErrors)  # inside Guard: its answers get the security headers
     api.add_middleware(security.Guard, token_of=lambda: api.state.token)
+    api.add_exception_handler(Exception, failures.last_resort)
+    contract.install(api)
 
     @api.exception_handler(TrayAgentError)
     async def user_error(_request: Request, exc: TrayAgentError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     @api.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return failures.method_not_allowed(request, str(exc.detail))
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "error")
         return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code,

@@ -57,6 +57,7 @@ class Admin(InboxBase):
         bad = set(changes) - allowed
         if bad:
             raise InvalidInput(f"Channels have no setting {', '.join(sorted(bad))}.")
+        _validate_channel_changes(changes)
         with self._tx() as (s, out):
             ch = s.get(Channel, channel_id)
             if ch is None:
@@ -114,7 +115,8 @@ class Admin(InboxBase):
     def _channel_view(self, ch: Channel) -> ChannelView:
         t = self._type(ch)
         return ChannelView(id=ch.id, kind=ch.kind, label=self._label(ch), name=ch.name,
-                           business_address=ch.business_address, settings=ch.settings,
+                           # or {}: a store an older version let take a null still lists
+                           business_address=ch.business_address, settings=ch.settings or {},
                            rules=self._rules(ch).to_dict(), enabled=ch.enabled, healthy=ch.healthy,
                            health_detail=ch.health_detail, route_agent_id=ch.route_agent_id,
                            route_queue_id=ch.route_queue_id, auto_close_seconds=ch.auto_close_seconds,
@@ -227,6 +229,20 @@ def merged_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
     out = {**DEFAULT_SETTINGS, **(stored or {})}
     out["dnd_schedule"] = {**DEFAULT_SETTINGS["dnd_schedule"], **(out.get("dnd_schedule") or {})}
     return out
+
+
+def _validate_channel_changes(changes: dict[str, Any]) -> None:
+    """Types the store's columns need: a wrong one would be committed, then break every read."""
+    if "settings" in changes and not isinstance(changes["settings"], dict):
+        raise InvalidInput("A channel's settings are names and values; they cannot be cleared.")
+    if "enabled" in changes and not isinstance(changes["enabled"], bool):
+        raise InvalidInput("enabled must be true or false.")
+    if "business_address" in changes and not isinstance(changes["business_address"], str):
+        raise InvalidInput("business_address must be an address.")
+    for key in ("route_agent_id", "route_queue_id", "auto_close_seconds"):
+        v = changes.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InvalidInput(f"{key} must be a positive whole number or null.")
 
 
 def _validate_settings(patch: dict[str, Any]) -> None:

@@ -4,9 +4,11 @@ visibility rules, the after-commit publication and the building of views.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +36,33 @@ MISSING_RULES = ChannelRules(business_can_start=False)
 ONLINE_FOR = timedelta(minutes=2)
 
 
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    """A channel's row as it was read, shared by every request: a plain value, never an ORM
+    instance, so no session's rollback or close can expire it under another request."""
+
+    id: int
+    kind: str
+    name: str
+    business_address: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    route_agent_id: int | None = None
+    route_queue_id: int | None = None
+    auto_close_seconds: int | None = None
+    enabled: bool = True
+    healthy: bool | None = None
+    health_detail: str = ""
+    created_at: datetime | None = None
+
+    @classmethod
+    def of(cls, ch: Channel) -> "ChannelSnapshot":
+        return cls(id=ch.id, kind=ch.kind, name=ch.name, business_address=ch.business_address,  # type: ignore[arg-type]
+                   settings=copy.deepcopy(ch.settings or {}), route_agent_id=ch.route_agent_id,
+                   route_queue_id=ch.route_queue_id, auto_close_seconds=ch.auto_close_seconds,
+                   enabled=ch.enabled, healthy=ch.healthy, health_detail=ch.health_detail,
+                   created_at=ch.created_at)
+
+
 class InboxBase:
     def __init__(
         self,
@@ -53,7 +82,7 @@ class InboxBase:
         self.call_handlers = dict(call_handlers or {})
         self.bus = bus or EventBus()
         self.on_commit = on_commit
-        self._channels: dict[int, Channel] = {}
+        self._channels: dict[int, ChannelSnapshot] = {}
         self._channels_lock = threading.Lock()
 
     # -- transactions ---------------------------------------------------------------
@@ -85,34 +114,39 @@ class InboxBase:
 
     # -- channels -------------------------------------------------------------------
 
-    def _channel(self, channel_id: int, s: Session | None = None) -> Channel:
+    def _channel(self, channel_id: int, s: Session | None = None) -> ChannelSnapshot:
+        """The channel as a cached snapshot (read in ``s`` when not cached yet)."""
         with self._channels_lock:
-            ch = self._channels.get(channel_id)
-        if ch is not None:
-            return ch
+            snap = self._channels.get(channel_id)
+        if snap is not None:
+            return snap
         if s is None:
             with self.db.read() as rs:
                 ch = rs.get(Channel, channel_id)
+                snap = ChannelSnapshot.of(ch) if ch is not None else None
         else:
+            # Copied now, inside the caller's transaction: if that transaction rolls back,
+            # the ORM instance is expired and detached, but the snapshot stays valid.
             ch = s.get(Channel, channel_id)
-        if ch is None:
+            snap = ChannelSnapshot.of(ch) if ch is not None else None
+        if snap is None:
             raise NotFound(f"There is no channel {channel_id}.")
         with self._channels_lock:
-            self._channels[channel_id] = ch
-        return ch
+            self._channels[channel_id] = snap
+        return snap
 
     def _forget_channel(self, channel_id: int) -> None:
         with self._channels_lock:
             self._channels.pop(channel_id, None)
 
-    def _type(self, ch: Channel) -> ChannelType | None:
+    def _type(self, ch: Channel | ChannelSnapshot) -> ChannelType | None:
         return self.channel_types.get(ch.kind)
 
-    def _rules(self, ch: Channel) -> ChannelRules:
+    def _rules(self, ch: Channel | ChannelSnapshot) -> ChannelRules:
         t = self._type(ch)
         return t.rules if t else MISSING_RULES
 
-    def _label(self, ch: Channel) -> str:
+    def _label(self, ch: Channel | ChannelSnapshot) -> str:
         t = self._type(ch)
         return t.label if t else ch.kind
 
