@@ -5,13 +5,14 @@ read marks, contacts and calls. Each is one transaction that also writes its eve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, preview
-from tray_agent.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
+from tray_agent.core.errors import CallFailed, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.ingest import Ingest
 from tray_agent.core.models import (
@@ -320,19 +321,28 @@ class Actions(Ingest):
             extension = self._agent(s, agent_id).extension
         chosen = self._call_handler(handler)
         error: TrayAgentError | None = None
+        meta: dict[str, Any] = {"handler": chosen.name, "handler_label": chosen.label}
         try:
             result = chosen.call(conv.customer_address, extension)
-            text, meta = f"Call to {conv.customer_address}: {result.detail}", {"handler": chosen.name, "started": True, "call_id": result.call_id}
+            text = f"Call to {conv.customer_address}: {result.detail}"
+            meta |= {"started": bool(result.started), "call_id": result.call_id,
+                     "outcome": getattr(result, "outcome", None)}
+            if not result.started:  # a handler may answer "not started" instead of raising
+                meta["reason"] = result.detail
+                text = f"Call to {conv.customer_address} failed: {result.detail}"
+                error = CallFailed(result.detail)
         except TrayAgentError as exc:
-            error = exc
-            text, meta = f"Call to {conv.customer_address} failed: {exc.message}", {"handler": chosen.name, "started": False}
+            error = CallFailed(exc.message)
+            text = f"Call to {conv.customer_address} failed: {exc.message}"
+            meta |= {"started": False, "reason": exc.message}
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id)
             msg = self._system_message(s, out, conv, "call", text, agent_id, meta=meta)
             view = self._message_views(s, [msg])[0]
         if error is not None:
             raise error
-        return CallView(message=view, handler=chosen.name, detail=text)
+        return CallView(message=view, handler=chosen.name, detail=text, started=True,
+                        call_id=meta.get("call_id"), outcome=meta.get("outcome"))
 
     def _call_handler(self, name: str | None):  # type: ignore[no-untyped-def]
         if name is not None:
@@ -342,4 +352,7 @@ class Actions(Ingest):
         for h in self.call_handlers.values():
             if h.available():
                 return h
-        raise RuleViolation("No call handler can place calls on this machine.")
+        if not self.call_handlers:
+            raise RuleViolation("No call handler is installed.")
+        # None can call now: the preferred one tries, so its reason is recorded and shown.
+        return next(iter(self.call_handlers.values()))

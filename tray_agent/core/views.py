@@ -142,6 +142,13 @@ class ContactView(BaseModel):
 
 
 class CallView(BaseModel):
+    """A call that started (one that did not is an error whose reason is in the history)."""
+
     message: MessageView
     handler: str
     detail: str
+    started: bool = True
+    #: The handler's own reference for the call (a PBX call id), if it has one.
+    call_id: Optional[str] = None
+    #: What the handler knows past the start, if anything.
+    outcome: Optional[str] = None
