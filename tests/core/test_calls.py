@@ -50,7 +50,8 @@ def test_failed_call_is_recorded_and_reported_in_one_line(opener, make_app, monk
     assert last.kind == "call" and last.meta["started"] is False
 
 
-def test_unknown_call_handler_is_named(make_app):
+def test_unknown_call_handler_is_named(make_app, monkeypatch):
+    monkeypatch.setenv("TRAY_AGENT_LOAD_PLUGINS", "tel_call_handler")
     app = make_app()
     sms = app.inbox.add_channel("fake-sms", "SMS", "+14155550100")
     from tray_agent.channels import InboundMessage
@@ -65,9 +66,11 @@ def test_unknown_call_handler_is_named(make_app):
 
 
 @pytest.fixture
-def desktop(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def desktop(home, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """Empty XDG data/config dirs (no app registered for any scheme) and ``install(scheme)``,
-    which adds a softphone's .desktop file whose program records the URI it was given."""
+    which adds a softphone's .desktop file whose program records the URI it was given. Only
+    the built-in call handler loads (a PBX plugin may be installed beside it)."""
+    monkeypatch.setenv("TRAY_AGENT_LOAD_PLUGINS", "tel_call_handler")
     for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_DATA_DIRS", "XDG_CONFIG_DIRS"):
         monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
     for var in ("TRAY_AGENT_TEL_OPENER", "XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "DISPLAY", "WAYLAND_DISPLAY"):
@@ -207,3 +210,39 @@ def test_api_call_that_fails_answers_call_failed_and_the_row_says_why(tmp_path):
         assert row["kind"] == "call" and row["text"].startswith("Call to +14155559020 failed: The PBX refused")
         assert row["meta"]["started"] is False and row["meta"]["handler"] == "refuser"
         assert row["meta"]["reason"] == "The PBX refused: extension None may not call out."
+
+
+class UnsetPbx(RefusingHandler):
+    name, label = "pbx", "A PBX that is not set up"
+
+    def available(self) -> bool:
+        return False
+
+    def status(self) -> str:
+        return "not set up: pbx_url is not set"
+
+
+def test_when_no_handler_can_call_the_failed_attempt_names_each_ones_reason(desktop, home, clock, fake_channels):
+    from tray_agent.app import App
+    from tray_agent.channels import InboundMessage
+    from tray_agent.config import load
+    from tray_agent.default_plugins import tel_call_handler
+    from tray_agent.plugins import PluginHost
+
+    host = PluginHost()
+    host.register(fake_channels, name="fake_channels")
+    host.register(tel_call_handler, name="tel_call_handler")
+    host.register(UnsetPbx(), name="unset_pbx")
+    app = App(home, load(home), clock=clock, plugins=host, load_entry_points=False)
+    try:
+        sms = app.inbox.add_channel("fake-sms", "SMS", "+14155550100")
+        app.inbox.receive(sms.id, InboundMessage("SM1", "+14155550199", "call me"))
+        conv = app.inbox.list_inbox(app.agent.id).items[0].id
+        with pytest.raises(TrayAgentError) as exc:
+            app.inbox.elevate_to_call(app.agent.id, conv)
+        assert exc.value.message.startswith("No call handler can place calls on this machine (pbx: not set up: "
+                                            "pbx_url is not set; tel: no application is registered for tel: links")
+        row = app.inbox.history(app.agent.id, conv).items[-1]
+        assert row.meta["started"] is False and row.meta["handler"] == "none" and row.meta["reason"] == exc.value.message
+    finally:
+        app.close()

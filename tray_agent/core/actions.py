@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tray_agent.calls import CallResult, availability
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, preview
 from tray_agent.core.errors import CallFailed, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
@@ -354,5 +355,19 @@ class Actions(Ingest):
                 return h
         if not self.call_handlers:
             raise RuleViolation("No call handler is installed.")
-        # None can call now: the preferred one tries, so its reason is recorded and shown.
-        return next(iter(self.call_handlers.values()))
+        # None can call now: the attempt is still recorded, failed with each handler's reason.
+        if len(self.call_handlers) == 1:
+            return next(iter(self.call_handlers.values()))
+        return _NoHandler([f"{n}: {availability(h)[1] or 'not available'}" for n, h in self.call_handlers.items()])
+
+
+class _NoHandler:
+    """Stands for "no handler can call" so that attempt is recorded like any failed call."""
+
+    name, label = "none", "No call handler"
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+
+    def call(self, number: str, agent_extension: str | None) -> CallResult:
+        raise TrayAgentError("No call handler can place calls on this machine (" + "; ".join(self.reasons) + ").")
