@@ -246,3 +246,17 @@ def test_when_no_handler_can_call_the_failed_attempt_names_each_ones_reason(desk
         assert row.meta["started"] is False and row.meta["handler"] == "none" and row.meta["reason"] == exc.value.message
     finally:
         app.close()
+
+
+def test_the_call_plan_names_number_and_handler_and_dials_nothing(tmp_path):
+    from tests.api.live import live_agent
+
+    refuser = RefusingHandler()
+    with live_agent(tmp_path, plugins=(refuser,)) as agent, agent.client() as api:
+        conv = agent.conversation_of(agent.inbound(agent.sms, "+14155559021", "call me"))
+        plan = api.get(f"/api/conversations/{conv}/call").json()
+        assert plan == {"number": "+14155559021", "handler": "refuser", "label": "Refusing PBX",
+                        "available": True, "detail": ""}
+        assert api.get(f"/api/conversations/{conv}/call", params={"handler": "tel"}).json()["handler"] == "tel"
+        assert api.get(f"/api/conversations/{conv}/call", params={"handler": "pbx"}).status_code == 404
+        assert not [m for m in agent.inbox.history(agent.me.id, conv).items if m.kind == "call"]

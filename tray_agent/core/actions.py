@@ -21,7 +21,7 @@ from tray_agent.core.models import (
     OutboxItem, ReadState, Transfer,
 )
 from tray_agent.core import rules as R
-from tray_agent.core.views import CallView, ContactView, ConversationView, MessageView
+from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView
 
 
 class Actions(Ingest):
@@ -313,28 +313,38 @@ class Actions(Ingest):
         return ContactView(id=c.id, display_name=c.display_name,
                            points=[{"kind": p.kind, "address": p.address} for p in points])
 
-    def elevate_to_call(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallView:
-        """Start a phone call to the customer through a call handler and record it."""
+    def call_plan(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallPlanView:
+        """Which number a call would dial and through which handler (nothing is dialled)."""
+        number, _ = self._call_target(agent_id, conversation_id)
+        chosen = self._call_handler(handler)
+        ok, detail = availability(chosen) if not isinstance(chosen, _NoHandler) else (False, "; ".join(chosen.reasons))
+        return CallPlanView(number=number, handler=chosen.name, label=chosen.label, available=ok, detail=detail)
+
+    def _call_target(self, agent_id: int, conversation_id: int) -> tuple[str, str | None]:
         with self.db.read() as s:
             conv = self._conversation(s, agent_id, conversation_id)
             if self._rules(self._channel(conv.channel_id, s)).address_kind != "phone":
                 raise RuleViolation("This channel's customers have no phone number to call.")
-            extension = self._agent(s, agent_id).extension
+            return conv.customer_address, self._agent(s, agent_id).extension
+
+    def elevate_to_call(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallView:
+        """Start a phone call to the customer through a call handler and record it."""
+        number, extension = self._call_target(agent_id, conversation_id)
         chosen = self._call_handler(handler)
         error: TrayAgentError | None = None
         meta: dict[str, Any] = {"handler": chosen.name, "handler_label": chosen.label}
         try:
-            result = chosen.call(conv.customer_address, extension)
-            text = f"Call to {conv.customer_address}: {result.detail}"
+            result = chosen.call(number, extension)
+            text = f"Call to {number}: {result.detail}"
             meta |= {"started": bool(result.started), "call_id": result.call_id,
                      "outcome": getattr(result, "outcome", None)}
             if not result.started:  # a handler may answer "not started" instead of raising
                 meta["reason"] = result.detail
-                text = f"Call to {conv.customer_address} failed: {result.detail}"
+                text = f"Call to {number} failed: {result.detail}"
                 error = CallFailed(result.detail)
         except TrayAgentError as exc:
             error = CallFailed(exc.message)
-            text = f"Call to {conv.customer_address} failed: {exc.message}"
+            text = f"Call to {number} failed: {exc.message}"
             meta |= {"started": False, "reason": exc.message}
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id)

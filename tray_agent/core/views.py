@@ -141,6 +141,17 @@ class ContactView(BaseModel):
     points: list[dict[str, str]]
 
 
+class CallPlanView(BaseModel):
+    """What a call would do, for the window to confirm before dialling."""
+
+    number: str
+    handler: str
+    label: str
+    #: False when no handler can call now; ``detail`` then says why (the call would fail).
+    available: bool
+    detail: str = ""
+
+
 class CallView(BaseModel):
     """A call that started (one that did not is an error whose reason is in the history)."""
 
