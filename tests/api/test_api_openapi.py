@@ -55,6 +55,7 @@ INTERNAL = {
     "close_idle": "the runtime's sweep",
     "expire_files": "the runtime's sweep",
     "ensure_agent": "the desktop's start-up",
+    "set_agent_extension": "an administrator, with `tray-agent agent extension`",
 }
 
 

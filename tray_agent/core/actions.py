@@ -313,6 +313,16 @@ class Actions(Ingest):
         return ContactView(id=c.id, display_name=c.display_name,
                            points=[{"kind": p.kind, "address": p.address} for p in points])
 
+    def set_agent_extension(self, agent_id: int, extension: str | None) -> str | None:
+        """Set the agent's own PBX extension (the phone a click-to-call rings first); None clears it."""
+        ext = (extension or "").strip() or None
+        if ext is not None and not (ext.isdigit() and len(ext) <= 12):
+            raise InvalidInput(f"An extension is the PBX's number for the agent's phone, digits only, not {ext!r}.")
+        with self._tx() as (s, out):
+            self._agent(s, agent_id).extension = ext
+            self._emit(s, out, events.AGENT_UPDATED, None, agent_id=agent_id, change="extension")
+        return ext
+
     def call_plan(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallPlanView:
         """Which number a call would dial and through which handler (nothing is dialled)."""
         number, _ = self._call_target(agent_id, conversation_id)

@@ -16,6 +16,7 @@ from tray_agent.core.errors import TrayAgentError
 from tray_agent.core.models import Agent
 from tray_agent.testing import AgentUnderTest
 from tray_agent.testing.agent import TOKEN
+from tests.channels.conftest import memory_keyring  # noqa: F401  (the in-memory keyring fixture)
 from tray_agent_yeastar.openapi import PSeriesApi
 from yeastar_fake_pbx import Extension, FakePbx
 
@@ -175,25 +176,16 @@ def test_an_unreachable_pbx_is_a_failed_call_saying_so(set_up, desk, monkeypatch
     assert r.status_code == 409 and r.json()["message"].startswith("The PBX at http://127.0.0.1:9 cannot be reached")
 
 
-def test_credentials_from_the_keyring_and_doctor_says_what_is_missing(pbx, desk, monkeypatch):
-    from tests.channels.keyring_memory import MemoryKeyring
-
+def test_credentials_from_the_keyring_and_doctor_says_what_is_missing(pbx, desk, memory_keyring, monkeypatch):
     monkeypatch.setenv("TRAY_AGENT_CALLS_YEASTAR_PBX_URL", pbx.url)  # type: ignore[attr-defined]
-    store = MemoryKeyring()
-    previous = keyring.get_keyring()
-    keyring.set_keyring(store)
-    try:
-        agent, conv = desk()
-        handler = agent.app.call_handlers["yeastar"]
-        assert not handler.available()
-        assert handler.status() == ("not set up: client_id is not in the keyring; "
-                                    "client_secret is not in the keyring")
-        store.set_password("tray-agent", "calls.yeastar:client_id", pbx.client_id)
-        store.set_password("tray-agent", "calls.yeastar:client_secret", pbx.client_secret)
-        assert handler.available() and handler.status() == f"PBX at {pbx.url}"  # type: ignore[attr-defined]
-        assert _call(agent, conv).status_code == 200
-    finally:
-        keyring.set_keyring(previous)
+    agent, conv = desk()
+    handler = agent.app.call_handlers["yeastar"]
+    assert not handler.available()
+    assert handler.status() == "not set up: client_id is not in the keyring; client_secret is not in the keyring"
+    memory_keyring.set_password("tray-agent", "calls.yeastar:client_id", pbx.client_id)
+    memory_keyring.set_password("tray-agent", "calls.yeastar:client_secret", pbx.client_secret)
+    assert handler.available() and handler.status() == f"PBX at {pbx.url}"  # type: ignore[attr-defined]
+    assert _call(agent, conv).status_code == 200
 
 
 def test_a_number_the_outbound_route_wants_without_plus_gets_the_prefix(set_up, desk, monkeypatch):
@@ -208,3 +200,47 @@ def test_not_an_e164_number_is_refused_without_calling_the_pbx(set_up):
 
     with pytest.raises(TrayAgentError, match="is not an E.164 number"):
         YeastarHandler().call("0044 20 7946", "1005")
+
+
+def test_set_up_and_call_from_the_cli_as_typed(pbx, memory_keyring, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from tray_agent.app import App
+    from tray_agent.cli import cli
+    from tray_agent.paths import resolve
+
+    monkeypatch.setenv("TRAY_AGENT_LOAD_PLUGINS", "yeastar,twilio")
+    monkeypatch.setenv("TRAY_AGENT_CALLS_YEASTAR_RESULT_WAIT_SECONDS", "3")
+    home = resolve(tmp_path / "home").ensure()
+    app = App(home)
+    cid = app.inbox.add_channel("sms", "Support SMS", "+14155550100", {"account_sid": "AC" + "0" * 32}).id
+    app.inbox.receive(cid, InboundMessage("SM1", CUSTOMER, "please call me"))
+    conv = app.inbox.list_inbox(app.agent.id).items[0].id
+    app.close()
+
+    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, ["--home", str(tmp_path / "home"), *args], input=input)
+
+    out = run("call-handler", "set", "yeastar", "--set", f"pbx_url={pbx.url}", "--default",  # type: ignore[attr-defined]
+              "--secret", f"client_id={pbx.client_id}", input=f"{pbx.client_secret}\n")
+    assert out.exit_code == 0, out.output
+    assert out.output.strip().endswith(f"call handler yeastar: ready — PBX at {pbx.url}; "  # type: ignore[attr-defined]
+                                       "credentials stored: client_id, client_secret")
+    saved = home.config_file.read_text()
+    assert f'[calls.yeastar]\npbx_url = "{pbx.url}"' in saved and 'handler = "yeastar"' in saved  # type: ignore[attr-defined]
+    assert pbx.client_secret not in saved and pbx.client_id not in saved
+    assert memory_keyring.get_password("tray-agent", "calls.yeastar:client_secret") == pbx.client_secret
+
+    out = run("call", str(conv))
+    assert out.exit_code == 1 and "Your agent profile has no PBX extension" in out.output
+    assert run("agent", "extension", "1005").output.strip().endswith("extension 1005")
+    out = run("call", str(conv))
+    assert out.exit_code == 0, out.output
+    assert out.output.strip() == f"Call to {CUSTOMER}: The PBX is ringing your extension 1005, then dials {CUSTOMER}"
+
+    pbx.extensions["1005"] = Extension(outbound=False)
+    out = run("call", str(conv))
+    assert out.exit_code == 1
+    assert out.output.strip().splitlines()[-1].endswith(
+        "Your extension 1005 has no outbound call permission; ask the PBX administrator.")
+    assert run("agent", "extension", "10-05").exit_code == 1
