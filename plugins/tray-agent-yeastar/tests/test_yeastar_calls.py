@@ -244,3 +244,17 @@ def test_set_up_and_call_from_the_cli_as_typed(pbx, memory_keyring, tmp_path, mo
     assert out.output.strip().splitlines()[-1].endswith(
         "Your extension 1005 has no outbound call permission; ask the PBX administrator.")
     assert run("agent", "extension", "10-05").exit_code == 1
+
+
+def test_no_token_or_credential_is_logged_at_any_level(set_up, desk, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    agent, conv = desk()
+    assert _call(agent, conv).status_code == 200
+    set_up.expire_tokens()  # a refresh and a retried socket too
+    assert _call(agent, conv).status_code == 200
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "access_token=" in logged or "subscribe" in logged  # the requests were logged, redacted
+    for secret in [set_up.client_id, set_up.client_secret, *set_up.issued]:
+        assert secret not in logged

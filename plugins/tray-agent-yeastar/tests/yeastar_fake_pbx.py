@@ -47,6 +47,8 @@ class FakePbx:
     #: Every request: (endpoint, User-Agent, JSON body).
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     dials: list[dict[str, Any]] = field(default_factory=list)
+    #: Every token it handed out, access and refresh (tests check none is logged).
+    issued: list[str] = field(default_factory=list)
     _access: set[str] = field(default_factory=set)
     _refresh: set[str] = field(default_factory=set)
     _subscribers: list[tuple[asyncio.Queue, set[int]]] = field(default_factory=list)
@@ -84,6 +86,7 @@ class FakePbx:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         self._access.add(access)
         self._refresh.add(refresh)
+        self.issued += [access, refresh]
         return JSONResponse({"errcode": 0, "errmsg": "SUCCESS", "access_token_expire_time": 1800,
                              "access_token": access, "refresh_token_expire_time": 86400, "refresh_token": refresh})
 

@@ -9,6 +9,8 @@ and credentials never appear in an error message: URLs are reported without thei
 from __future__ import annotations
 
 import json
+import logging
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +28,25 @@ CALL_STATUS_CHANGED = 30011
 CALL_FAILED = 30015
 #: Refresh a little before the PBX's own expiry, so a token never dies in flight.
 EXPIRY_MARGIN = 60.0
+
+
+class _RedactTokens(logging.Filter):
+    """The OpenAPI carries the access token in the URL, which httpx (INFO) and websockets
+    (DEBUG) log with each request: the token is cut out of those records."""
+
+    pattern = re.compile(r"(access_token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "access_token=" in text:
+            record.msg, record.args = self.pattern.sub(r"\1[redacted]", text), ()
+        return True
+
+
+_REDACT = _RedactTokens()
+for _name in ("httpx", "websockets.client"):
+    if not any(isinstance(f, _RedactTokens) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_REDACT)
 
 
 class PbxError(TrayAgentError):
