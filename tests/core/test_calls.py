@@ -148,6 +148,8 @@ def test_an_unknown_uri_scheme_is_refused_by_name(desktop, home, make_app):
     home.config_file.write_text('[calls]\nuri_scheme = "skype"\n')
     app = make_app()
     assert any(f.hook == "configure" and "calls.uri_scheme is 'skype'" in f.error for f in app.plugins.failures)
+    tel = app.call_handlers["tel"]
+    assert not tel.available() and tel.status() == "calls.uri_scheme is 'skype'; use one of tel, sip, callto"
 
 
 # -- the call in the history: which handler, whether it started, why not -------------------------

@@ -30,11 +30,14 @@ class TelUriHandler:
         self._custom_opener = bool(opener or env)
         self.opener = opener or (env.split() if env else _default_opener())
         self.scheme = scheme
+        self._setup_error = ""
 
     def configure(self, setup: HandlerSetup) -> None:
         scheme = setup.setting("uri_scheme", "tel").strip().lower().rstrip(":")
         if scheme not in SCHEMES:
-            raise InvalidInput(f"calls.uri_scheme is {scheme!r}; use one of {', '.join(SCHEMES)}.")
+            # Unavailable rather than silently opening another scheme than the one asked for.
+            self._setup_error = f"calls.uri_scheme is {scheme!r}; use one of {', '.join(SCHEMES)}"
+            raise InvalidInput(self._setup_error + ".")
         self.scheme = scheme
         self.label = f"System phone app ({scheme}: link)"
 
@@ -45,6 +48,8 @@ class TelUriHandler:
         return self._check()[1]
 
     def _check(self) -> tuple[bool, str]:
+        if self._setup_error:
+            return False, self._setup_error
         if sys.platform == "win32" and not self.opener:
             return True, f"Windows opens {self.scheme}: links with the app set under default apps by protocol"
         if not self.opener or shutil.which(self.opener[0]) is None:
