@@ -236,7 +236,8 @@ def test_set_up_and_call_from_the_cli_as_typed(pbx, memory_keyring, tmp_path, mo
     assert run("agent", "extension", "1005").output.strip().endswith("extension 1005")
     out = run("call", str(conv))
     assert out.exit_code == 0, out.output
-    assert out.output.strip() == f"Call to {CUSTOMER}: The PBX is ringing your extension 1005, then dials {CUSTOMER}"
+    assert out.output.strip() == (f"Call to {CUSTOMER}: The PBX is ringing your extension 1005, then dials {CUSTOMER} "
+                                  "(the customer's phone is ringing)")
 
     pbx.extensions["1005"] = Extension(outbound=False)
     out = run("call", str(conv))
