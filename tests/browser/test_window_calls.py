@@ -3,6 +3,7 @@ and the history shows whether the call started or failed (red, with the PBX's re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -21,12 +22,14 @@ class DeskPbx:
     def __init__(self) -> None:
         self.refusal: str | None = None
         self.dialled: list[str] = []
+        self.answer_after = 0.0  # seconds the PBX takes to answer
 
     def available(self) -> bool:
         return True
 
     def call(self, number: str, agent_extension: str | None) -> CallResult:
         self.dialled.append(number)
+        time.sleep(self.answer_after)
         if self.refusal:
             raise TrayAgentError(self.refusal)
         return CallResult(True, "The PBX is ringing your extension", call_id="1648861726.7",
@@ -48,7 +51,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAgent]:
 
 @pytest.fixture(autouse=True)
 def fresh_pbx() -> None:
-    PBX.refusal, PBX.dialled = None, []
+    PBX.refusal, PBX.dialled, PBX.answer_after = None, [], 0.0
 
 
 def _color(row) -> str:  # type: ignore[no-untyped-def]
@@ -92,8 +95,10 @@ def test_a_failed_call_is_red_with_the_reason_and_a_started_one_stays_green(wind
     conv = a.conversation_of(a.inbound(a.sms, "+14155553102", "call me", name="Fay Failed"))
     window.open(conv)
     PBX.refusal = "Your extension 1005 has no outbound call permission; ask the PBX administrator."
+    PBX.answer_after = 1.5
     window.action("call")
     window.page.locator("#call-dialog button[type=submit]").click()
+    window.page.locator("#call-dialog button[type=submit]:disabled", has_text="Calling…").wait_for()
     assert "no outbound call permission" in window.toast()
     row = window.page.locator("#history .msg.kind-call.call-failed")
     row.wait_for()

@@ -138,7 +138,12 @@ export function callDialog(conv, plan, dial) {
     h("p.hint.call-handler", `Through ${plan.label}`),
     plan.available ? null : h("p.call-warning", { role: "note" }, `This call will probably fail: ${plan.detail}`),
   ];
-  openDialog({ id: "call-dialog", title: "Call the customer", body, submit: "Call", onSubmit: dial });
+  openDialog({ id: "call-dialog", title: "Call the customer", body, submit: "Call",
+    onSubmit: (form) => {
+      // A PBX takes a few seconds to say whether the call went through.
+      $("button[type=submit]", form).textContent = "Calling…";
+      return dial();
+    } });
 }
 
 /** Start a conversation, only on channels whose rules let the business begin one. */
