@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tray_agent import config as config_mod
+from tray_agent.calls import setup_for
 from tray_agent.channels import ChannelType
 from tray_agent.core.clock import Clock, SystemClock
 from tray_agent.core.db import Database
@@ -45,7 +46,7 @@ class App:
         if load_entry_points:
             self.plugins.load_entry_points()
         self.channel_types = self._collect_channel_types()
-        self.call_handlers = {h.name: h for _, h in self.plugins.collect("register_call_handlers")}
+        self.call_handlers = self._collect_call_handlers()
         self.notifiers = [n for _, n in self.plugins.collect("register_notifiers")]
         self._dispatcher = _EventDispatcher(self)
         self.inbox = Inbox(self.db, FileStore(self.paths.files), self.clock, self.channel_types,
@@ -68,6 +69,18 @@ class App:
                 continue
             types[t.name] = t
         return types
+
+    def _collect_call_handlers(self) -> dict[str, Any]:
+        handlers: dict[str, Any] = {}
+        common = {"uri_scheme": self.config.calls.uri_scheme}
+        for plugin, h in self.plugins.collect("register_call_handlers"):
+            handlers[h.name] = h
+            if callable(configure := getattr(h, "configure", None)):
+                try:
+                    configure(setup_for(h, {**common, **self.config.calls.handlers.get(h.name, {})}))
+                except Exception as exc:  # a handler's bad set-up is its plugin's error, not a crash
+                    self.plugins.report_failure(plugin, "configure", str(exc))
+        return handlers
 
     def _ordered_call_handlers(self) -> Mapping[str, Any]:
         wanted = self.config.calls.handler

@@ -55,6 +55,12 @@ class SandboxSection:
 class CallsSection:
     #: Call handler to use by name; empty = the first available one.
     handler: str = ""
+    #: The URI scheme the built-in handler opens, the one your softphone registers:
+    #: "tel", "sip" or "callto".
+    uri_scheme: str = "tel"
+    #: Each handler's own settings, ``[calls.<handler>]`` (e.g. ``[calls.yeastar] pbx_url``);
+    #: the handler declares them, and ``TRAY_AGENT_CALLS_<HANDLER>_<NAME>`` overrides each.
+    handlers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +93,7 @@ class Config:
                 continue
             value = getattr(self, f.name)
             data[f.name] = value if isinstance(value, dict) else {k.name: getattr(value, k.name) for k in fields(value)}
+        data["calls"] = {**data["calls"].pop("handlers"), **data["calls"]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(tomli_w.dumps(_drop_none(data)))
@@ -115,7 +122,11 @@ def load(paths: Paths, environ: dict[str, str] | None = None) -> Config:
             continue
         section = getattr(cfg, f.name)
         given = raw.get(f.name, {})
+        if f.name == "calls":
+            section.handlers = {k: v for k, v in given.items() if isinstance(v, dict)}
         for k in fields(section):
+            if k.name == "handlers":
+                continue
             value = given.get(k.name, getattr(section, k.name))
             env_value = env.get(f"{ENV_PREFIX}{f.name.upper()}_{k.name.upper()}")
             if env_value is not None:

@@ -46,9 +46,16 @@ def register_call_handlers(register: "Callable[[CallHandler], None]") -> None:
     """Register ways to elevate a conversation to a phone call: ``register(handler)``.
 
     A ``tray_agent.calls.CallHandler`` has a ``name``, a ``label``, ``available()`` (can
-    it work on this machine now?) and ``call(number, agent)`` which starts the call to an
-    E.164 number and returns a ``CallResult``. The built-in handler opens a ``tel:`` URI
-    with the operating system's handler; a PBX plugin can dial out click-to-call.
+    it work on this machine now?) and ``call(number, agent_extension)`` which starts the
+    call to an E.164 number and returns a ``CallResult`` (started, detail, call_id,
+    outcome), or raises ``TrayAgentError`` with the reason, which is recorded and shown as a
+    failed call. Optional: ``status()`` (one line: why it is or is not available, for
+    ``doctor`` and the call dialog), ``settings``/``secrets`` (name → description) and
+    ``configure(setup)``, called once with a ``tray_agent.calls.HandlerSetup``: the
+    ``[calls.<name>]`` settings (each overridden by ``TRAY_AGENT_CALLS_<NAME>_<SETTING>``)
+    and ``setup.secret(name)`` from the OS keyring. The built-in handler opens a ``tel:``,
+    ``sip:`` or ``callto:`` URI with the operating system's handler; a PBX plugin
+    (``tray-agent-yeastar``) dials out click-to-call.
     """
 
 

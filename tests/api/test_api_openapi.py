@@ -28,6 +28,7 @@ EXPOSED = {
     "mark_read": ("post", "/api/conversations/{conversation_id}/read"),
     "mark_unread": ("post", "/api/conversations/{conversation_id}/unread"),
     "elevate_to_call": ("post", "/api/conversations/{conversation_id}/call"),
+    "call_plan": ("get", "/api/conversations/{conversation_id}/call"),
     "save_contact": ("post", "/api/conversations/{conversation_id}/contact"),
     "list_contacts": ("get", "/api/contacts"),
     "attachment_file": ("get", "/api/attachments/{attachment_id}"),
@@ -54,6 +55,7 @@ INTERNAL = {
     "close_idle": "the runtime's sweep",
     "expire_files": "the runtime's sweep",
     "ensure_agent": "the desktop's start-up",
+    "set_agent_extension": "an administrator, with `tray-agent agent extension`",
 }
 
 

@@ -11,7 +11,7 @@ from tray_agent.api import uploads
 from tray_agent.api.deps import AgentId, InboxDep
 from tray_agent.api.schemas import CallBody, ContactBody, Id, ReplyBody, StartBody, StartResult, TransferBody
 from tray_agent.core.service import Inbox
-from tray_agent.core.views import CallView, ContactView, ConversationView, MessageView
+from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView
 
 router = APIRouter(prefix="/api", tags=["actions"])
 
@@ -64,6 +64,12 @@ _simple("close", "End the conversation; the customer's next message opens a new 
 _simple("reopen", "Open a closed conversation again (409 if a newer one is open).", lambda i, a, c: i.reopen(a, c))
 _simple("read", "Mark every message read.", lambda i, a, c: i.mark_read(a, c))
 _simple("unread", "Mark the conversation unread.", lambda i, a, c: i.mark_unread(a, c))
+
+
+@router.get("/conversations/{conversation_id}/call", response_model=CallPlanView)
+def call_plan(conversation_id: int, inbox: InboxDep, agent: AgentId, handler: str | None = None) -> CallPlanView:
+    """What a call would dial and through which handler, to confirm first; nothing is dialled."""
+    return inbox.call_plan(agent, conversation_id, handler)
 
 
 @router.post("/conversations/{conversation_id}/call", response_model=CallView)

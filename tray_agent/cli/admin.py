@@ -11,6 +11,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from tray_agent import __version__
+from tray_agent.calls import availability
 from tray_agent.cli import Ctx, cli, emit
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -56,7 +57,8 @@ def doctor_report(c: Ctx) -> dict[str, Any]:
             for ch in app.inbox.list_channels()
         ],
         "channel_types": sorted(app.channel_types),
-        "call_handlers": [{"name": n, "available": h.available()} for n, h in app.call_handlers.items()],
+        "call_handlers": [{"name": n, "available": ok, "detail": why}
+                          for n, h in app.call_handlers.items() for ok, why in [availability(h)]],
         "plugin_errors": [{"plugin": e.plugin, "hook": e.hook, "error": e.error, "at": str(e.created_at)}
                           for e in app.recent_plugin_errors()],
     }
@@ -89,7 +91,8 @@ def doctor_cmd(c: Ctx, as_json: bool) -> None:
         click.echo(f"channel {ch['id']} {ch['name']} ({ch['kind']} {ch['business_address']}): {state}"
                    + (f" — {ch['detail']}" if ch["detail"] else ""))
     for h in r["call_handlers"]:
-        click.echo(f"call handler {h['name']}: {'available' if h['available'] else 'not available'}")
+        click.echo(f"call handler {h['name']}: {'available' if h['available'] else 'NOT AVAILABLE'}"
+                   + (f" — {h['detail']}" if h["detail"] else ""))
     for e in r["plugin_errors"]:
         click.echo(f"plugin error: {e['plugin']} in {e['hook']}: {e['error']}")
     for name, d in (r.get("desktop") or {}).items():

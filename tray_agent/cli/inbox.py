@@ -152,7 +152,7 @@ def transfer_cmd(c: Ctx, conversation_id: int, to_agent: int | None, to_queue: i
 def call_cmd(c: Ctx, conversation_id: int, handler: str | None, as_json: bool) -> None:
     """Elevate a conversation to a phone call."""
     res = c.app.inbox.elevate_to_call(c.agent_id, conversation_id, handler)
-    emit(res, as_json, res.detail)
+    emit(res, as_json, res.detail + (f" ({res.outcome})" if res.outcome else ""))
 
 
 @cli.command("retry")

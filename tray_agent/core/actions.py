@@ -5,13 +5,15 @@ read marks, contacts and calls. Each is one transaction that also writes its eve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tray_agent.calls import CallResult, availability
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, preview
-from tray_agent.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
+from tray_agent.core.errors import CallFailed, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.ingest import Ingest
 from tray_agent.core.models import (
@@ -19,7 +21,7 @@ from tray_agent.core.models import (
     OutboxItem, ReadState, Transfer,
 )
 from tray_agent.core import rules as R
-from tray_agent.core.views import CallView, ContactView, ConversationView, MessageView
+from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView
 
 
 class Actions(Ingest):
@@ -313,28 +315,57 @@ class Actions(Ingest):
         return ContactView(id=c.id, display_name=c.display_name,
                            points=[{"kind": p.kind, "address": p.address} for p in points])
 
-    def elevate_to_call(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallView:
-        """Start a phone call to the customer through a call handler and record it."""
+    def set_agent_extension(self, agent_id: int, extension: str | None) -> str | None:
+        """Set the agent's own PBX extension (the phone a click-to-call rings first); None clears it."""
+        ext = (extension or "").strip() or None
+        if ext is not None and not (ext.isdigit() and len(ext) <= 12):
+            raise InvalidInput(f"An extension is the PBX's number for the agent's phone, digits only, not {ext!r}.")
+        with self._tx() as (s, out):
+            self._agent(s, agent_id).extension = ext
+            self._emit(s, out, events.AGENT_UPDATED, None, agent_id=agent_id, change="extension")
+        return ext
+
+    def call_plan(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallPlanView:
+        """Which number a call would dial and through which handler (nothing is dialled)."""
+        number, _ = self._call_target(agent_id, conversation_id)
+        chosen = self._call_handler(handler)
+        ok, detail = availability(chosen) if not isinstance(chosen, _NoHandler) else (False, "; ".join(chosen.reasons))
+        return CallPlanView(number=number, handler=chosen.name, label=chosen.label, available=ok, detail=detail)
+
+    def _call_target(self, agent_id: int, conversation_id: int) -> tuple[str, str | None]:
         with self.db.read() as s:
             conv = self._conversation(s, agent_id, conversation_id)
             if R.contact_kind(self._rules(self._channel(conv.channel_id, s)), conv.customer_address) != "phone":
                 raise RuleViolation("This channel's customers have no phone number to call.")
-            extension = self._agent(s, agent_id).extension
+            return conv.customer_address, self._agent(s, agent_id).extension
+
+    def elevate_to_call(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallView:
+        """Start a phone call to the customer through a call handler and record it."""
+        number, extension = self._call_target(agent_id, conversation_id)
         chosen = self._call_handler(handler)
         error: TrayAgentError | None = None
+        meta: dict[str, Any] = {"handler": chosen.name, "handler_label": chosen.label}
         try:
-            result = chosen.call(conv.customer_address, extension)
-            text, meta = f"Call to {conv.customer_address}: {result.detail}", {"handler": chosen.name, "started": True, "call_id": result.call_id}
+            result = chosen.call(number, extension)
+            text = f"Call to {number}: {result.detail}"
+            meta |= {"started": bool(result.started), "call_id": result.call_id,
+                     "outcome": getattr(result, "outcome", None)}
+            if not result.started:  # a handler may answer "not started" instead of raising
+                meta["reason"] = result.detail
+                text = f"Call to {number} failed: {result.detail}"
+                error = CallFailed(result.detail)
         except TrayAgentError as exc:
-            error = exc
-            text, meta = f"Call to {conv.customer_address} failed: {exc.message}", {"handler": chosen.name, "started": False}
+            error = CallFailed(exc.message)
+            text = f"Call to {number} failed: {exc.message}"
+            meta |= {"started": False, "reason": exc.message}
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id)
             msg = self._system_message(s, out, conv, "call", text, agent_id, meta=meta)
             view = self._message_views(s, [msg])[0]
         if error is not None:
             raise error
-        return CallView(message=view, handler=chosen.name, detail=text)
+        return CallView(message=view, handler=chosen.name, detail=text, started=True,
+                        call_id=meta.get("call_id"), outcome=meta.get("outcome"))
 
     def _call_handler(self, name: str | None):  # type: ignore[no-untyped-def]
         if name is not None:
@@ -344,4 +375,21 @@ class Actions(Ingest):
         for h in self.call_handlers.values():
             if h.available():
                 return h
-        raise RuleViolation("No call handler can place calls on this machine.")
+        if not self.call_handlers:
+            raise RuleViolation("No call handler is installed.")
+        # None can call now: the attempt is still recorded, failed with each handler's reason.
+        if len(self.call_handlers) == 1:
+            return next(iter(self.call_handlers.values()))
+        return _NoHandler([f"{n}: {availability(h)[1] or 'not available'}" for n, h in self.call_handlers.items()])
+
+
+class _NoHandler:
+    """Stands for "no handler can call" so that attempt is recorded like any failed call."""
+
+    name, label = "none", "No call handler"
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+
+    def call(self, number: str, agent_extension: str | None) -> CallResult:
+        raise TrayAgentError("No call handler can place calls on this machine (" + "; ".join(self.reasons) + ").")

@@ -105,3 +105,10 @@ class ProviderError(TrayAgentError):
         # True when the provider says a channel rule refused it (e.g. WhatsApp 131047):
         # never retried with the same content.
         self.permanent_rule = permanent_rule
+
+
+class CallFailed(TrayAgentError):
+    """A call handler (the OS, a PBX) could not start the call; the reason is the handler's."""
+
+    status = 409
+    code = "call_failed"

@@ -141,7 +141,25 @@ class ContactView(BaseModel):
     points: list[dict[str, str]]
 
 
+class CallPlanView(BaseModel):
+    """What a call would do, for the window to confirm before dialling."""
+
+    number: str
+    handler: str
+    label: str
+    #: False when no handler can call now; ``detail`` then says why (the call would fail).
+    available: bool
+    detail: str = ""
+
+
 class CallView(BaseModel):
+    """A call that started (one that did not is an error whose reason is in the history)."""
+
     message: MessageView
     handler: str
     detail: str
+    started: bool = True
+    #: The handler's own reference for the call (a PBX call id), if it has one.
+    call_id: Optional[str] = None
+    #: What the handler knows past the start, if anything.
+    outcome: Optional[str] = None

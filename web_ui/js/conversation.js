@@ -5,7 +5,7 @@ import { api, channelIconUrl } from "./api.js";
 import { $, $$, h, fill } from "./dom.js";
 import { bytes, clockTime, displayName, duration } from "./format.js";
 import { Composer } from "./composer.js";
-import { contactDialog, transferDialog } from "./dialogs.js";
+import { callDialog, contactDialog, transferDialog } from "./dialogs.js";
 import { History, PAGE } from "./history.js";
 import { channelById, serverNow, state } from "./state.js";
 import { fail, toast } from "./toast.js";
@@ -188,10 +188,8 @@ export class ConversationView {
       if (name === "transfer") return transferDialog(d, (view) => this.changed(view));
       if (name === "contact") return contactDialog(d, () => this.refresh());
       if (name === "call") {
-        const result = await api.call(d.id);
-        toast(result.detail);
-        this.history.merge([result.message]);
-        return;
+        const plan = await api.callPlan(d.id);
+        return callDialog(d, plan, () => this.dial(d, plan));
       }
       const verb = name === "archive" ? (d.archived ? "unarchive" : "archive")
         : name === "close" ? (d.status === "open" ? "close" : "reopen") : name;
@@ -203,6 +201,20 @@ export class ConversationView {
       fail(err);
       if (err.status === 409) this.refresh();
     }
+  }
+
+  /** Dial after the confirmation; a failed call is in the history either way, with its reason. */
+  async dial(d, plan) {
+    try {
+      // The handler confirmed is the one that dials (when none can, the server says why).
+      const result = await api.call(d.id, plan.available ? plan.handler : null);
+      toast(result.outcome ? `${result.detail} — ${result.outcome}` : result.detail);
+      this.history.merge([result.message]);
+    } catch (err) {
+      fail(err);
+      await this.refreshMessages();
+    }
+    return true;
   }
 
   changed(view) {

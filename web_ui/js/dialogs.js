@@ -1,5 +1,5 @@
 // Modal dialogs: a generic panel, and the ones that ask something before acting:
-// transfer, save as contact, start a conversation.
+// transfer, save as contact, start a conversation, call the customer.
 
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
@@ -129,6 +129,21 @@ export function contactDialog(conv, done) {
     } });
   search.addEventListener("focus", () => (dialog.elements.mode.value = "existing"));
   find();
+}
+
+/** Confirm a call: the number and the handler that will dial it (and, when it cannot, why). */
+export function callDialog(conv, plan, dial) {
+  const body = [
+    h("p.call-number", "Call ", h("bdi", displayName(conv)), " on ", h("strong", h("bdi", plan.number)), "?"),
+    h("p.hint.call-handler", `Through ${plan.label}`),
+    plan.available ? null : h("p.call-warning", { role: "note" }, `This call will probably fail: ${plan.detail}`),
+  ];
+  openDialog({ id: "call-dialog", title: "Call the customer", body, submit: "Call",
+    onSubmit: (form) => {
+      // A PBX takes a few seconds to say whether the call went through.
+      $("button[type=submit]", form).textContent = "Calling…";
+      return dial();
+    } });
 }
 
 /** Start a conversation, only on channels whose rules let the business begin one. */

@@ -42,11 +42,23 @@ function systemLine(m) {
   // A transfer's text ends with its note; the note is shown on its own, as a quote.
   const note = m.kind === "transfer" && m.meta && m.meta.note ? m.meta.note : "";
   const text = note && m.text.endsWith(`: ${note}`) ? m.text.slice(0, -note.length - 2) : m.text;
-  return h(`div.msg.system.kind-${cssName(m.kind)}`, { title: fullWhen(m.created_at) },
+  const call = m.kind === "call" ? callState(m.meta || {}) : null;
+  return h(`div.msg.system.kind-${cssName(m.kind)}${call ? `.${call.css}` : ""}`,
+    { title: fullWhen(m.created_at), role: call && call.css === "call-failed" ? "note" : null },
     h(`span.i.i-${SYSTEM_ICON[m.kind] || "unread"}`, { "aria-hidden": "true" }),
+    call ? h("strong.call-state", call.label) : null,
     h("span.text", { dir: "auto" }, text),
+    call && call.more ? h("span.call-more", { dir: "auto" }, call.more) : null,
     note ? h("q.note", { dir: "auto" }, note) : null,
     h("time", { dateTime: m.created_at }, clockTime(m.created_at)));
+}
+
+/** A call row says whether it started (and what the handler knows since) or failed. */
+function callState(meta) {
+  const via = meta.handler_label ? `via ${meta.handler_label}` : meta.handler ? `via ${meta.handler}` : "";
+  if (meta.started === false) return { css: "call-failed", label: "Call failed", more: via };
+  return { css: "call-started", label: "Call started",
+    more: [meta.outcome, via].filter(Boolean).join(" · ") };
 }
 
 function bubble(m, ctx) {

@@ -15,7 +15,7 @@ export const SHORTCUTS = [
   ["e", "Archive / unarchive", (e) => e.key === "e", "archive"],
   ["x", "Close / reopen", (e) => e.key === "x", "close"],
   ["u", "Mark unread", (e) => e.key === "u", "unread"],
-  ["c", "Call the customer", (e) => e.key === "c", "call"],
+  ["c", "Call the customer (asks first)", (e) => e.key === "c", "call"],
   ["s", "Save as contact", (e) => e.key === "s", "contact"],
   ["n", "New conversation", (e) => e.key === "n", "new"],
   ["1 … 5", "All, Unread, Mine, Unassigned, Archived", (e) => /^[1-5]$/.test(e.key), "filter"],
