@@ -21,7 +21,7 @@ from tray_agent.core.errors import NotFound
 from tray_agent.core.events import EventBus
 from tray_agent.core.files import FileStore
 from tray_agent.core.models import (
-    IN, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue,
+    IN, OUT, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue,
     QueueMember, ReadState,
 )
 from tray_agent.core.rules import ChannelRules
@@ -180,9 +180,20 @@ class InboxBase:
             counts = dict(s.execute(select(Message.conversation_id, func.count()).where(
                 Message.conversation_id.in_(behind), Message.direction == IN, Message.id > last_read,  # type: ignore[attr-defined]
             ).group_by(Message.conversation_id)).all())
+        # Who wrote each last reply: the newest outbound message, found backwards along
+        # ix_message_conversation (system messages such as a transfer may come after it).
+        replied = [c.id for c in convs if c.last_message_direction == OUT]
+        senders: dict[int, int | None] = {}
+        if replied:
+            last_sender = select(Message.sender_agent_id).where(
+                Message.conversation_id == Conversation.id, Message.direction == OUT,
+            ).order_by(Message.id.desc()).limit(1).scalar_subquery()  # type: ignore[attr-defined]
+            senders = dict(s.execute(select(Conversation.id, last_sender).where(
+                Conversation.id.in_(replied))).all())  # type: ignore[attr-defined]
         out = []
         for c in convs:
             ch = self._channel(c.channel_id, s)
+            sender = senders.get(c.id)
             rs = reads.get(c.id)
             unread_count = counts.get(c.id, 0)
             out.append(ConversationView(
@@ -196,6 +207,7 @@ class InboxBase:
                 queue_id=c.queue_id, queue_name=queues.get(c.queue_id) if c.queue_id else None,
                 last_activity_at=c.last_activity_at, last_message_preview=c.last_message_preview,
                 last_message_direction=c.last_message_direction, unread_count=unread_count,
+                last_message_sender_id=sender, last_message_sender_name=names.get(sender) if sender else None,
                 unread=unread_count > 0 or bool(rs and rs.marked_unread),
             ))
         return out

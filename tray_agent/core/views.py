@@ -87,6 +87,10 @@ class ConversationView(BaseModel):
     last_activity_at: Optional[datetime] = None
     last_message_preview: str = ""
     last_message_direction: Optional[str] = None
+    #: Who sent the last message when it is an agent's reply: the window says "You:" only
+    #: for the agent it acts for, the colleague's name otherwise.
+    last_message_sender_id: Optional[int] = None
+    last_message_sender_name: Optional[str] = None
     unread_count: int = 0
     unread: bool = False
 
