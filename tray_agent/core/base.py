@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from tray_agent.core.models import (
     IN, OUT, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue,
     QueueMember, ReadState,
 )
-from tray_agent.core.rules import ChannelRules
+from tray_agent.core.rules import ChannelRules, effective_auto_close
 from tray_agent.core.views import (
     AgentView, AttachmentView, ConversationView, EventView, MessageView,
 )
@@ -109,8 +110,15 @@ class InboxBase:
         return self.channel_types.get(ch.kind)
 
     def _rules(self, ch: Channel) -> ChannelRules:
+        """The rules as they apply to this channel: its type's, with the administrator's
+        idle-closure time where the type lets one be set (what the window shows)."""
         t = self._type(ch)
-        return t.rules if t else MISSING_RULES
+        if t is None:
+            return MISSING_RULES
+        if ch.auto_close_seconds is None or not t.rules.auto_close_configurable:
+            return t.rules
+        return replace(t.rules, auto_close_after=effective_auto_close(
+            t.rules, timedelta(seconds=ch.auto_close_seconds)))
 
     def _label(self, ch: Channel) -> str:
         t = self._type(ch)

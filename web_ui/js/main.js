@@ -114,7 +114,12 @@ async function handleEvents(batch) {
     }
     if (ev.type === "settings.updated") reload.add("settings");
     if (ev.type === "agent.updated") reload.add("agents");
-    if (ev.type === "channel.updated") reload.add("channels");
+    if (ev.type === "channel.updated") {
+      reload.add("channels");
+      // The open conversation's rules come from its channel (an administrator's
+      // auto-closure, for one): show the new ones at once.
+      if (state.openId && ev.data.channel_id === conversation.detail?.channel_id) touched.add(state.openId);
+    }
   }
   const open = conversation.detail;
   const follow = [];
