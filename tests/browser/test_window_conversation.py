@@ -135,6 +135,24 @@ def test_closing_locks_the_composer_with_the_reason_and_reopening_unlocks_it(win
     assert a.inbox.get_conversation(a.me.id, conv).status == "open"
 
 
+def test_the_x_key_closes_with_an_undo_that_reopens(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553025", "do not close me by mistake", name="Un Do"))
+    a.inbox.claim(a.me.id, conv)
+    window.open(conv)
+    window.page.locator("#history").click()  # focus on the page, not in the composer
+    window.page.keyboard.press("x")
+    window.page.wait_for_selector("#composer.locked")
+    assert "Conversation closed." in window.toast()
+    assert a.inbox.get_conversation(a.me.id, conv).status == "closed"
+    undo = window.page.locator("#toast button", has_text="Undo")
+    window.shot("close-undo-toast")
+    undo.click()
+    window.page.wait_for_selector("#composer:not(.locked)")
+    assert "Reopened." in window.toast()
+    assert a.inbox.get_conversation(a.me.id, conv).status == "open"
+
+
 def test_taking_over_a_queued_conversation(window):
     a = window.agent
     conv = a.conversation_of(a.inbound(a.sms, "+14155553006", "who will help?", name="Que Ued"))

@@ -198,10 +198,22 @@ export class ConversationView {
       const view = await api.action(d.id, verb);
       this.changed(view);
       if (verb === "unread") toast("Marked unread.");
+      // A single key closes at once: offer the way back.
+      if (verb === "close") toast("Conversation closed.", "info", { label: "Undo", run: () => this.undoClose(d.id) });
       if (verb === "claim") toast("It is yours now.");
     } catch (err) {
       fail(err);
       if (err.status === 409) this.refresh();
+    }
+  }
+
+  async undoClose(id) {
+    try {
+      this.hooks.onChanged(await api.action(id, "reopen"));
+      if (this.id === id) this.refresh();
+      toast("Reopened.");
+    } catch (err) {
+      fail(err);
     }
   }
 
