@@ -3,7 +3,7 @@
 
 import { api, channelIconUrl } from "./api.js";
 import { $, $$, h, fill } from "./dom.js";
-import { bytes, clockTime, displayName, duration } from "./format.js";
+import { bytes, dayTime, displayName, duration } from "./format.js";
 import { Composer } from "./composer.js";
 import { contactDialog, transferDialog } from "./dialogs.js";
 import { History, PAGE } from "./history.js";
@@ -177,7 +177,7 @@ export class ConversationView {
     }
     el.hidden = false;
     el.classList.toggle("warn", left < WARN_MS);
-    el.textContent = `Reply window: ${duration(left)} left (closes at ${clockTime(d.composer.window_closes_at)}). ` +
+    el.textContent = `Reply window: ${duration(left)} left (closes ${dayTime(d.composer.window_closes_at, "at ")}). ` +
       "Each customer message restarts it.";
   }
 
@@ -202,7 +202,10 @@ export class ConversationView {
       if (verb === "close") toast("Conversation closed.", "info", { label: "Undo", run: () => this.undoClose(d.id) });
       if (verb === "claim") toast("It is yours now.");
     } catch (err) {
-      fail(err);
+      const other = err.body && err.body.conversation_id;
+      if (err.status === 409 && other && other !== d.id) {
+        toast(err.message, "error", { label: "Open it", run: () => (location.hash = `#/conversation/${other}`) });
+      } else fail(err);
       if (err.status === 409) this.refresh();
     }
   }

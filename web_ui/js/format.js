@@ -9,6 +9,19 @@ export function clockTime(iso) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** A time to come, with its day when that is not today: 08:09, tomorrow 08:09, Thu 12 Mar 08:09. */
+export function dayTime(iso, today = "") {
+  const d = new Date(iso);
+  const now = new Date(serverNow());
+  if (d.toDateString() === now.toDateString()) return today + clockTime(iso);
+  const tomorrow = new Date(now);
+  tomorrow.setDate(now.getDate() + 1);
+  if (d.toDateString() === tomorrow.toDateString()) return `tomorrow ${clockTime(iso)}`;
+  const opts = { weekday: "short", day: "numeric", month: "short" };
+  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";
+  return `${d.toLocaleDateString(undefined, opts)} ${clockTime(iso)}`;
+}
+
 /** Today: 14:05; this week: Tue; this year: 3 Mar; else 3 Mar 2024. */
 export function shortWhen(iso) {
   if (!iso) return "";

@@ -8,7 +8,7 @@ import { EventStream } from "./events.js";
 import { FILTERS, InboxList } from "./inbox.js";
 import { ConversationView } from "./conversation.js";
 import { Search } from "./search.js";
-import { dndActive, saveSettings, settingsDialog } from "./settings.js";
+import { dndActive, dndEnds, saveSettings, settingsDialog } from "./settings.js";
 import { helpOverlay, installShortcuts } from "./shortcuts.js";
 import { on, set, startableChannels, state, syncClock } from "./state.js";
 import { fail } from "./toast.js";
@@ -171,8 +171,12 @@ function wireChrome() {
   $("#open-help").addEventListener("click", helpOverlay);
   $("#new-conv").addEventListener("click", startNew);
   on("channels", () => ($("#new-conv").hidden = startableChannels().length === 0));
-  on("settings", () => ($("#dnd-indicator").hidden = !dndActive()));
-  setInterval(() => ($("#dnd-indicator").hidden = !dndActive()), 30000);
+  const showDnd = () => {
+    $("#dnd-indicator").hidden = !dndActive();
+    $("#dnd-ends").textContent = dndEnds();
+  };
+  on("settings", showDnd);
+  setInterval(showDnd, 30000);
   installShortcuts({
     search: () => $("#search").focus(),
     next: () => step(1),
