@@ -252,3 +252,25 @@ def test_new_conversation_is_offered_only_on_channels_that_let_the_business_star
     dialog.locator("button[type=submit]").click()
     window.page.locator('#history >> text="Hello from the shop"').wait_for()
     assert window.page.inner_text("#conv-name") == "+1 415-555-3012"
+
+
+def test_a_contacts_concurrent_conversations_are_each_labelled_once_with_their_channel(window):
+    a = window.agent
+    sms = a.conversation_of(a.inbound(a.sms, "+14155553030", "SMS: my order", name="Mer Ged"))
+    wa = a.conversation_of(a.inbound(a.wa, "+14155553031", "WhatsApp: same order"))
+    contact = a.inbox.save_contact(a.me.id, sms, name="Merged Customer")
+    a.inbox.save_contact(a.me.id, wa, contact_id=contact.id)
+    # The customer writes on both at the same time: the history switches back and forth.
+    a.inbound(a.sms, "+14155553030", "SMS: any news?")
+    a.inbound(a.wa, "+14155553031", "WhatsApp: hello?")
+    window.open(sms)
+    h = window.page.locator("#history")
+    h.locator('text="WhatsApp: hello?"').wait_for()
+    labels = h.locator(".divider.conversation").all_inner_texts()
+    assert labels == [f"Also open #{wa} · Fake WhatsApp · started today"]  # once, not at each switch
+    assert "Earlier conversation" not in h.inner_text()
+    for text, channel in (("SMS: my order", "Fake SMS"), ("WhatsApp: same order", "Fake WhatsApp"),
+                          ("SMS: any news?", "Fake SMS"), ("WhatsApp: hello?", "Fake WhatsApp")):
+        item = h.locator(f'.item:has-text("{text}")')
+        assert item.locator(".via").inner_text() == channel, text
+    window.shot("merged-history-concurrent")

@@ -105,11 +105,24 @@ class ComposerState(BaseModel):
     must_claim: bool = False
 
 
+class RelatedConversation(BaseModel):
+    """One of the customer's other conversations whose messages the history shows."""
+
+    id: int
+    channel_id: int
+    channel_label: str
+    status: str
+    started_at: Optional[datetime] = None
+
+
 class ConversationDetail(ConversationView):
     composer: ComposerState
     rules: dict[str, Any]
     #: Earlier (closed) conversations with the same customer, newest first.
     earlier_conversation_ids: list[int] = []
+    #: The customer's other conversations (older, concurrent or newer, any channel), so
+    #: the history can label each segment with its channel, start and state.
+    related: list[RelatedConversation] = []
 
 
 class InboxPage(BaseModel):

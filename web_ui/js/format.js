@@ -22,6 +22,19 @@ export function dayTime(iso, today = "") {
   return `${d.toLocaleDateString(undefined, opts)} ${clockTime(iso)}`;
 }
 
+/** A day in words: today, yesterday, 3 Mar, 3 Mar 2024. */
+export function dayWord(iso) {
+  const d = new Date(iso);
+  const now = new Date(serverNow());
+  if (d.toDateString() === now.toDateString()) return "today";
+  const y = new Date(now);
+  y.setDate(now.getDate() - 1);
+  if (d.toDateString() === y.toDateString()) return "yesterday";
+  const opts = { day: "numeric", month: "short" };
+  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";
+  return d.toLocaleDateString(undefined, opts);
+}
+
 /** Today: 14:05; this week: Tue; this year: 3 Mar; else 3 Mar 2024. */
 export function shortWhen(iso) {
   if (!iso) return "";
