@@ -119,6 +119,30 @@ def test_whatsapp_shows_the_reply_window_left_and_locks_once_it_has_closed(windo
         a.clock.set(START)
 
 
+def test_a_retried_send_that_got_through_no_longer_says_retrying(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553026", "flaky line", name="Re Try"))
+    window.open(conv)
+    a.fake.adapters[a.sms.id].failures.append(
+        ProviderError("Too Many Requests (20429)", retryable=True, provider_code=20429, retry_after=1))
+    window.page.fill("#composer-text", "Second time lucky")
+    window.page.press("#composer-text", "Enter")
+    out = window.page.locator('#history .item:has-text("Second time lucky")')
+    out.wait_for()
+    mid = int(out.get_attribute("data-id"))
+    for _ in range(100):
+        with a.app.db.read() as s:
+            if (s.get(Message, mid).status_reason or "").startswith("Retrying"):
+                break
+        window.page.wait_for_timeout(50)
+    a.clock.advance(timedelta(seconds=5))  # past the provider's Retry-After
+    out.locator(".status-sent").wait_for(timeout=15000)
+    a.status(a.sms, _provider_id(a, mid), "delivered")
+    out.locator(".status-delivered").wait_for()
+    assert out.locator(".status").get_attribute("title") == "Delivered"
+    assert a.inbox.history(a.me.id, conv).items[-1].status_reason is None
+
+
 def test_closing_locks_the_composer_with_the_reason_and_reopening_unlocks_it(window):
     a = window.agent
     conv = a.conversation_of(a.inbound(a.sms, "+14155553005", "close me", name="Clo Se"))

@@ -72,7 +72,9 @@ function bubble(m, ctx) {
 
 function status(m) {
   const [icon, label] = STATUS[m.status] || ["", m.status];
-  return h(`span.status.status-${cssName(m.status)}`, { title: m.status_reason || label },
+  // A reason explains a message still waiting or failed, never one that went through.
+  const pending = m.status === "failed" || m.status === "queued" || m.status === "sending";
+  return h(`span.status.status-${cssName(m.status)}`, { title: (pending && m.status_reason) || label },
     h("span.status-icon", { "aria-hidden": "true" }, icon), label);
 }
 
