@@ -143,6 +143,26 @@ def test_a_retried_send_that_got_through_no_longer_says_retrying(window):
     assert a.inbox.history(a.me.id, conv).items[-1].status_reason is None
 
 
+def test_a_failed_send_brings_its_reason_and_retry_into_view(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553027", "long thread", name="Fo Ld"))
+    for i in range(12):
+        a.inbound(a.sms, "+14155553027", f"filler {i}")
+    window.open(conv)
+    window.page.fill("#composer-text", "This one fails below the fold")
+    window.page.press("#composer-text", "Enter")
+    failed = window.page.locator('#history .item:has-text("This one fails below the fold")')
+    failed.locator(".status-sent").wait_for()
+    # The carrier reports later that it could not deliver it.
+    a.status(a.sms, _provider_id(a, int(failed.get_attribute("data-id"))), "failed",
+             error_code="30003", error_message="Unreachable destination handset: the phone is off or out of coverage")
+    failed.locator(".status-failed").wait_for()
+    window.wait_idle()
+    retry, history = failed.locator("button.retry").bounding_box(), window.page.locator("#history").bounding_box()
+    assert history["y"] <= retry["y"] and retry["y"] + retry["height"] <= history["y"] + history["height"] + 0.5
+    window.shot("failed-in-view")
+
+
 def test_closing_locks_the_composer_with_the_reason_and_reopening_unlocks_it(window):
     a = window.agent
     conv = a.conversation_of(a.inbound(a.sms, "+14155553005", "close me", name="Clo Se"))

@@ -229,8 +229,11 @@ export class History {
       if (m.id > last) continue;
       const i = this.indexOf(m.id);
       if (i >= 0) {
+        const newlyFailed = m.status === "failed" && this.msgs[i].status !== "failed";
         this.msgs[i] = m;
         this.rerender(m);
+        // The reason and Retry grow the message downwards: bring them into view.
+        if (newlyFailed) this.element(m.id)?.querySelector(".failure")?.scrollIntoView({ block: "nearest" });
       }
     }
     if (!fresh.length) return true;
