@@ -275,6 +275,8 @@ def test_save_the_customer_as_a_new_contact_then_add_another_number_to_it(window
     window.shot("contact-add-to-existing")
     dialog.locator("button[type=submit]").click()
     window.page.wait_for_selector('#conv-name >> text="Carla Contact"')
+    # The merged history (the SMS conversation's messages) shows at once, without a reload.
+    window.page.locator('#history >> text="save me"').wait_for(timeout=2000)
     with a.app.db.read() as s:
         from sqlalchemy import select
         contact = s.execute(select(Contact).where(Contact.display_name == "Carla Contact")).scalar_one()

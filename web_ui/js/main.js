@@ -104,8 +104,10 @@ async function handleEvents(batch) {
   let newMessages = false;
   let inbound = false;
   const reload = new Set();
+  const contacts = new Set();
   for (const ev of batch) {
     if (ev.conversation_id) touched.add(ev.conversation_id);
+    if (ev.type === "contact.updated") contacts.add(ev.data.contact_id);
     if (ev.conversation_id === state.openId) {
       if (ev.type === "message.created") {
         newMessages = true;
@@ -123,6 +125,17 @@ async function handleEvents(batch) {
   }
   const open = conversation.detail;
   const follow = [];
+  // A contact saved on one conversation is the contact of every conversation with that
+  // address (any channel): refetch those on screen too.
+  if (contacts.size) {
+    const addresses = new Set();
+    await Promise.all([...touched].map((id) => api.conversation(id).then((d) => {
+      if (contacts.has(d.contact_id)) addresses.add(d.customer_address);
+    }, () => {})));
+    for (const c of [...inbox.items, ...(open ? [open] : [])]) {
+      if (addresses.has(c.customer_address) || contacts.has(c.contact_id)) touched.add(c.id);
+    }
+  }
   if (newMessages) follow.push(conversation.refreshMessages()); // alongside the list's fetches
   let related = false;
   await Promise.all([...touched].map(async (id) => {
