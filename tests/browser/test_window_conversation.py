@@ -119,6 +119,50 @@ def test_whatsapp_shows_the_reply_window_left_and_locks_once_it_has_closed(windo
         a.clock.set(START)
 
 
+def test_a_retried_send_that_got_through_no_longer_says_retrying(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553026", "flaky line", name="Re Try"))
+    window.open(conv)
+    a.fake.adapters[a.sms.id].failures.append(
+        ProviderError("Too Many Requests (20429)", retryable=True, provider_code=20429, retry_after=1))
+    window.page.fill("#composer-text", "Second time lucky")
+    window.page.press("#composer-text", "Enter")
+    out = window.page.locator('#history .item:has-text("Second time lucky")')
+    out.wait_for()
+    mid = int(out.get_attribute("data-id"))
+    for _ in range(100):
+        with a.app.db.read() as s:
+            if (s.get(Message, mid).status_reason or "").startswith("Retrying"):
+                break
+        window.page.wait_for_timeout(50)
+    a.clock.advance(timedelta(seconds=5))  # past the provider's Retry-After
+    out.locator(".status-sent").wait_for(timeout=15000)
+    a.status(a.sms, _provider_id(a, mid), "delivered")
+    out.locator(".status-delivered").wait_for()
+    assert out.locator(".status").get_attribute("title") == "Delivered"
+    assert a.inbox.history(a.me.id, conv).items[-1].status_reason is None
+
+
+def test_a_failed_send_brings_its_reason_and_retry_into_view(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553027", "long thread", name="Fo Ld"))
+    for i in range(12):
+        a.inbound(a.sms, "+14155553027", f"filler {i}")
+    window.open(conv)
+    window.page.fill("#composer-text", "This one fails below the fold")
+    window.page.press("#composer-text", "Enter")
+    failed = window.page.locator('#history .item:has-text("This one fails below the fold")')
+    failed.locator(".status-sent").wait_for()
+    # The carrier reports later that it could not deliver it.
+    a.status(a.sms, _provider_id(a, int(failed.get_attribute("data-id"))), "failed",
+             error_code="30003", error_message="Unreachable destination handset: the phone is off or out of coverage")
+    failed.locator(".status-failed").wait_for()
+    window.wait_idle()
+    retry, history = failed.locator("button.retry").bounding_box(), window.page.locator("#history").bounding_box()
+    assert history["y"] <= retry["y"] and retry["y"] + retry["height"] <= history["y"] + history["height"] + 0.5
+    window.shot("failed-in-view")
+
+
 def test_closing_locks_the_composer_with_the_reason_and_reopening_unlocks_it(window):
     a = window.agent
     conv = a.conversation_of(a.inbound(a.sms, "+14155553005", "close me", name="Clo Se"))
@@ -132,6 +176,24 @@ def test_closing_locks_the_composer_with_the_reason_and_reopening_unlocks_it(win
     window.shot("closed-conversation")
     window.action("close")
     window.page.wait_for_selector("#composer:not(.locked)")
+    assert a.inbox.get_conversation(a.me.id, conv).status == "open"
+
+
+def test_the_x_key_closes_with_an_undo_that_reopens(window):
+    a = window.agent
+    conv = a.conversation_of(a.inbound(a.sms, "+14155553025", "do not close me by mistake", name="Un Do"))
+    a.inbox.claim(a.me.id, conv)
+    window.open(conv)
+    window.page.locator("#history").click()  # focus on the page, not in the composer
+    window.page.keyboard.press("x")
+    window.page.wait_for_selector("#composer.locked")
+    assert "Conversation closed." in window.toast()
+    assert a.inbox.get_conversation(a.me.id, conv).status == "closed"
+    undo = window.page.locator("#toast button", has_text="Undo")
+    window.shot("close-undo-toast")
+    undo.click()
+    window.page.wait_for_selector("#composer:not(.locked)")
+    assert "Reopened." in window.toast()
     assert a.inbox.get_conversation(a.me.id, conv).status == "open"
 
 
@@ -214,6 +276,8 @@ def test_save_the_customer_as_a_new_contact_then_add_another_number_to_it(window
     window.shot("contact-add-to-existing")
     dialog.locator("button[type=submit]").click()
     window.page.wait_for_selector('#conv-name >> text="Carla Contact"')
+    # The merged history (the SMS conversation's messages) shows at once, without a reload.
+    window.page.locator('#history >> text="save me"').wait_for(timeout=2000)
     with a.app.db.read() as s:
         from sqlalchemy import select
         contact = s.execute(select(Contact).where(Contact.display_name == "Carla Contact")).scalar_one()
@@ -235,3 +299,25 @@ def test_new_conversation_is_offered_only_on_channels_that_let_the_business_star
     dialog.locator("button[type=submit]").click()
     window.page.locator('#history >> text="Hello from the shop"').wait_for()
     assert window.page.inner_text("#conv-name") == "+1 415-555-3012"
+
+
+def test_a_contacts_concurrent_conversations_are_each_labelled_once_with_their_channel(window):
+    a = window.agent
+    sms = a.conversation_of(a.inbound(a.sms, "+14155553030", "SMS: my order", name="Mer Ged"))
+    wa = a.conversation_of(a.inbound(a.wa, "+14155553031", "WhatsApp: same order"))
+    contact = a.inbox.save_contact(a.me.id, sms, name="Merged Customer")
+    a.inbox.save_contact(a.me.id, wa, contact_id=contact.id)
+    # The customer writes on both at the same time: the history switches back and forth.
+    a.inbound(a.sms, "+14155553030", "SMS: any news?")
+    a.inbound(a.wa, "+14155553031", "WhatsApp: hello?")
+    window.open(sms)
+    h = window.page.locator("#history")
+    h.locator('text="WhatsApp: hello?"').wait_for()
+    labels = h.locator(".divider.conversation").all_inner_texts()
+    assert labels == [f"Also open #{wa} · Fake WhatsApp · started today"]  # once, not at each switch
+    assert "Earlier conversation" not in h.inner_text()
+    for text, channel in (("SMS: my order", "Fake SMS"), ("WhatsApp: same order", "Fake WhatsApp"),
+                          ("SMS: any news?", "Fake SMS"), ("WhatsApp: hello?", "Fake WhatsApp")):
+        item = h.locator(f'.item:has-text("{text}")')
+        assert item.locator(".via").inner_text() == channel, text
+    window.shot("merged-history-concurrent")

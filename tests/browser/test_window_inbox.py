@@ -135,3 +135,17 @@ def test_a_new_customer_message_appears_live_at_the_top(window):
     top = window.page.evaluate("() => [...document.querySelectorAll('#inbox-list .row:not([hidden])')]"
                                ".sort((x, y) => x.getBoundingClientRect().top - y.getBoundingClientRect().top)[0].dataset.id")
     assert int(top) == conv
+
+
+def test_preview_says_you_only_for_my_own_reply_and_names_a_colleague(window):
+    a = window.agent
+    hers = a.conversation_of(a.inbound(a.sms, "+14155552101", "who answers?", name="Her Reply"))
+    a.inbox.reply(a.bea.id, hers, "Bea here, on it")
+    a.inbox.transfer(a.bea.id, hers, to_agent_id=a.me.id)  # Bea hands it to me after her reply
+    mine = a.conversation_of(a.inbound(a.sms, "+14155552102", "and me?", name="My Reply"))
+    a.inbox.reply(a.me.id, mine, "Alex here")
+    window.open()
+    window.row(hers).wait_for()
+    assert window.row(hers).locator(".row-preview").inner_text() == "Bea Colleague: Bea here, on it"
+    assert window.row(mine).locator(".row-preview").inner_text() == "You: Alex here"
+    window.shot("preview-senders")

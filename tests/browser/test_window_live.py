@@ -50,3 +50,36 @@ def test_the_agent_is_online_while_a_window_is_connected(window):
                 break
             window.page.wait_for_timeout(100)
     assert me["online"] is True
+
+
+def test_changes_made_elsewhere_reach_an_open_window_without_a_reload(window):
+    """What a colleague or the CLI changes shows within 2 s: a contact saved on another
+    conversation of the customer, a transfer to me, a close, an archive."""
+    a = window.agent
+    page = window.page
+    sms = a.conversation_of(a.inbound(a.sms, "+14155557101", "on SMS", name="Live Ly"))
+    wa = a.conversation_of(a.inbound(a.wa, "+14155557101", "on WhatsApp"))
+    hers = a.conversation_of(a.inbound(a.sms, "+14155557102", "for Bea", name="Bea's Customer"))
+    a.inbox.claim(a.bea.id, hers)
+    gone = a.conversation_of(a.inbound(a.sms, "+14155557103", "archive me elsewhere", name="Arch Ived"))
+    window.open(sms)
+    page.evaluate("() => { window.__loaded = performance.timeOrigin }")  # a reload would lose it
+    # A colleague saves the WhatsApp conversation's customer as a contact: the SMS one (same
+    # number) is that contact too, in the list and in the open history.
+    with a.client() as c:
+        assert c.post(f"/api/conversations/{wa}/contact", json={"name": "Livia Contact"}).status_code < 300
+    page.wait_for_selector('#conv-name >> text="Livia Contact"', timeout=2000)
+    # (At this width the list is behind the conversation: check the rows' contents.)
+    page.wait_for_function("id => document.querySelector(`#inbox-list .row[data-id='${id}'] .row-name`)"
+                           "?.textContent === 'Livia Contact'", arg=wa, timeout=2000)
+    page.locator('#history >> text="on WhatsApp"').wait_for(timeout=2000)
+    # Bea hands me her conversation; another change archives one; another closes mine.
+    a.inbox.transfer(a.bea.id, hers, to_agent_id=a.me.id, note="yours now")
+    window.row(hers).wait_for(state="attached", timeout=2000)
+    a.inbox.archive(a.me.id, gone)
+    window.row(gone).wait_for(state="detached", timeout=2000)
+    a.inbox.close(a.me.id, sms)
+    page.wait_for_selector("#composer.locked", timeout=2000)
+    assert "Closed" in page.inner_text("#conv-sub")
+    assert page.evaluate("() => window.__loaded") is not None
+    window.shot("live-changes")

@@ -107,3 +107,52 @@ def test_the_browser_opens_the_inbox_where_pywebview_cannot_start(desktop_env, d
     while len(opened.read_text().splitlines()) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def _wait_recorded(d, conversation_id: int, timeout: float = 15.0) -> None:
+    """The web UI records the conversation it shows (``last_conversation_id``)."""
+    deadline = time.monotonic() + timeout
+    while d.api("GET", "/api/settings")["last_conversation_id"] != conversation_id:
+        assert time.monotonic() < deadline, f"the window never showed conversation {conversation_id}:\n{d.log()[-2000:]}"
+        time.sleep(0.2)
+
+
+def test_an_open_window_switches_conversation_and_dies_with_its_daemon(desktop_env, desktop, start_daemon,
+                                                                        artifacts_dir):
+    d = start_daemon(desktop_env)
+    a = d.inbound(ALICE, "Where is my parcel?", name="Alice Example")["conversation_id"]
+    b = d.inbound(BOB, "Please call me back", name="Bob Builder")["conversation_id"]
+    d.api("POST", "/api/desktop/open", {"conversation_id": a})
+    wid = window_toplevel(desktop)
+    _loaded(d)
+    _wait_recorded(d, a)
+    # What a notification click or a "recent unread" tray entry does while the window is open.
+    assert d.api("POST", "/api/desktop/open", {"conversation_id": b})["opened"] == "window"
+    _wait_recorded(d, b)
+    time.sleep(0.8)
+    _window_shot(desktop, wid, artifacts_dir / "switched.png")
+    # The window still follows later requests (the first one did not kill its command thread).
+    d.api("POST", "/api/desktop/open", {"conversation_id": a})
+    _wait_recorded(d, a)
+    assert d.status()["window"]["opened"] == 1  # the same window process throughout
+    assert "EvalError" not in d.log() and "window command failed" not in d.log()
+
+    pid = d.status()["window"]["pid"]
+    d.proc.kill()  # SIGKILL: the daemon cannot close the window itself
+    d.proc.wait(10)
+    deadline = time.monotonic() + 6
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the window outlived its daemon"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has ended: its parent (the dead daemon) is gone, init reaps it.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

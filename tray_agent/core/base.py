@@ -8,7 +8,7 @@ import copy
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +23,10 @@ from tray_agent.core.errors import NotFound
 from tray_agent.core.events import EventBus
 from tray_agent.core.files import FileStore
 from tray_agent.core.models import (
-    IN, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue,
+    IN, OUT, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue,
     QueueMember, ReadState,
 )
-from tray_agent.core.rules import ChannelRules, address_display, normalize_address
+from tray_agent.core.rules import ChannelRules, address_display, effective_auto_close, normalize_address
 from tray_agent.core.views import (
     AgentView, AttachmentView, ConversationView, EventView, MessageView,
 )
@@ -143,8 +143,15 @@ class InboxBase:
         return self.channel_types.get(ch.kind)
 
     def _rules(self, ch: Channel | ChannelSnapshot) -> ChannelRules:
+        """The rules as they apply to this channel: its type's, with the administrator's
+        idle-closure time where the type lets one be set (what the window shows)."""
         t = self._type(ch)
-        return t.rules if t else MISSING_RULES
+        if t is None:
+            return MISSING_RULES
+        if ch.auto_close_seconds is None or not t.rules.auto_close_configurable:
+            return t.rules
+        return replace(t.rules, auto_close_after=effective_auto_close(
+            t.rules, timedelta(seconds=ch.auto_close_seconds)))
 
     def _label(self, ch: Channel | ChannelSnapshot) -> str:
         t = self._type(ch)
@@ -214,9 +221,20 @@ class InboxBase:
             counts = dict(s.execute(select(Message.conversation_id, func.count()).where(
                 Message.conversation_id.in_(behind), Message.direction == IN, Message.id > last_read,  # type: ignore[attr-defined]
             ).group_by(Message.conversation_id)).all())
+        # Who wrote each last reply: the newest outbound message, found backwards along
+        # ix_message_conversation (system messages such as a transfer may come after it).
+        replied = [c.id for c in convs if c.last_message_direction == OUT]
+        senders: dict[int, int | None] = {}
+        if replied:
+            last_sender = select(Message.sender_agent_id).where(
+                Message.conversation_id == Conversation.id, Message.direction == OUT,
+            ).order_by(Message.id.desc()).limit(1).scalar_subquery()  # type: ignore[attr-defined]
+            senders = dict(s.execute(select(Conversation.id, last_sender).where(
+                Conversation.id.in_(replied))).all())  # type: ignore[attr-defined]
         out = []
         for c in convs:
             ch = self._channel(c.channel_id, s)
+            sender = senders.get(c.id)
             rs = reads.get(c.id)
             unread_count = counts.get(c.id, 0)
             out.append(ConversationView(
@@ -230,6 +248,7 @@ class InboxBase:
                 queue_id=c.queue_id, queue_name=queues.get(c.queue_id) if c.queue_id else None,
                 last_activity_at=c.last_activity_at, last_message_preview=c.last_message_preview,
                 last_message_direction=c.last_message_direction, unread_count=unread_count,
+                last_message_sender_id=sender, last_message_sender_name=names.get(sender) if sender else None,
                 unread=unread_count > 0 or bool(rs and rs.marked_unread),
             ))
         return out

@@ -117,6 +117,8 @@ class Maintenance(Actions):
             # A status callback may already have moved it further; never move it back.
             if msg.status in (None, "queued", "sending") or (status == "failed"):
                 msg.status = status
+            if msg.status != "failed":
+                msg.status_reason = None  # "Retrying: …" no longer holds once it went through
             msg.sent_at = msg.sent_at or self.clock.now()
             conv = s.get(Conversation, msg.conversation_id)
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)

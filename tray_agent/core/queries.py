@@ -19,7 +19,7 @@ from tray_agent.core.models import Attachment, Contact, ContactPoint, Conversati
 from tray_agent.core import rules as R
 from tray_agent.core.views import (
     AttachmentView, ComposerState, ContactView, ConversationDetail, EventView, InboxPage, MessagePage,
-    SearchHit,
+    RelatedConversation, SearchHit,
 )
 
 FILTERS = ("all", "unread", "mine", "unassigned", "archived")
@@ -80,11 +80,14 @@ class Queries(InboxBase):
             view = self._conversation_views(s, agent_id, [conv])[0]
             ch = self._channel(conv.channel_id, s)
             rules = self._rules(ch)
-            earlier = list(s.execute(select(Conversation.id).where(
+            others = list(s.execute(select(Conversation).where(
                 self._related(s, conv), Conversation.id != conv.id).order_by(Conversation.id.desc())).scalars())  # type: ignore[union-attr]
+            related = [RelatedConversation(
+                id=o.id, channel_id=o.channel_id, channel_label=self._label(self._channel(o.channel_id, s)),
+                status=o.status, started_at=o.created_at) for o in others]
             return ConversationDetail(**view.model_dump(), rules=rules.to_dict(),
                                       composer=self._composer(conv, ch, agent_id),
-                                      earlier_conversation_ids=earlier)
+                                      earlier_conversation_ids=[o.id for o in others], related=related)
 
     def _composer(self, conv: Conversation, ch, agent_id: int) -> ComposerState:  # type: ignore[no-untyped-def]
         rules = self._rules(ch)

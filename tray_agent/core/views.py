@@ -87,6 +87,10 @@ class ConversationView(BaseModel):
     last_activity_at: Optional[datetime] = None
     last_message_preview: str = ""
     last_message_direction: Optional[str] = None
+    #: Who sent the last message when it is an agent's reply: the window says "You:" only
+    #: for the agent it acts for, the colleague's name otherwise.
+    last_message_sender_id: Optional[int] = None
+    last_message_sender_name: Optional[str] = None
     unread_count: int = 0
     unread: bool = False
 
@@ -101,11 +105,24 @@ class ComposerState(BaseModel):
     must_claim: bool = False
 
 
+class RelatedConversation(BaseModel):
+    """One of the customer's other conversations whose messages the history shows."""
+
+    id: int
+    channel_id: int
+    channel_label: str
+    status: str
+    started_at: Optional[datetime] = None
+
+
 class ConversationDetail(ConversationView):
     composer: ComposerState
     rules: dict[str, Any]
     #: Earlier (closed) conversations with the same customer, newest first.
     earlier_conversation_ids: list[int] = []
+    #: The customer's other conversations (older, concurrent or newer, any channel), so
+    #: the history can label each segment with its channel, start and state.
+    related: list[RelatedConversation] = []
 
 
 class InboxPage(BaseModel):

@@ -3,8 +3,8 @@
 A thin pywebview host for the web UI (GTK/WebKit2 on Linux, EdgeChromium on Windows,
 WKWebView on macOS). The API token comes in ``TRAY_AGENT_TOKEN`` (not on the command
 line, where other users could read it). The daemon sends one JSON line per request on
-stdin (``{"cmd": "show", "fragment": "#/conversation/7"}``); end of input (the daemon
-went away) or SIGTERM closes the window. Exits with ``EXIT_NO_GUI`` when no GUI back-end
+stdin (``{"cmd": "show", "fragment": "#/conversation/7"}``); end of input, the daemon's
+death (we are re-parented) or SIGTERM closes the window. Exits with ``EXIT_NO_GUI`` when no GUI back-end
 can start, so the daemon falls back to the browser. Closing the window ends the process
 and frees all its memory.
 """
@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -40,21 +41,55 @@ def _gui_name() -> str | None:
     return None  # pywebview's default: EdgeChromium on Windows, Cocoa/WKWebView on macOS
 
 
-def _commands(window: Any) -> None:
+def at_fragment(url: str, fragment: str) -> str:
+    """The window's page URL (no token: the cookie holds the session) at ``fragment``."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", fragment.lstrip("#")))
+
+
+def _command(window: Any, page_url: str, msg: dict[str, Any]) -> None:
+    if msg.get("cmd") == "show":
+        fragment = str(msg.get("fragment") or "")
+        if fragment.startswith("#/"):
+            # A navigation, not evaluate_js: the page's CSP has no 'unsafe-eval'. Only
+            # the fragment differs, so WebKit stays on the page and the UI routes on
+            # its hashchange.
+            window.load_url(at_fragment(page_url, fragment))
+        window.restore()  # un-minimise and present: brings it to the front
+        window.show()
+
+
+def _commands(window: Any, page_url: str) -> None:
     """Follow the daemon's requests until it closes our stdin."""
     for line in sys.stdin:
         try:
             msg = json.loads(line)
-        except ValueError:
-            continue
-        if msg.get("cmd") == "show":
-            fragment = str(msg.get("fragment") or "")
-            if fragment.startswith("#/"):
-                window.evaluate_js(f"window.location.hash = {json.dumps(fragment[1:])}")
-            window.restore()  # un-minimise and present: brings it to the front
-            window.show()
+            if isinstance(msg, dict):
+                _command(window, page_url, msg)
+        except Exception:  # one bad request must not stop us hearing the next ones
+            log.exception("window command failed: %.200s", line.strip())
     log.info("the daemon went away; closing the window")
-    window.destroy()
+    _close(window)
+
+
+def _watch_parent(window: Any, parent: int, interval: float = 0.5) -> None:
+    """Close when the daemon dies, even if something else still holds our stdin open."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    log.info("the daemon (pid %s) died; closing the window", parent)
+    _close(window)
+
+
+def _close(window: Any, grace: float = 3.0) -> None:
+    """Destroy the window; if the GUI loop does not end it in time, end the process."""
+    timer = threading.Timer(grace, lambda: os._exit(0))
+    timer.daemon = True  # a normal exit does not wait for it
+    timer.start()
+    try:
+        window.destroy()
+    except Exception:
+        log.exception("destroying the window failed")
+        os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                                    text_select=True, background_color="#FFFFFF")
     window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
     signal.signal(signal.SIGTERM, lambda *_: window.destroy())
+    page_url = args[0]
+    parent = os.getppid()
 
     def started() -> None:
-        threading.Thread(target=_commands, args=(window,), name="commands", daemon=True).start()
+        threading.Thread(target=_commands, args=(window, page_url), name="commands", daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(window, parent), name="parent", daemon=True).start()
 
     try:
         webview.start(started, gui=gui, private_mode=True)

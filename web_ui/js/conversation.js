@@ -3,7 +3,7 @@
 
 import { api, channelIconUrl } from "./api.js";
 import { $, $$, h, fill } from "./dom.js";
-import { bytes, clockTime, displayName, duration } from "./format.js";
+import { bytes, dayTime, dayWord, displayName, duration } from "./format.js";
 import { Composer } from "./composer.js";
 import { callDialog, contactDialog, transferDialog } from "./dialogs.js";
 import { History, PAGE } from "./history.js";
@@ -11,6 +11,19 @@ import { channelById, serverNow, state } from "./state.js";
 import { fail, toast } from "./toast.js";
 
 const WARN_MS = 2 * 3600 * 1000;
+
+/** What each conversation in the history is, told truthfully: earlier, also open or later. */
+export function segmentsOf(d) {
+  const segs = new Map([[d.id, { label: `This conversation · ${d.channel_label}`, channel_id: d.channel_id,
+    channel_label: d.channel_label }]]);
+  for (const r of d.related || []) {
+    const what = r.status === "open" ? "Also open" : r.id < d.id ? "Earlier conversation" : "Later conversation";
+    const closed = r.status !== "open" && r.id > d.id ? ", closed" : "";
+    segs.set(r.id, { label: `${what} #${r.id} · ${r.channel_label} · started ${dayWord(r.started_at)}${closed}`,
+      channel_id: r.channel_id, channel_label: r.channel_label });
+  }
+  return segs;
+}
 
 export class ConversationView {
   /** @param {{onChanged: (view) => void, onGone: (id) => void}} hooks */
@@ -52,6 +65,7 @@ export class ConversationView {
     this.detail = detail;
     this.render();
     this.composer.open(detail);
+    this.history.setSegments(segmentsOf(detail));
     this.history.show(id, page);
     requestAnimationFrame(() => performance.mark("tray:conversation-painted"));
     return detail;
@@ -71,6 +85,14 @@ export class ConversationView {
     this.detail = detail;
     this.render();
     this.composer.apply(detail);
+    // Saved to a contact (or merged with one): the history now holds other conversations.
+    if (this.history.setSegments(segmentsOf(detail))) this.reloadHistory();
+  }
+
+  async reloadHistory() {
+    const id = this.detail.id;
+    const page = await api.history(id, { limit: PAGE }).catch((err) => this.lost(id, err));
+    if (page && this.detail && this.detail.id === id) this.history.show(id, page);
   }
 
   async refresh() {
@@ -177,7 +199,7 @@ export class ConversationView {
     }
     el.hidden = false;
     el.classList.toggle("warn", left < WARN_MS);
-    el.textContent = `Reply window: ${duration(left)} left (closes at ${clockTime(d.composer.window_closes_at)}). ` +
+    el.textContent = `Reply window: ${duration(left)} left (closes ${dayTime(d.composer.window_closes_at, "at ")}). ` +
       "Each customer message restarts it.";
   }
 
@@ -196,9 +218,14 @@ export class ConversationView {
       const view = await api.action(d.id, verb);
       this.changed(view);
       if (verb === "unread") toast("Marked unread.");
+      // A single key closes at once: offer the way back.
+      if (verb === "close") toast("Conversation closed.", "info", { label: "Undo", run: () => this.undoClose(d.id) });
       if (verb === "claim") toast("It is yours now.");
     } catch (err) {
-      fail(err);
+      const other = err.body && err.body.conversation_id;
+      if (err.status === 409 && other && other !== d.id) {
+        toast(err.message, "error", { label: "Open it", run: () => (location.hash = `#/conversation/${other}`) });
+      } else fail(err);
       if (err.status === 409) this.refresh();
     }
   }
@@ -215,6 +242,16 @@ export class ConversationView {
       await this.refreshMessages();
     }
     return true;
+  }
+
+  async undoClose(id) {
+    try {
+      this.hooks.onChanged(await api.action(id, "reopen"));
+      if (this.id === id) this.refresh();
+      toast("Reopened.");
+    } catch (err) {
+      fail(err);
+    }
   }
 
   changed(view) {

@@ -9,26 +9,51 @@ export function clockTime(iso) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** Days from today (server's clock) to the calendar day of ``d``: 0 today, 1 tomorrow, -1 yesterday. */
+function daysFromToday(d) {
+  const now = new Date(serverNow());
+  const day = (x) => Date.UTC(x.getFullYear(), x.getMonth(), x.getDate());
+  return Math.round((day(d) - day(now)) / 86400000);
+}
+
+/** Day and month, with the year when it is not this one. */
+function dayMonth(d, extra = {}) {
+  const opts = { day: "numeric", month: "short", ...extra };
+  if (d.getFullYear() !== new Date(serverNow()).getFullYear()) opts.year = "numeric";
+  return d.toLocaleDateString(undefined, opts);
+}
+
+/** A time to come, with its day when that is not today: 08:09, tomorrow 08:09, Thu 12 Mar 08:09. */
+export function dayTime(iso, today = "") {
+  const d = new Date(iso);
+  const days = daysFromToday(d);
+  if (days === 0) return today + clockTime(iso);
+  if (days === 1) return `tomorrow ${clockTime(iso)}`;
+  return `${dayMonth(d, { weekday: "short" })} ${clockTime(iso)}`;
+}
+
+/** A day in words: today, yesterday, 3 Mar, 3 Mar 2024. */
+export function dayWord(iso) {
+  const d = new Date(iso);
+  const days = daysFromToday(d);
+  return days === 0 ? "today" : days === -1 ? "yesterday" : dayMonth(d);
+}
+
 /** Today: 14:05; this week: Tue; this year: 3 Mar; else 3 Mar 2024. */
 export function shortWhen(iso) {
   if (!iso) return "";
   const d = new Date(iso);
-  const now = new Date(serverNow());
-  if (d.toDateString() === now.toDateString()) return clockTime(iso);
-  const days = (now - d) / 86400000;
+  if (daysFromToday(d) === 0) return clockTime(iso);
+  const days = (serverNow() - d) / 86400000;
   if (days < 6 && days > 0) return d.toLocaleDateString(undefined, { weekday: "short" });
-  const opts = { day: "numeric", month: "short" };
-  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";
-  return d.toLocaleDateString(undefined, opts);
+  return dayMonth(d);
 }
 
 export function dayLabel(iso) {
   const d = new Date(iso);
-  const now = new Date(serverNow());
-  if (d.toDateString() === now.toDateString()) return "Today";
-  const y = new Date(now);
-  y.setDate(now.getDate() - 1);
-  if (d.toDateString() === y.toDateString()) return "Yesterday";
+  const days = daysFromToday(d);
+  if (days === 0) return "Today";
+  if (days === -1) return "Yesterday";
   return d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
 }
 

@@ -1,6 +1,7 @@
 // The conversation's history: pages of messages loaded as the agent scrolls back, and a
 // sliding window of them in the DOM (a 10,000-message history never means 10,000
 // elements). The scroll position is kept on a visible message while the window moves.
+// Each conversation of the customer's is labelled once, where its messages begin.
 
 import { api } from "./api.js";
 import { $ } from "./dom.js";
@@ -19,6 +20,8 @@ export class History {
     this.topNote = $("#history-top");
     this.newBelow = $("#new-below");
     this.onRetry = onRetry;
+    this.segments = new Map(); // conversation id -> {label, channel_id, channel_label}
+    this.mixed = false; // more than one channel in this history: say it on each message
     this.reset(null);
     this.el.addEventListener("scroll", () => this.schedule(), { passive: true });
     this.newBelow.addEventListener("click", () => this.jumpToEnd());
@@ -31,6 +34,7 @@ export class History {
     this.lo = 0; // msgs[lo..hi) are in the DOM
     this.hi = 0;
     this.loadingOlder = false;
+    this.firstIds = new Map(); // conversation id -> its first loaded message id
     this.generation = (this.generation || 0) + 1;
     this.inner.replaceChildren();
     this.newBelow.hidden = true;
@@ -40,10 +44,33 @@ export class History {
     return this.hi - this.lo;
   }
 
+  /** What each conversation in the history is (see ``segmentsOf``); false if unchanged. */
+  setSegments(segments) {
+    const key = (m) => JSON.stringify([...m.entries()]);
+    if (key(segments) === key(this.segments)) return false;
+    this.segments = segments;
+    this.mixed = new Set([...segments.values()].map((s) => s.channel_id)).size > 1;
+    return true;
+  }
+
+  /** Recount where each conversation starts; re-render messages that stopped being first. */
+  updateFirsts() {
+    const before = this.firstIds;
+    this.firstIds = new Map();
+    for (const m of this.msgs) if (!this.firstIds.has(m.conversation_id)) this.firstIds.set(m.conversation_id, m.id);
+    for (const [conv, id] of before) {
+      if (this.firstIds.get(conv) !== id) {
+        const i = this.indexOf(id);
+        if (i >= 0) this.rerender(this.msgs[i]);
+      }
+    }
+  }
+
   /** Show a conversation's newest page, scrolled to the end. */
   show(openId, page) {
     this.reset(openId);
     this.msgs = page.items.slice();
+    this.updateFirsts();
     this.nextBefore = page.next_before;
     this.lo = Math.max(0, this.msgs.length - MAX_RENDERED);
     this.hi = this.msgs.length;
@@ -54,7 +81,8 @@ export class History {
   }
 
   ctx() {
-    return { openId: this.openId, complete: this.nextBefore === null, onRetry: this.onRetry };
+    return { openId: this.openId, complete: this.nextBefore === null, onRetry: this.onRetry,
+      segments: this.segments, mixed: this.mixed, firstIds: this.firstIds };
   }
 
   renderRange(a, b) {
@@ -131,6 +159,7 @@ export class History {
     this.lo += page.items.length;
     this.hi += page.items.length;
     this.nextBefore = page.next_before;
+    this.updateFirsts();
     this.updateTop();
     this.growUp();
   }
@@ -200,14 +229,18 @@ export class History {
       if (m.id > last) continue;
       const i = this.indexOf(m.id);
       if (i >= 0) {
+        const newlyFailed = m.status === "failed" && this.msgs[i].status !== "failed";
         this.msgs[i] = m;
         this.rerender(m);
+        // The reason and Retry grow the message downwards: bring them into view.
+        if (newlyFailed) this.element(m.id)?.querySelector(".failure")?.scrollIntoView({ block: "nearest" });
       }
     }
     if (!fresh.length) return true;
     const showing = this.hi === this.msgs.length;
     fresh.sort((a, b) => a.id - b.id);
     this.msgs.push(...fresh);
+    for (const m of fresh) if (!this.firstIds.has(m.conversation_id)) this.firstIds.set(m.conversation_id, m.id);
     if (showing) {
       this.inner.append(this.renderRange(this.hi, this.msgs.length));
       this.hi = this.msgs.length;

@@ -183,7 +183,9 @@ export class InboxList {
       : c.assigned_agent_id === null ? (c.queue_name ? `Queue: ${c.queue_name}` : "Unassigned") : "";
     p.time.textContent = shortWhen(c.last_activity_at);
     p.time.dateTime = c.last_activity_at || "";
-    const who = c.last_message_direction === "out" ? "You: " : "";
+    // "You:" only for this agent's own replies; a colleague's carries their name.
+    const who = c.last_message_direction !== "out" || !c.last_message_sender_id ? ""
+      : c.last_message_sender_id === state.me.id ? "You: " : `${c.last_message_sender_name || "A colleague"}: `;
     p.preview.textContent = who + (c.last_message_preview || "");
     p.preview.classList.toggle("system", c.last_message_direction === "system");
     p.badge.textContent = c.unread_count > 0 ? String(c.unread_count > 99 ? "99+" : c.unread_count) : c.unread ? "•" : "";

@@ -8,7 +8,7 @@ import { EventStream } from "./events.js";
 import { FILTERS, InboxList } from "./inbox.js";
 import { ConversationView } from "./conversation.js";
 import { Search } from "./search.js";
-import { dndActive, saveSettings, settingsDialog } from "./settings.js";
+import { dndActive, dndEnds, saveSettings, settingsDialog } from "./settings.js";
 import { helpOverlay, installShortcuts } from "./shortcuts.js";
 import { on, set, startableChannels, state, syncClock } from "./state.js";
 import { fail } from "./toast.js";
@@ -104,8 +104,10 @@ async function handleEvents(batch) {
   let newMessages = false;
   let inbound = false;
   const reload = new Set();
+  const contacts = new Set();
   for (const ev of batch) {
     if (ev.conversation_id) touched.add(ev.conversation_id);
+    if (ev.type === "contact.updated") contacts.add(ev.data.contact_id);
     if (ev.conversation_id === state.openId) {
       if (ev.type === "message.created") {
         newMessages = true;
@@ -114,10 +116,26 @@ async function handleEvents(batch) {
     }
     if (ev.type === "settings.updated") reload.add("settings");
     if (ev.type === "agent.updated") reload.add("agents");
-    if (ev.type === "channel.updated") reload.add("channels");
+    if (ev.type === "channel.updated") {
+      reload.add("channels");
+      // The open conversation's rules come from its channel (an administrator's
+      // auto-closure, for one): show the new ones at once.
+      if (state.openId && ev.data.channel_id === conversation.detail?.channel_id) touched.add(state.openId);
+    }
   }
   const open = conversation.detail;
   const follow = [];
+  // A contact saved on one conversation is the contact of every conversation with that
+  // address (any channel): refetch those on screen too.
+  if (contacts.size) {
+    const addresses = new Set();
+    await Promise.all([...touched].map((id) => api.conversation(id).then((d) => {
+      if (contacts.has(d.contact_id)) addresses.add(d.customer_address);
+    }, () => {})));
+    for (const c of [...inbox.items, ...(open ? [open] : [])]) {
+      if (addresses.has(c.customer_address) || contacts.has(c.contact_id)) touched.add(c.id);
+    }
+  }
   if (newMessages) follow.push(conversation.refreshMessages()); // alongside the list's fetches
   let related = false;
   await Promise.all([...touched].map(async (id) => {
@@ -166,8 +184,12 @@ function wireChrome() {
   $("#open-help").addEventListener("click", helpOverlay);
   $("#new-conv").addEventListener("click", startNew);
   on("channels", () => ($("#new-conv").hidden = startableChannels().length === 0));
-  on("settings", () => ($("#dnd-indicator").hidden = !dndActive()));
-  setInterval(() => ($("#dnd-indicator").hidden = !dndActive()), 30000);
+  const showDnd = () => {
+    $("#dnd-indicator").hidden = !dndActive();
+    $("#dnd-ends").textContent = dndEnds();
+  };
+  on("settings", showDnd);
+  setInterval(showDnd, 30000);
   installShortcuts({
     search: () => $("#search").focus(),
     next: () => step(1),

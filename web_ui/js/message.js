@@ -1,7 +1,7 @@
 // One message of the history as DOM: a customer's or an agent's bubble with its files
 // and delivery status, or a system line (transfer, call, closed, reopened).
 
-import { attachmentUrl } from "./api.js";
+import { attachmentUrl, channelIconUrl } from "./api.js";
 import { h } from "./dom.js";
 import { bytes, clockTime, dayLabel, fileLabel, fullWhen } from "./format.js";
 import { linkify } from "./linkify.js";
@@ -20,22 +20,28 @@ const THUMB_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp
 /**
  * @param m  MessageView
  * @param prev  the message before it in the history (undefined at the start)
- * @param ctx  {openId, complete, onRetry(message)}
+ * @param ctx  {openId, complete, onRetry(message), segments, mixed, firstIds} (see History.ctx)
  */
 export function renderMessage(m, prev, ctx) {
   const item = h("div.item", { dataset: { id: m.id, conversation: m.conversation_id } });
   if (!prev && ctx.complete) item.append(h("div.divider.start", "Start of the history with this customer"));
-  if (prev && prev.conversation_id !== m.conversation_id) {
-    item.append(h("div.divider.conversation", m.conversation_id === ctx.openId
-      ? "This conversation" : `Earlier conversation #${m.conversation_id}`));
-  } else if (!prev && m.conversation_id !== ctx.openId) {
-    item.append(h("div.divider.conversation", `Earlier conversation #${m.conversation_id}`));
+  // Each conversation is labelled once, where its messages begin (not at every switch
+  // between two that ran at the same time); the open one only if others precede it.
+  if (ctx.firstIds.get(m.conversation_id) === m.id && (prev || m.conversation_id !== ctx.openId)) {
+    item.append(segmentDivider(m, ctx));
   }
   if (!prev || new Date(prev.created_at).toDateString() !== new Date(m.created_at).toDateString()) {
     item.append(h("div.divider.day", dayLabel(m.created_at)));
   }
   item.append(m.direction === "system" ? systemLine(m) : bubble(m, ctx));
   return item;
+}
+
+function segmentDivider(m, ctx) {
+  const seg = ctx.segments.get(m.conversation_id);
+  return h("div.divider.conversation",
+    seg ? h("img.divider-icon", { src: channelIconUrl(seg.channel_id), alt: "", width: 14, height: 14 }) : null,
+    seg ? seg.label : `Conversation #${m.conversation_id}`);
 }
 
 function systemLine(m) {
@@ -68,6 +74,8 @@ function bubble(m, ctx) {
   return h(`div.msg.${m.direction === "out" ? "out" : "in"}`,
     h("div.bubble", m.text ? h("div.text", { dir: "auto" }, linkify(m.text)) : null, files),
     h("div.meta",
+      ctx.mixed && ctx.segments.get(m.conversation_id)
+        ? h("span.via", ctx.segments.get(m.conversation_id).channel_label) : null,
       m.direction === "out" && m.sender_name ? h("bdi.who", m.sender_name) : null,
       h("time", { dateTime: m.created_at, title: fullWhen(m.created_at) }, clockTime(m.created_at)),
       m.status ? status(m) : null),
@@ -76,7 +84,9 @@ function bubble(m, ctx) {
 
 function status(m) {
   const [icon, label] = STATUS[m.status] || ["", m.status];
-  return h(`span.status.status-${cssName(m.status)}`, { title: m.status_reason || label },
+  // A reason explains a message still waiting or failed, never one that went through.
+  const pending = m.status === "failed" || m.status === "queued" || m.status === "sending";
+  return h(`span.status.status-${cssName(m.status)}`, { title: (pending && m.status_reason) || label },
     h("span.status-icon", { "aria-hidden": "true" }, icon), label);
 }
 

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { h } from "./dom.js";
-import { clockTime } from "./format.js";
+import { dayTime } from "./format.js";
 import { openDialog } from "./dialogs.js";
 import { serverNow, set, state } from "./state.js";
 import { fail, toast } from "./toast.js";
@@ -35,6 +35,13 @@ export function dndActive(s = state.settings, now = new Date(serverNow())) {
   return a <= b ? minutes >= a && minutes < b : minutes >= a || minutes < b; // spans midnight
 }
 
+/** How long do-not-disturb lasts, for the window's header: "until 10:00", "until tomorrow 08:00". */
+export function dndEnds(s = state.settings) {
+  if (!s || s.dnd) return "";
+  if (s.dnd_until && Date.parse(s.dnd_until) > serverNow()) return `until ${dayTime(s.dnd_until)}`;
+  return s.dnd_schedule && s.dnd_schedule.enabled ? `until ${s.dnd_schedule.end}` : "";
+}
+
 export function settingsDialog() {
   const s = state.settings;
   const check = (name, label, checked, onchange) => h("label.toggle",
@@ -42,7 +49,7 @@ export function settingsDialog() {
   const until = h("span.dnd-until");
   const showUntil = () => {
     const t = state.settings.dnd_until;
-    until.textContent = t && Date.parse(t) > serverNow() ? `Quiet until ${clockTime(t)}` : "";
+    until.textContent = t && Date.parse(t) > serverNow() ? `Quiet until ${dayTime(t)}` : "";
   };
   const schedule = () => {
     const form = document.querySelector("#settings-dialog");
@@ -59,7 +66,7 @@ export function settingsDialog() {
         h("button", { type: "button", id: "dnd-hour", onclick: async () => {
           if (await saveSettings({ dnd_until: new Date(serverNow() + HOUR).toISOString() })) {
             showUntil();
-            toast("Do not disturb for 1 hour.");
+            toast(`Do not disturb ${dndEnds()}.`);
           }
         } }, "For 1 hour"),
         h("button", { type: "button", id: "dnd-end", onclick: async () => {
