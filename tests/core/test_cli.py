@@ -70,6 +70,22 @@ def test_send_with_a_missing_file_says_so(world_cli):
     assert r.exit_code == 1 and "is not a file" in r.output
 
 
+
+def test_bidi_controls_in_names_and_file_names_cannot_reorder_cli_lines(world_cli, tmp_path):  # type: ignore[no-untyped-def]
+    home, _conv = world_cli
+    from tray_agent.app import App
+    from tray_agent.channels import InboundFile, InboundMessage
+
+    app = App(home)
+    sms = app.inbox.list_channels()[0]
+    app.inbox.receive(sms.id, InboundMessage("SM2", "+14155550198", "", customer_name="Eve\u202elanruoj",
+                                             files=(InboundFile("invoice\u202efdp.exe", "application/pdf", b"%PDF"),)))
+    app.close()
+    listed = run(home, "inbox").output
+    assert "Evelanruoj" in listed and "invoicefdp.exe" in listed
+    assert not re.search("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", listed)
+    assert "\\u202e" in run(home, "inbox", "--json").output  # the data itself is kept, escaped
+
 def _serve_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAY_AGENT_")}
     env.update(TRAY_AGENT_HOME=str(home), TRAY_AGENT_LOAD_PLUGINS="twilio,whatsapp", PYTHONUNBUFFERED="1",
