@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +26,6 @@ class RedactingFormatter(logging.Formatter):
         return secrets.redact(super().format(record))
 
 
-def _redacted_arg(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float)):
-        return value  # keeps %d / %f working; numbers are not the credentials we know
-    text = str(value)
-    masked = secrets.redact(text)
-    return value if masked == text else masked
-
-
-def _redacted_args(args: Any) -> Any:
-    if isinstance(args, Mapping):
-        return {k: _redacted_arg(v) for k, v in args.items()}
-    if isinstance(args, tuple):
-        return tuple(_redacted_arg(a) for a in args)
-    return args
-
-
 def _install_record_factory() -> None:
     """Mask credentials as each record is made, so handlers we did not install (uvicorn's,
     a plugin's, a test's capture) never see them either. Records below the level are never
@@ -53,9 +36,15 @@ def _install_record_factory() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = current(*args, **kwargs)
-        if isinstance(record.msg, str):
-            record.msg = secrets.redact(record.msg)
-        record.args = _redacted_args(record.args)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: let logging report it as it always does
+            return record
+        masked = secrets.redact(message)
+        if masked != message:
+            # Flattened only when something was masked: formatters that read the
+            # arguments (uvicorn's access lines) keep them otherwise.
+            record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             record.exc_text = secrets.redact(logging.Formatter().formatException(record.exc_info))
         return record
