@@ -20,6 +20,7 @@ from typing import Any
 import pluggy
 
 from tray_agent import hookspecs
+from tray_agent.secrets import redact
 
 log = logging.getLogger(__name__)
 GROUP = "tray_agent"
@@ -104,6 +105,7 @@ class PluginHost:
         self._fail(plugin, hook, error)
 
     def _fail(self, plugin: str, hook: str, error: str) -> None:
+        error = redact(error)  # shown by `plugins` and `doctor`, and stored
         last = error.strip().splitlines()[-1] if error.strip() else error
         log.error("plugin %s failed in %s: %s", plugin, hook, last)
         log.debug("%s", error)

@@ -115,3 +115,26 @@ def test_payloads_in_the_list_and_search_results_stay_inert(window, hostile):
     assert any("<script>window.__xss=2;alert('script')</script>" in t for t in texts)
     window.shot("payloads-in-search")
     _assert_inert(window)
+
+
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_bidi_controls_in_a_file_name_or_customer_name_cannot_reorder_the_inbox_row(window, agent):
+    """"invoice\u202efdp.exe" shows as "invoiceexe.pdf" if the override reaches the page."""
+    mid = agent.inbound(agent.sms, "+14155556002", name="Eve\u202e\u2066lanruoj",
+                        files=(("invoice\u202efdp.exe", "application/octet-stream", b"MZ"),))
+    conv = agent.conversation_of(mid)
+    window.open()
+    row = window.row(conv)
+    row.wait_for()
+    preview = row.locator(".row-preview").evaluate("el => el.textContent")
+    name = row.locator(".row-name").evaluate("el => el.textContent")
+    assert preview == "invoicefdp.exe" and not BIDI.search(preview)  # the real order: an .exe
+    assert name == "Evelanruoj" and not BIDI.search(name)
+    assert not BIDI.search(row.locator(".row-name").get_attribute("title") or "")
+    window.shot("bidi-file-name-in-row")
+    window.open(conv)
+    assert not BIDI.search(window.page.inner_text("#conv-name"))
+    shown = window.page.eval_on_selector_all("#history .file-name", "els => els.map(e => e.textContent)")
+    assert shown == ["invoice\ufffdfdp.exe"]  # the history marks where the override was

@@ -4,6 +4,7 @@ the commit; a missing or wrong signature gets 403 and stores nothing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import httpx
@@ -60,6 +61,44 @@ def test_twilio_webhook_without_a_valid_signature_is_403_and_stores_nothing(live
     r = post_twilio(live, form, sig)
     assert r.status_code == 403
     assert live.conversations(live.sms) == [] and live.stored() == 0
+
+
+def test_twilio_webhook_signed_for_another_installs_url_is_refused_when_replayed_here(live: Live) -> None:
+    """A genuine request for another install (same path, same token) replayed at us with
+    that install's Host header: the signature matches the URL rebuilt from Host, not ours."""
+    form = twilio_form(live, "SM" + "3" * 32, "replayed from elsewhere")
+    elsewhere = "https://other-install.example.com"
+    path = live.hook(live.sms, "inbound").removeprefix(live.url)
+    sig = RequestValidator(live.sandbox.creds.twilio_auth_token).compute_signature(elsewhere + path, dict(form))
+    for host in ("other-install.example.com", "other-install.example.com:443"):
+        r = httpx.post(live.hook(live.sms, "inbound"), content=urlencode(form), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig, "Host": host,
+            "X-Forwarded-Proto": "https"})
+        assert r.status_code == 403, host
+    assert live.conversations(live.sms) == [] and live.stored() == 0
+
+
+def test_twilio_webhook_is_checked_against_the_configured_public_url_only(
+        monkeypatch: pytest.MonkeyPatch, start_live: Callable[[], Live]) -> None:
+    """Behind a tunnel Twilio signs `[api] public_url`; the loopback address it reaches us
+    on (and any Host a proxy passes) is not a URL Twilio was given."""
+    monkeypatch.setenv("TRAY_AGENT_API_PUBLIC_URL", "https://agent.example.com/")
+    live = start_live()
+    token, hook = live.sandbox.creds.twilio_auth_token, live.hook(live.sms, "inbound")
+    path = hook.removeprefix(live.url)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    local = twilio_form(live, "SM" + "4" * 32, "signed for the loopback address")
+    r = httpx.post(hook, content=urlencode(local), headers={
+        **headers, "X-Twilio-Signature": RequestValidator(token).compute_signature(hook, dict(local))})
+    assert r.status_code == 403
+
+    public = twilio_form(live, "SM" + "5" * 32, "signed for our public URL")
+    sig = RequestValidator(token).compute_signature("https://agent.example.com" + path, dict(public))
+    r = httpx.post(hook, content=urlencode(public), headers={**headers, "X-Twilio-Signature": sig})
+    assert r.status_code == 200 and r.text == "<Response/>"
+    conv = live.conversation(live.sms)
+    assert [m.text for m in live.messages(conv.id)] == ["signed for our public URL"]
 
 
 def test_whatsapp_notification_signed_over_its_raw_bytes_is_stored(live: Live) -> None:

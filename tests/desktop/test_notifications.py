@@ -235,3 +235,21 @@ def test_without_dbus_python_plyer_sends_it_through_notify_send(desktop_env, des
     n = desktop.wait_for_notification(lambda n: n.app_name == "Tray Agent", since=since)
     assert (n.summary, n.body) == ("New conversation: Alice Example · Fake SMS", "via notify-send")
     assert d.status()["notifications"][-1]["outcome"] == "shown"
+
+
+def test_bidi_controls_never_reach_a_notification_or_the_tray_menu(desktop_env, desktop, start_daemon):
+    """A name or a file name with a right-to-left override would show reordered
+    ("invoice\u202efdp.exe" as "invoiceexe.pdf") in the pop-up and the tray's recent list."""
+    import re
+
+    bidi = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+    d = start_daemon(desktop_env)
+    since = len(desktop.notifications())
+    d.inbound(ALICE, "see invoice\u202efdp.exe", name="Eve\u202e\u2067lanruoj")
+    n = desktop.wait_for_notification(lambda n: n.app_name == "Tray Agent", since=since)
+    assert n.summary == "New conversation: Evelanruoj · Fake SMS"
+    assert n.body == "see invoicefdp.exe"
+    st = d.wait_status(lambda s: s["state"] and s["state"]["recent"])
+    labels = [label for _cid, label in st["state"]["recent"]]
+    assert labels and not any(bidi.search(label) for label in labels), labels
+    assert not any(bidi.search(r["title"] + r["body"]) for r in st["notifications"])

@@ -20,6 +20,8 @@ from urllib.parse import quote, urlsplit
 from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 
+from tray_agent import secrets as credentials
+
 TOKEN_COOKIE = "tray_agent_token"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -39,6 +41,7 @@ def load_or_create_token(path: Path) -> str:
         token = path.read_text().strip()
         if len(token) >= 32:
             os.chmod(path, 0o600)
+            credentials.remember(token)  # never in a log line
             return token
     except FileNotFoundError:
         pass
@@ -47,6 +50,7 @@ def load_or_create_token(path: Path) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token)
+    credentials.remember(token)
     return token
 
 

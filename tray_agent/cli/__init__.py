@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from tray_agent import __version__
+from tray_agent.core.display import inert
 from tray_agent.core.errors import TrayAgentError
 
 
@@ -78,7 +79,9 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
     if as_json:
         click.echo(json.dumps(_plain(data), indent=2, default=str))
     elif text is not None:
-        click.echo(text)
+        # Lines quote customers' names, file names and words: no bidi control may reorder
+        # them on the terminal (JSON keeps the stored text; its escapes are inert).
+        click.echo(inert(text))
 
 
 def _plain(data: Any) -> Any:

@@ -151,13 +151,56 @@ def queue_list(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def serve_cmd(c: Ctx, port: int | None) -> None:
     """Run the agent headless: the API, the channels and the background tasks."""
-    from tray_agent.api.server import ApiServer
+    import signal
+    import time
 
-    server = ApiServer(c.app, port=port)
-    click.echo(f"Tray Agent is running at {server.url}/  (token in {c.app.paths.token_file})")
-    sys.stdout.flush()
-    c.app.settle()
-    asyncio.run(server.serve())
+    from tray_agent import logs
+    from tray_agent.api.server import ApiServer
+    from tray_agent.core.errors import Conflict
+    from tray_agent.desktop import instance
+
+    app = c.app
+    t0 = time.monotonic()
+    # As the daemon: the same logs, and the same instance lock and file, which `channel
+    # list` reads for the webhook address and a second launch for the running agent.
+    logs.configure_app(app)
+    lock = instance.acquire(app.paths.runtime)
+    if lock is None:
+        info = instance.read_info(app.paths.instance_file) or {}
+        where = f" (pid {info.get('pid')}, {info.get('url')})" if info else ""
+        raise Conflict(f"Tray Agent is already running{where}; stop it before starting another on this home.")
+    try:
+        server = ApiServer(app, port=port)
+
+        async def serve() -> bool:
+            try:
+                await server.serve()
+            except SystemExit as exc:  # uvicorn's way of saying it could not listen (it said why)
+                return not exc.code
+            return True
+
+        async def main() -> bool:
+            task = asyncio.create_task(serve())
+            while not server.server.started and not task.done():
+                await asyncio.sleep(0.01)
+            if not task.done():
+                click.echo(f"Tray Agent is running at {server.url}/  (token in {app.paths.token_file})")
+                sys.stdout.flush()
+                instance.write_info(app.paths.instance_file, url=server.url, tray=False, started_at=time.time(),
+                                    ready_seconds=round(time.monotonic() - t0, 3))
+                app.settle()
+            return await task
+
+        # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal at
+        # the handler that was there before: a no-op, so we exit 0 after removing our file.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
+        if not asyncio.run(main()):
+            click.echo(f"error: the local API could not start on {server.url}", err=True)
+            raise SystemExit(1)
+    finally:
+        instance.remove_info(app.paths.instance_file)
+        lock.release()
 
 
 @cli.command("daemon", hidden=True)

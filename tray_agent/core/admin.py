@@ -12,6 +12,7 @@ from tray_agent.core.base import InboxBase
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound
 from tray_agent.core.models import Agent, Channel, Conversation, MessageQueue, QueueMember
 from tray_agent.core.views import AgentView, ChannelView, QueueView
+from tray_agent.secrets import redact
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "popup": True,
@@ -74,6 +75,7 @@ class Admin(InboxBase):
         return self._channel_view(ch)
 
     def set_channel_health(self, channel_id: int, ok: bool, detail: str = "") -> None:
+        detail = redact(detail)  # often an exception's text, which can quote a URL with a token
         with self._tx() as (s, out):
             ch = s.get(Channel, channel_id)
             if ch is None or (ch.healthy == ok and ch.health_detail == detail):

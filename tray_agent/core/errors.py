@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tray_agent.secrets import redact
+
 
 class TrayAgentError(Exception):
     """Base of the errors whose message is meant for the user."""
@@ -16,6 +18,9 @@ class TrayAgentError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, **details: object) -> None:
+        # Messages often quote a provider's answer or an HTTP client's error, which can
+        # carry a URL with a token in it: the user sees them, so mask every credential.
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.details = details

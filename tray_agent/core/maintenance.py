@@ -14,6 +14,7 @@ from tray_agent.core import events
 from tray_agent.core.actions import Actions
 from tray_agent.core.models import Attachment, Channel, Conversation, Message, OutboxItem
 from tray_agent.core import rules as R
+from tray_agent.secrets import redact
 
 SWEEP_BATCH = 500
 
@@ -124,6 +125,7 @@ class Maintenance(Actions):
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)
 
     def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
+        error = redact(error)  # a provider's or HTTP client's words: may quote a token
         with self._tx() as (s, _out):
             item = s.get(OutboxItem, message_id)
             item.state, item.last_error = "pending", error[:500]
@@ -134,6 +136,7 @@ class Maintenance(Actions):
 
     def outbox_failed(self, message_id: int, reason: str, code: str | None = None, *,
                       rule_refused: bool = False) -> None:
+        reason = redact(reason)
         with self._tx() as (s, out):
             item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
             item.state, item.last_error = "failed", reason[:500]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.handlers
 import os
 import signal
 import sys
@@ -21,6 +20,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from tray_agent import logs
 from tray_agent.desktop import instance
 from tray_agent.desktop.launcher import WindowLauncher
 from tray_agent.desktop.notifications import Notifications
@@ -38,25 +38,6 @@ API_START_TIMEOUT = 30.0
 #: bulk ingest; the daemon's reads (unread count, recent list) fill it with ~25 MB at 100k
 #: conversations and would hold that resident until the idle release.
 DAEMON_CACHE_KIB = 8192
-
-
-def _configure_logging(app: "App") -> None:
-    root = logging.getLogger()
-    if any(getattr(h, "_tray_agent", False) for h in root.handlers):
-        return
-    level = getattr(logging, str(app.config.log.level).upper(), logging.INFO)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    try:
-        handlers.append(logging.handlers.RotatingFileHandler(app.paths.logs / "daemon.log", maxBytes=1_000_000,
-                                                              backupCount=2, encoding="utf-8"))
-    except OSError:
-        pass
-    for h in handlers:
-        h.setFormatter(fmt)
-        h._tray_agent = True  # type: ignore[attr-defined]
-        root.addHandler(h)
-    root.setLevel(level)
 
 
 class Shell:
@@ -307,7 +288,7 @@ def _hand_over(app: "App") -> int:
 
 def run(app: "App") -> None:
     """Start the daemon, or hand over to the one already running. Exits non-zero on failure."""
-    _configure_logging(app)
+    logs.configure_app(app)
     lock = instance.acquire(app.paths.runtime)
     if lock is None:
         code = _hand_over(app)

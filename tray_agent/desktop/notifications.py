@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tray_agent.core import events as E
 from tray_agent.core.clock import utc
+from tray_agent.core.display import inert
 from tray_agent.core.errors import TrayAgentError
 from tray_agent.desktop import dnd
 
@@ -62,6 +63,12 @@ class Alert:
     body: str
     #: What a click opens; None opens the inbox (summaries of several conversations).
     conversation_id: int | None
+
+    def __post_init__(self) -> None:
+        # Names, file names and message text are the customer's: no bidi control may
+        # reorder what the pop-up (or the log) shows.
+        object.__setattr__(self, "title", inert(self.title))
+        object.__setattr__(self, "body", inert(self.body))
 
 
 def classify(events: Sequence["EventView"], agent_id: int) -> list[Item]:

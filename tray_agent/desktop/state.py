@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from tray_agent.core.display import inert
 from tray_agent.desktop import dnd
 
 from tray_agent.desktop.follower import BusFollower
@@ -46,7 +47,7 @@ class TrayState:
 
 def _label(name: str, preview: str) -> str:
     text = f"{name} — {preview}" if preview else name
-    text = " ".join(text.split())
+    text = " ".join(inert(text).split())  # the customer's name and words: no bidi reordering
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 

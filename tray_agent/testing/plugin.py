@@ -45,6 +45,16 @@ def agent_under_test(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
+def agent_logs(tmp_path: Path) -> Iterator[Any]:
+    """The agent's logging set-up at DEBUG in this test: ``agent_logs.text()`` is what its
+    log file and console hold (e.g. to assert that no credential reaches them)."""
+    from tray_agent.testing.logcapture import AgentLogs
+
+    with AgentLogs(tmp_path / "agent-logs", "DEBUG") as logs:
+        yield logs
+
+
+@pytest.fixture
 def loopback_server() -> Iterator[Callable[[Any], Any]]:
     """Serve an ASGI app (your fake provider) on 127.0.0.1: ``url = loopback_server(app).url``."""
     from tray_agent.testing.loopback import LoopbackServer

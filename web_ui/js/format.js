@@ -1,6 +1,7 @@
 // Times, sizes and durations as people read them; "now" is the server's clock.
 
 import { serverNow } from "./state.js";
+import { inert } from "./text.js";
 
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -80,11 +81,7 @@ export function duration(ms) {
 }
 
 export function displayName(conv) {
-  return conv.contact_name || conv.customer_name || conv.customer_display || conv.customer_address;
+  return inert(conv.contact_name || conv.customer_name || conv.customer_display || conv.customer_address);
 }
 
-/** A file name as shown: bidi controls become visible (�), so "photo‮gnp.exe" cannot pose
- * as "photoexe.png". */
-export function fileLabel(name) {
-  return String(name).replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, "\ufffd");
-}
+export { fileLabel } from "./text.js";

@@ -4,6 +4,7 @@
 import { api, channelIconUrl } from "./api.js";
 import { $, $$, h, fill } from "./dom.js";
 import { displayName, shortWhen } from "./format.js";
+import { inert } from "./text.js";
 import { on, state } from "./state.js";
 import { fail } from "./toast.js";
 import { VirtualList } from "./vlist.js";
@@ -178,15 +179,15 @@ export class InboxList {
     p.icon.alt = c.channel_label;
     p.icon.title = c.channel_label;
     p.name.textContent = displayName(c);
-    p.name.title = `${displayName(c)} · ${c.customer_display}`;
+    p.name.title = `${displayName(c)} · ${inert(c.customer_display)}`;
     p.tags.textContent = c.status === "closed" ? "Closed"
       : c.assigned_agent_id === null ? (c.queue_name ? `Queue: ${c.queue_name}` : "Unassigned") : "";
     p.time.textContent = shortWhen(c.last_activity_at);
     p.time.dateTime = c.last_activity_at || "";
     // "You:" only for this agent's own replies; a colleague's carries their name.
     const who = c.last_message_direction !== "out" || !c.last_message_sender_id ? ""
-      : c.last_message_sender_id === state.me.id ? "You: " : `${c.last_message_sender_name || "A colleague"}: `;
-    p.preview.textContent = who + (c.last_message_preview || "");
+      : c.last_message_sender_id === state.me.id ? "You: " : `${inert(c.last_message_sender_name || "A colleague")}: `;
+    p.preview.textContent = who + inert(c.last_message_preview);
     p.preview.classList.toggle("system", c.last_message_direction === "system");
     p.badge.textContent = c.unread_count > 0 ? String(c.unread_count > 99 ? "99+" : c.unread_count) : c.unread ? "•" : "";
     p.badge.hidden = !c.unread;

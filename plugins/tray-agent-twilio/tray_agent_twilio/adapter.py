@@ -200,9 +200,11 @@ class TwilioAdapter:
             params = inbound.parse_form(await request.body())
         except inbound.BadWebhook as exc:
             return [], PlainTextResponse(str(exc), 400)
+        # Only the URL we gave Twilio (built from `[api] public_url`, else our own address)
+        # counts: a URL rebuilt from the request's Host header would accept a request signed
+        # for another install's URL with the same path and token, replayed here.
         query = request.url.query
-        registered = self.webhook_url(path) + (f"?{query}" if query else "")
-        urls = [registered, str(request.url)]
+        urls = [self.webhook_url(path) + (f"?{query}" if query else "")]
         given = request.headers.get(signature.HEADER)
         algorithm = signature.algorithm_from(request.headers.get(signature.SETTINGS_HEADER))
         if signature.is_valid(self._token() or "", urls, params, given, algorithm):
