@@ -27,6 +27,7 @@ from tray_agent.core.service import Inbox
 from tray_agent.core.views import AgentView
 from tray_agent.paths import Paths, resolve
 from tray_agent.plugins import PluginFailure, PluginHost
+from tray_agent.supervisor import TaskBoard
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class App:
         self._dispatcher = _EventDispatcher(self)
         self.inbox = Inbox(self.db, FileStore(self.paths.files), self.clock, self.channel_types,
                            call_handlers=self._ordered_call_handlers(), on_commit=self._dispatcher.put)
+        #: Every background task's health (tray_agent/supervisor.py), kept in the store for `doctor`.
+        self.tasks = TaskBoard(self.clock, self.inbox.record_task)
         self._agent: AgentView | None = None
 
     @property
