@@ -74,7 +74,7 @@ class _Context:
         return None if out is None else _with_links(self.runtime, out, message_id)
 
     def provider_ids_held(self, provider_ids: Sequence[str], message_id: int | None = None) -> set[str]:
-        return self.runtime.app.inbox.provider_ids_held(self.channel_id, provider_ids, message_id)
+        return self.runtime.app.inbox.outbox_ids_held(self.channel_id, provider_ids, message_id)
 
 
 class Runtime:

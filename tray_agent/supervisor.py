@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from tray_agent.core.clock import Clock
+from tray_agent.core.errors import TrayAgentError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ class TaskBoard:
 
     def failed(self, name: str, exc: BaseException) -> float:
         """Record a failed pass; returns the backoff before the task should try again."""
-        log.error("background task %s failed: %s", name, _one_line(exc), exc_info=exc)
+        # A user-facing error (provider down, store locked) says enough in one line; a bug needs its traceback.
+        log.error("background task %s failed: %s", name, _one_line(exc),
+                  exc_info=None if isinstance(exc, TrayAgentError) else exc)
         now = self.clock.now()
         with self._lock:
             before = self._states.get(name) or TaskState(name)

@@ -54,6 +54,8 @@ INTERNAL = {
     "close_idle": "the runtime's sweep",
     "expire_files": "the runtime's sweep",
     "ensure_agent": "the desktop's start-up",
+    "record_task": "the supervisor, when a background task fails or recovers",
+    "task_statuses": "doctor (GET /api/tasks reads the running supervisor itself)",
 }
 
 

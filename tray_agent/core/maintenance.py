@@ -150,7 +150,7 @@ class Maintenance(Actions):
             conv = s.get(Conversation, msg.conversation_id)
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status="failed", reason=reason)
 
-    def provider_ids_held(self, channel_id: int, provider_ids: Sequence[str],
+    def outbox_ids_held(self, channel_id: int, provider_ids: Sequence[str],
                           message_id: int | None = None) -> set[str]:
         """Which of these provider ids a message of the channel (other than ``message_id``)
         already holds: crash recovery must never take another message's send."""
