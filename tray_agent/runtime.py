@@ -182,6 +182,7 @@ class Runtime:
 
     def _sweep(self) -> None:
         self.app.inbox.expire_files()
+        self.app.inbox.expire_early_statuses()
         # Uploads staged for a message that was never sent (a closed window, an abandoned
         # draft) would otherwise stay on disk for ever.
         self.app.inbox.files.discard_staging_older_than(STAGING_MAX_AGE, time.time())  # file mtimes are wall time

@@ -9,19 +9,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from tray_agent.channels import OutboundFile, OutboundMessage
+from tray_agent.channels import OutboundFile, OutboundMessage, StatusUpdate
 from tray_agent.core import events
 from tray_agent.core.actions import Actions
 from tray_agent.core.errors import ProviderIdTaken
-from tray_agent.core.models import Attachment, Channel, Conversation, Message, OutboxItem, TaskStatus
+from tray_agent.core.models import Attachment, Channel, Conversation, EarlyStatus, Message, OutboxItem, TaskStatus
 from tray_agent.core import rules as R
 
 if TYPE_CHECKING:
     from tray_agent.supervisor import TaskState
 
 SWEEP_BATCH = 500
+#: How long a status callback waits for the send it belongs to.
+EARLY_STATUS_TTL = timedelta(days=7)
 
 
 class Maintenance(Actions):
@@ -116,10 +118,13 @@ class Maintenance(Actions):
                                files=tuple(files), attempt=item.attempts, created_at=msg.created_at)
 
     def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent") -> None:
-        """Record a send the provider accepted. A provider id another message of the channel
-        already holds is refused (ProviderIdTaken, nothing changed): it is not this message's."""
+        """Record a send the provider accepted, then any status callback that came before
+        this answer. A provider id another message of the channel already holds is refused
+        (ProviderIdTaken, nothing changed): it is not this message's."""
         with self._tx() as (s, out):
             item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            # The lock update_status takes before keeping an early callback (see there).
+            s.execute(select(Channel.id).where(Channel.id == msg.channel_id).with_for_update())
             if self._held(s, msg.channel_id, [provider_message_id], message_id):
                 raise ProviderIdTaken(f"The provider's message {provider_message_id} is already another "
                                       "message's; it was not taken for this one.")
@@ -131,6 +136,21 @@ class Maintenance(Actions):
             msg.sent_at = msg.sent_at or self.clock.now()
             conv = s.get(Conversation, msg.conversation_id)
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)
+            early = list(s.execute(select(EarlyStatus).where(
+                EarlyStatus.channel_id == msg.channel_id, EarlyStatus.provider_message_id == provider_message_id)
+                .order_by(EarlyStatus.id)).scalars())
+            for e in early:
+                self._apply_status(s, out, msg, StatusUpdate(provider_message_id, e.status, e.at, e.error_code,
+                                                             e.reason, e.rule_violation))
+                s.delete(e)
+
+    def expire_early_statuses(self, now: datetime | None = None) -> int:
+        """Forget status callbacks no send claimed within a week (another system's sends
+        on the same number, or sends lost for good): the table stays small."""
+        now = now or self.clock.now()
+        with self._tx() as (s, _out):
+            return int(s.execute(delete(EarlyStatus).where(EarlyStatus.received_at <= now - EARLY_STATUS_TTL)  # type: ignore[operator]
+                                 .execution_options(synchronize_session=False)).rowcount or 0)
 
     def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
         with self._tx() as (s, _out):
