@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from tray_agent import secrets
 from tray_agent.app import App
+from tray_agent.change_watch import INTERVAL as WATCH_EVERY, ChangeWatch
 from tray_agent.channels import (
     ChannelAdapter, ChannelConfig, InboundMessage, OutboundMessage, StatusUpdate, WebhookRoute,
 )
@@ -84,6 +85,7 @@ class Runtime:
         self.adapters: dict[int, ChannelAdapter] = {}
         self.routes: dict[int, list[WebhookRoute]] = {}
         self.supervisor = Supervisor(app.tasks)
+        self.watch: ChangeWatch | None = None
         self._wake = asyncio.Event()
         #: What a crash left mid-send, read once before the outbox claims anything new.
         self._to_recover: list[tuple[int, int]] | None = None
@@ -144,6 +146,9 @@ class Runtime:
             if interval:
                 sup.start(f"poll-{ch.name}", self._poll_pass(adapter, interval))
         sup.start("health", self._health_pass)
+        # Commits of other processes (the CLI, another server) wake everything here too.
+        self.watch = ChangeWatch(self.app.db, self.app.inbox.bus)
+        sup.start("change-watch", self._watch_pass)
         # New outbound messages wake the outbox at once instead of waiting for its timer.
         self._unsubscribe = self.app.inbox.bus.subscribe(lambda _seq: loop.call_soon_threadsafe(self._wake.set))
 
@@ -152,11 +157,21 @@ class Runtime:
         if hasattr(self, "_unsubscribe"):
             self._unsubscribe()
         await self.supervisor.stop()
+        if self.watch is not None:
+            self.watch.close()
         for adapter in self.adapters.values():
             try:
                 await adapter.aclose()
             except Exception:
                 log.exception("closing an adapter failed")
+
+    async def _watch_pass(self) -> float:
+        assert self.watch is not None
+        if self.app.db.is_sqlite:
+            self.watch.check()  # ~10 µs, takes no lock: a thread hand-off would cost more than the look
+        else:
+            await asyncio.to_thread(self.watch.check)
+        return WATCH_EVERY
 
     async def _health_pass(self) -> None:
         for cid, adapter in list(self.adapters.items()):
