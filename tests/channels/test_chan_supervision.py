@@ -50,6 +50,8 @@ def test_a_failing_poller_is_restarted_with_backoff_and_shown_until_it_recovers(
     seen = doctor_tasks(home)[name]  # another process, reading what the agent recorded
     assert seen["failing"] is True and seen["consecutive_failures"] >= 2
     assert "internal server error" in seen["last_error"]
+    text = CliRunner().invoke(cli, ["--home", str(home.data.parent), "doctor"]).output
+    assert f"task {name}: FAILING" in text and "retrying" in text
 
     recovered = wait_for(lambda: (t := tasks(again).get(name)) and not t["failing"] and t,
                          timeout=20, what="the poller to recover")
