@@ -32,6 +32,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_MAX = 300.0
 MAX_ATTEMPTS = 8
 SWEEP_EVERY = 60.0
+POLL_BACKOFF_MAX = 60.0
 STAGING_MAX_AGE = 24 * 3600.0
 INTERRUPTED = ("The agent stopped while this message was being sent; it was not sent again "
                "automatically in case the provider had already accepted it.")
@@ -144,7 +145,9 @@ class Runtime:
             ch = self.app.inbox.get_channel(cid)
             interval = self.app.channel_types[ch.kind].poll_interval
             if interval:
-                sup.start(f"poll-{ch.name}", self._poll_pass(adapter, interval))
+                # A provider back after an outage is polled again within a minute at most.
+                sup.start(f"poll-{ch.name}", self._poll_pass(adapter, interval),
+                          max_backoff=max(interval, POLL_BACKOFF_MAX))
         sup.start("health", self._health_pass)
         # Commits of other processes (the CLI, another server) wake everything here too.
         self.watch = ChangeWatch(self.app.db, self.app.inbox.bus)
@@ -210,9 +213,7 @@ class Runtime:
         return step
 
     async def _outbox_pass(self) -> float:
-        if self._to_recover is None:  # first pass: what a crash left mid-send, before any new claim
-            self._to_recover = await asyncio.to_thread(self.app.inbox.outbox_interrupted)
-        await self.recover_interrupted()
+        await self.recover_interrupted()  # the first pass: what a crash left, before any new claim
         await self.drain_outbox()
         nxt = await asyncio.to_thread(self.app.inbox.outbox_next_due_at)
         delay = 30.0 if nxt is None else max(0.0, (nxt - self.app.clock.now()).total_seconds())

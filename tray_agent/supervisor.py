@@ -73,7 +73,7 @@ class TaskBoard:
         if before is not None:
             self._persist(state)
 
-    def failed(self, name: str, exc: BaseException) -> float:
+    def failed(self, name: str, exc: BaseException, max_delay: float = RESTART_MAX) -> float:
         """Record a failed pass; returns the backoff before the task should try again."""
         # A user-facing error (provider down, store locked) says enough in one line; a bug needs its traceback.
         log.error("background task %s failed: %s", name, _one_line(exc),
@@ -82,7 +82,7 @@ class TaskBoard:
         with self._lock:
             before = self._states.get(name) or TaskState(name)
             n = before.consecutive_failures + 1
-            delay = self.backoff(n)
+            delay = min(max_delay, self.backoff(n))
             state = replace(before, consecutive_failures=n, failures=before.failures + 1,
                             last_error=_one_line(exc), failed_at=now, retry_at=now + timedelta(seconds=delay))
             self._states[name] = state
@@ -109,13 +109,15 @@ class Supervisor:
         self.board = board
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
-    def start(self, name: str, step: Step, *, wake: asyncio.Event | None = None) -> asyncio.Task[None]:
-        """Run ``step`` until it returns None; ``wake`` (if given) cuts a wait short."""
-        task = asyncio.get_running_loop().create_task(self._run(name, step, wake), name=name)
+    def start(self, name: str, step: Step, *, wake: asyncio.Event | None = None,
+              max_backoff: float = RESTART_MAX) -> asyncio.Task[None]:
+        """Run ``step`` until it returns None; ``wake`` (if given) cuts a wait short; after
+        failures it waits at most ``max_backoff`` seconds."""
+        task = asyncio.get_running_loop().create_task(self._run(name, step, wake, max_backoff), name=name)
         self.tasks[name] = task
         return task
 
-    async def _run(self, name: str, step: Step, wake: asyncio.Event | None) -> None:
+    async def _run(self, name: str, step: Step, wake: asyncio.Event | None, max_backoff: float) -> None:
         while True:
             if wake is not None:
                 wake.clear()  # before the pass: a wake-up during it means "look again"
@@ -125,7 +127,7 @@ class Supervisor:
                 raise
             except Exception as exc:
                 # The backoff is not cut short by wake-ups: a failing task must not spin.
-                await asyncio.sleep(self.board.failed(name, exc))
+                await asyncio.sleep(self.board.failed(name, exc, max_backoff))
                 continue
             self.board.ok(name)
             if delay is None:
