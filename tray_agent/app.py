@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from tray_agent.core.service import Inbox
 from tray_agent.core.views import AgentView
 from tray_agent.paths import Paths, resolve
 from tray_agent.plugins import PluginFailure, PluginHost
+from tray_agent.supervisor import TaskBoard, run_thread
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class App:
         self._dispatcher = _EventDispatcher(self)
         self.inbox = Inbox(self.db, FileStore(self.paths.files), self.clock, self.channel_types,
                            call_handlers=self._ordered_call_handlers(), on_commit=self._dispatcher.put)
+        #: Every background task's health (tray_agent/supervisor.py), kept in the store for `doctor`.
+        self.tasks = TaskBoard(self.clock, self.inbox.record_task)
         self._agent: AgentView | None = None
 
     @property
@@ -135,9 +139,12 @@ class _EventDispatcher:
             return  # nobody listens: keep the hot path free of the hand-off
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="plugin-events", daemon=True)
+                self._thread = threading.Thread(target=self._supervised, name="plugin-events", daemon=True)
                 self._thread.start()
         self._q.put(events)
+
+    def _supervised(self) -> None:
+        run_thread(self.app.tasks, "plugin-events", self._run, lambda: False, time.sleep)
 
     def _run(self) -> None:
         while True:

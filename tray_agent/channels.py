@@ -160,6 +160,12 @@ class ChannelContext(Protocol):
         ``find_sent(message_id)`` uses it to look for a send a crash interrupted."""
         ...
 
+    def provider_ids_held(self, provider_ids: Sequence[str], message_id: int | None = None) -> set[str]:
+        """Which of these provider ids another message of this channel (not ``message_id``)
+        already holds: a lost send's lookup must never take one of them (identical texts
+        are normal)."""
+        ...
+
 
 async def report_problem(ctx: ChannelContext, problem: str) -> None:
     """``ctx.report(problem)`` from the event loop: recording it writes to the store."""

@@ -10,19 +10,21 @@ import logging
 import random
 import time
 import secrets as pysecrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from tray_agent import secrets
 from tray_agent.app import App
+from tray_agent.change_watch import INTERVAL as WATCH_EVERY, ChangeWatch
 from tray_agent.channels import (
     ChannelAdapter, ChannelConfig, InboundMessage, OutboundMessage, StatusUpdate, WebhookRoute,
 )
-from tray_agent.core.errors import ProviderError, TrayAgentError
+from tray_agent.core.errors import ProviderError, ProviderIdTaken, StorageUnavailable, TrayAgentError
 from tray_agent.core.models import Attachment, Channel
 from tray_agent.group_commit import GroupCommit
+from tray_agent.supervisor import Step, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_MAX = 300.0
 MAX_ATTEMPTS = 8
 SWEEP_EVERY = 60.0
+POLL_BACKOFF_MAX = 60.0
 STAGING_MAX_AGE = 24 * 3600.0
 INTERRUPTED = ("The agent stopped while this message was being sent; it was not sent again "
                "automatically in case the provider had already accepted it.")
@@ -76,6 +79,9 @@ class _Context:
         out = self.runtime.app.inbox.outbox_peek(message_id)
         return None if out is None else _with_links(self.runtime, out, message_id)
 
+    def provider_ids_held(self, provider_ids: Sequence[str], message_id: int | None = None) -> set[str]:
+        return self.runtime.app.inbox.outbox_ids_held(self.channel_id, provider_ids, message_id)
+
 
 class Runtime:
     def __init__(self, app: App, public_base_url: str = "") -> None:
@@ -83,8 +89,11 @@ class Runtime:
         self.public_base_url = public_base_url.rstrip("/")
         self.adapters: dict[int, ChannelAdapter] = {}
         self.routes: dict[int, list[WebhookRoute]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(app.tasks)
+        self.watch: ChangeWatch | None = None
         self._wake = asyncio.Event()
+        #: What a crash left mid-send, read once before the outbox claims anything new.
+        self._to_recover: list[tuple[int, int]] | None = None
         self._stopping = False
 
     # -- adapters ------------------------------------------------------------------------
@@ -128,17 +137,25 @@ class Runtime:
     # -- background tasks ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Start adapters and background tasks in the running event loop."""
+        """Start adapters and background tasks in the running event loop, each under the
+        supervisor: a failing pass is recorded and retried, never the end of the task."""
         self.start_adapters()
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._outbox_loop(), name="outbox"))
-        self._tasks.append(loop.create_task(self._sweep_loop(), name="sweeps"))
+        sup = self.supervisor
+        sup.start("outbox", self._outbox_pass, wake=self._wake)
+        sup.start("auto-closure", self._every(SWEEP_EVERY, self.app.inbox.close_idle))
+        sup.start("sweeps", self._every(SWEEP_EVERY, self._sweep))
         for cid, adapter in self.adapters.items():
             ch = self.app.inbox.get_channel(cid)
             interval = self.app.channel_types[ch.kind].poll_interval
             if interval:
-                self._tasks.append(loop.create_task(self._poll_loop(cid, adapter, interval), name=f"poll-{cid}"))
-        self._tasks.append(loop.create_task(self._health_once(), name="health"))
+                # A provider back after an outage is polled again within a minute at most.
+                sup.start(f"poll-{ch.name}", self._poll_pass(adapter, interval),
+                          max_backoff=max(interval, POLL_BACKOFF_MAX))
+        sup.start("health", self._health_pass)
+        # Commits of other processes (the CLI, another server) wake everything here too.
+        self.watch = ChangeWatch(self.app.db, self.app.inbox.bus)
+        sup.start("change-watch", self._watch_pass)
         # New outbound messages wake the outbox at once instead of waiting for its timer.
         self._unsubscribe = self.app.inbox.bus.subscribe(lambda _seq: loop.call_soon_threadsafe(self._wake.set))
 
@@ -146,18 +163,27 @@ class Runtime:
         self._stopping = True
         if hasattr(self, "_unsubscribe"):
             self._unsubscribe()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
+        if self.watch is not None:
+            self.watch.close()
         for adapter in self.adapters.values():
             try:
                 await adapter.aclose()
             except Exception:
                 log.exception("closing an adapter failed")
 
-    async def _health_once(self) -> None:
+    async def _watch_pass(self) -> float:
+        assert self.watch is not None
+        if self.app.db.is_sqlite:
+            self.watch.check()  # ~10 µs, takes no lock: a thread hand-off would cost more than the look
+        else:
+            await asyncio.to_thread(self.watch.check)
+        return WATCH_EVERY
+
+    async def _health_pass(self) -> None:
         for cid, adapter in list(self.adapters.items()):
             await self.check_health(cid, adapter)
+        return None  # once, at start; the API asks again on demand
 
     async def check_health(self, channel_id: int, adapter: ChannelAdapter) -> tuple[bool, str]:
         try:
@@ -168,63 +194,70 @@ class Runtime:
         await asyncio.to_thread(self.app.inbox.set_channel_health, channel_id, ok, detail)
         return ok, detail
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.app.inbox.close_idle)
-                await asyncio.to_thread(self.app.inbox.expire_files)
-                # Uploads staged for a message that was never sent (a closed window, an
-                # abandoned draft) would otherwise stay on disk for ever.
-                await asyncio.to_thread(self.app.inbox.files.discard_staging_older_than,
-                                        STAGING_MAX_AGE, time.time())  # file mtimes are wall time
-            except Exception:
-                log.exception("background sweep failed; trying again later")
-            await asyncio.sleep(SWEEP_EVERY)
+    @staticmethod
+    def _every(seconds: float, work: Callable[[], object]) -> Step:
+        """A pass that runs blocking ``work`` in a thread, then waits ``seconds``."""
+        async def step() -> float:
+            await asyncio.to_thread(work)
+            return seconds
+        return step
 
-    async def _poll_loop(self, channel_id: int, adapter: ChannelAdapter, interval: float) -> None:
-        while True:
-            try:
-                await adapter.poll()
-            except Exception as exc:
-                log.warning("polling channel %s failed: %s", channel_id, exc)
-            await asyncio.sleep(interval)
+    def _sweep(self) -> None:
+        self.app.inbox.expire_files()
+        self.app.inbox.expire_early_statuses()
+        # Uploads staged for a message that was never sent (a closed window, an abandoned
+        # draft) would otherwise stay on disk for ever.
+        self.app.inbox.files.discard_staging_older_than(STAGING_MAX_AGE, time.time())  # file mtimes are wall time
 
-    async def _outbox_loop(self) -> None:
-        await self.recover_interrupted()
-        while True:
-            try:
-                await self.drain_outbox()
-            except Exception:
-                log.exception("outbox pass failed; trying again shortly")
-            nxt = await asyncio.to_thread(self.app.inbox.outbox_next_due_at)
-            delay = 30.0 if nxt is None else max(0.0, (nxt - self.app.clock.now()).total_seconds())
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 30.0))
-            except asyncio.TimeoutError:
-                pass
+    @staticmethod
+    def _poll_pass(adapter: ChannelAdapter, interval: float) -> Step:
+        async def step() -> float:
+            await adapter.poll()
+            return interval
+        return step
+
+    async def _outbox_pass(self) -> float:
+        await self.recover_interrupted()  # the first pass: what a crash left, before any new claim
+        await self.drain_outbox()
+        nxt = await asyncio.to_thread(self.app.inbox.outbox_next_due_at)
+        delay = 30.0 if nxt is None else max(0.0, (nxt - self.app.clock.now()).total_seconds())
+        return min(delay, 30.0)
 
     async def recover_interrupted(self) -> None:
         """Items left mid-send by a crash: ask the adapter whether the provider has them
-        (``find_sent``); without that, fail them visibly rather than risk a duplicate."""
+        (``find_sent``); without that, fail them visibly rather than risk a duplicate.
+        Each item is decided on its own: one that cannot be decided fails visibly and the
+        others go on."""
+        if self._to_recover is None:
+            self._to_recover = await asyncio.to_thread(self.app.inbox.outbox_interrupted)
+        while self._to_recover:
+            message_id, channel_id = self._to_recover[0]
+            try:
+                await self._recover(message_id, channel_id)
+            except StorageUnavailable:
+                raise  # nothing decided: the supervisor runs the pass again later
+            except Exception as exc:
+                log.warning("could not recover interrupted message %s: %s", message_id, exc)
+                await asyncio.to_thread(self.app.inbox.outbox_failed, message_id, INTERRUPTED)
+            self._to_recover.pop(0)
+
+    async def _recover(self, message_id: int, channel_id: int) -> None:
         inbox = self.app.inbox
-        for message_id, channel_id in await asyncio.to_thread(inbox.outbox_interrupted):
-            adapter = self.adapters.get(channel_id)
-            finder = getattr(adapter, "find_sent", None)
-            if finder is not None:
-                try:
-                    provider_id = await finder(message_id)
-                except Exception as exc:
-                    log.warning("could not check message %s with its provider: %s", message_id, exc)
-                    provider_id = None
-                    await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
-                    continue
-                if provider_id:
-                    await asyncio.to_thread(inbox.outbox_sent, message_id, provider_id)
-                else:
-                    await asyncio.to_thread(inbox.outbox_requeue, message_id)
-            else:
-                await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
+        finder = getattr(self.adapters.get(channel_id), "find_sent", None)
+        if finder is None:
+            await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
+            return
+        try:
+            provider_id = await finder(message_id)
+        except Exception as exc:
+            log.warning("could not check message %s with its provider: %s", message_id, exc)
+            await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
+            return
+        if provider_id:
+            # Raises ProviderIdTaken for another message's send: then it fails visibly.
+            await asyncio.to_thread(inbox.outbox_sent, message_id, provider_id)
+        else:
+            await asyncio.to_thread(inbox.outbox_requeue, message_id)
 
     async def drain_outbox(self) -> int:
         """Send every due item once; returns how many were attempted."""
@@ -266,7 +299,11 @@ class Runtime:
             log.exception("channel %s failed to send message %s", channel_id, message_id)
             await asyncio.to_thread(inbox.outbox_failed, message_id, f"The channel failed: {type(exc).__name__}: {exc}")
             return
-        await asyncio.to_thread(inbox.outbox_sent, message_id, result.provider_message_id, result.status)
+        try:
+            await asyncio.to_thread(inbox.outbox_sent, message_id, result.provider_message_id, result.status)
+        except ProviderIdTaken as exc:  # the adapter answered with another message's send
+            log.error("channel %s: %s", channel_id, exc.message)
+            await asyncio.to_thread(inbox.outbox_failed, message_id, f"The channel failed: {exc.message}")
 
 
 def backoff(attempt: int) -> float:

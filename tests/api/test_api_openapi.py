@@ -54,8 +54,11 @@ INTERNAL = {
     "set_channel_health": "the runtime's health checks",
     "close_idle": "the runtime's sweep",
     "expire_files": "the runtime's sweep",
+    "expire_early_statuses": "the runtime's sweep",
     "ensure_agent": "the desktop's start-up",
     "set_agent_extension": "an administrator, with `tray-agent agent extension`",
+    "record_task": "the supervisor, when a background task fails or recovers",
+    "task_statuses": "doctor (GET /api/tasks reads the running supervisor itself)",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.channels.live import CUSTOMER, Live
+from tests.channels.live import CUSTOMER, Live, wait_for
 
 
 def reply_to_customer(live: Live, channel: int, text: str) -> int:
@@ -79,3 +79,25 @@ def test_a_provider_that_is_down_loses_nothing_and_sends_once(live: Live) -> Non
     mid = reply_to_customer(live, live.sms, "Through a flaky network")
     live.retry_until(mid, "sent", "delivered")
     assert [s["text"] for s in live.admin.outbound("sms")] == ["Through a flaky network"]
+
+
+def test_status_callbacks_before_the_sends_answer_are_kept_and_applied_once_the_sid_is_known(live: Live) -> None:
+    # Twilio takes the message and calls back "sent", "delivered" (signed), but its answer
+    # to the send is lost: the callbacks name a SID the agent does not know yet.
+    from sqlalchemy import func, select
+
+    from tray_agent.core.models import EarlyStatus
+
+    def kept() -> int:
+        with live.app.db.read() as s:
+            return int(s.execute(select(func.count()).select_from(EarlyStatus)).scalar_one())
+
+    live.admin.fault(provider="twilio", kind="drop_after", method="POST", path="/Messages.json")
+    mid = reply_to_customer(live, live.sms, "Delivered before the answer")
+    live.wait_retry_scheduled(mid)
+    wait_for(lambda: kept() == 2, what="both early callbacks to be kept")
+    assert live.message(mid).status == "queued"
+    live.advance(300)  # the retry looks the message up instead of sending it again
+    live.wait_status(mid, "delivered")
+    [sent] = live.admin.outbound("sms")
+    assert sent["text"] == "Delivered before the answer" and kept() == 0

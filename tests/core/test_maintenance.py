@@ -74,3 +74,25 @@ def test_abandoned_uploads_are_swept_from_staging(world):
     os.utime(stale.path, (day_ago, day_ago))
     assert world.inbox.files.discard_staging_older_than(24 * 3600, time.time()) == 1
     assert not stale.path.exists() and fresh.path.exists()
+
+
+def test_a_status_callback_no_send_claims_is_kept_a_week_then_forgotten(world):
+    from tray_agent.channels import StatusUpdate
+
+    assert world.inbox.update_status(world.sms.id, StatusUpdate("SMnobody-knows", "delivered")) is False
+    world.clock.advance(timedelta(days=6, hours=23))
+    assert world.inbox.expire_early_statuses() == 0
+    world.clock.advance(timedelta(hours=1))
+    assert world.inbox.expire_early_statuses() == 1
+
+
+def test_an_early_callback_moves_the_reply_on_when_its_send_is_recorded(world):
+    from tray_agent.channels import StatusUpdate
+
+    conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hi"))
+    msg = world.inbox.reply(world.me.id, conv, "hello")
+    world.inbox.outbox_claim(msg.id)
+    world.inbox.update_status(world.sms.id, StatusUpdate("SMearly", "delivered"))
+    world.inbox.outbox_sent(msg.id, "SMearly")
+    [m] = [m for m in world.inbox.history(world.me.id, conv, limit=10).items if m.id == msg.id]
+    assert m.status == "delivered" and world.inbox.expire_early_statuses(world.clock.now() + timedelta(days=8)) == 0

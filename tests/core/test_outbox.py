@@ -112,3 +112,27 @@ def test_channel_without_a_running_adapter_fails_the_message_visibly(world, fake
     rt = Runtime(world.app)  # adapters never started
     asyncio.run(rt.drain_outbox())
     assert "not running" in _msg(world, msg.id).status_reason
+
+
+def test_recovery_never_takes_another_messages_provider_id_and_goes_on_with_the_rest(world, fake_channels):
+    conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hi"))
+    first = world.inbox.reply(world.me.id, conv, "Thanks!")
+    world.inbox.outbox_claim(first.id)
+    world.inbox.outbox_sent(first.id, "SMfirst")
+    second = world.inbox.reply(world.me.id, conv, "Thanks!")
+    third = world.inbox.reply(world.me.id, conv, "OK")
+    for m in (second, third):
+        world.inbox.outbox_claim(m.id)
+    rt = _runtime(world)
+    adapter = fake_channels.adapters[world.sms.id]
+
+    async def find_sent(message_id: int) -> str | None:  # a careless plugin: same text, first match
+        return "SMfirst" if message_id == second.id else "SMthird"
+
+    adapter.find_sent = find_sent  # type: ignore[attr-defined]
+    asyncio.run(rt.recover_interrupted())
+    m2, m3 = _msg(world, second.id), _msg(world, third.id)
+    assert m2.status == "failed" and m2.status_reason == INTERRUPTED and m2.can_retry
+    assert m3.status == "sent" and _msg(world, first.id).status == "sent"
+    with world.app.db.read() as s:
+        assert s.get(OutboxItem, third.id).state == "done"

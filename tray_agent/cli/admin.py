@@ -61,6 +61,11 @@ def doctor_report(c: Ctx) -> dict[str, Any]:
                           for n, h in app.call_handlers.items() for ok, why in [availability(h)]],
         "plugin_errors": [{"plugin": e.plugin, "hook": e.hook, "error": e.error, "at": str(e.created_at)}
                           for e in app.recent_plugin_errors()],
+        # Recorded by the running agent's supervisor whenever a background task fails or recovers.
+        "tasks": [{"name": t.name, "failing": t.consecutive_failures > 0,
+                   "consecutive_failures": t.consecutive_failures, "failures": t.failures,
+                   "last_error": t.last_error, "failed_at": t.failed_at, "retry_at": t.retry_at,
+                   "ok_at": t.ok_at} for t in app.inbox.task_statuses()],
     }
     try:
         from tray_agent.desktop.environment import probe
@@ -95,6 +100,12 @@ def doctor_cmd(c: Ctx, as_json: bool) -> None:
                    + (f" — {h['detail']}" if h["detail"] else ""))
     for e in r["plugin_errors"]:
         click.echo(f"plugin error: {e['plugin']} in {e['hook']}: {e['error']}")
+    for t in r["tasks"]:
+        if t["failing"]:
+            click.echo(f"task {t['name']}: FAILING ({t['consecutive_failures']} in a row, last at "
+                       f"{t['failed_at']:%Y-%m-%d %H:%M:%S}) — {t['last_error']}; retrying")
+        else:
+            click.echo(f"task {t['name']}: ok again (failed {t['failures']} times, last: {t['last_error']})")
     for name, d in (r.get("desktop") or {}).items():
         click.echo(f"desktop {name}: {'ok' if d.get('ok') else 'missing'}" + (f" — {d['detail']}" if d.get("detail") else ""))
 

@@ -53,6 +53,12 @@ class Conflict(TrayAgentError):
     code = "conflict"
 
 
+class ProviderIdTaken(Conflict):
+    """A provider's message id offered for a send that another message already holds."""
+
+    code = "provider_id_taken"
+
+
 class RuleViolation(TrayAgentError):
     """The channel's rules forbid this (start not allowed, window closed, closed conversation)."""
 

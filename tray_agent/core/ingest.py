@@ -21,7 +21,7 @@ from tray_agent.core.base import InboxBase, preview
 from tray_agent.core.errors import InvalidInput
 from tray_agent.core.files import StagedFile
 from tray_agent.core.models import (
-    FAILED, IN, STATUS_ORDER, Attachment, Channel, ContactPoint, Conversation, Event, Message,
+    FAILED, IN, STATUS_ORDER, Attachment, Channel, ContactPoint, Conversation, EarlyStatus, Event, Message,
 )
 from tray_agent.core.rules import ChannelRules, cap_inbound_text
 
@@ -160,35 +160,52 @@ class Ingest(InboxBase):
 
     def update_status(self, channel_id: int, upd: StatusUpdate) -> bool:
         """Move an outbound message's status forward; late, duplicate and out-of-order
-        callbacks are ignored. Returns whether anything changed."""
+        callbacks are ignored. One for a provider id no message holds yet (the answer to
+        the send is slow or was lost) is kept and applied when the send is recorded
+        (``outbox_sent``). Returns whether a message changed."""
         status = upd.status
         if status not in STATUS_ORDER and status != FAILED:
             raise InvalidInput(f"{status!r} is not a delivery status.")
         with self._tx() as (s, out):
-            msg = s.execute(select(Message).where(
-                Message.channel_id == channel_id, Message.provider_message_id == upd.provider_message_id)
-            ).scalar_one_or_none()
-            if msg is None or msg.status is None:
+            msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
+            if msg is None:
+                # Taken in the same order by outbox_sent: on PostgreSQL one of the two then
+                # sees the other's commit, so the callback is never kept after the id landed.
+                s.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
+                msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
+            if msg is None:
+                s.add(EarlyStatus(channel_id=channel_id, provider_message_id=upd.provider_message_id,
+                                  status=status, error_code=upd.error_code, reason=upd.error_message,
+                                  rule_violation=upd.rule_violation, at=upd.at, received_at=self.clock.now()))
                 return False
-            if not _moves_forward(msg.status, status):
-                return False
-            at = upd.at or self.clock.now()
-            msg.status = status
-            if status == FAILED:
-                msg.status_reason = upd.error_message or "The provider could not deliver the message."
-                msg.error_code = upd.error_code
-                msg.rule_refused = upd.rule_violation
-            elif status == "sent":
-                msg.sent_at = msg.sent_at or at
-            elif status == "delivered":
-                msg.delivered_at = at
-            elif status == "read":
-                msg.read_at = at
-                msg.delivered_at = msg.delivered_at or at
-            conv = s.get(Conversation, msg.conversation_id)
-            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=status,
-                       reason=msg.status_reason if status == FAILED else None)
-            return True
+            return self._apply_status(s, out, msg, upd)
+
+    @staticmethod
+    def _by_provider_id(s: Session, channel_id: int, provider_id: str) -> Message | None:
+        return s.execute(select(Message).where(
+            Message.channel_id == channel_id, Message.provider_message_id == provider_id)).scalar_one_or_none()
+
+    def _apply_status(self, s: Session, out: list[Event], msg: Message, upd: StatusUpdate) -> bool:
+        status = upd.status
+        if msg.status is None or not _moves_forward(msg.status, status):
+            return False
+        at = upd.at or self.clock.now()
+        msg.status = status
+        if status == FAILED:
+            msg.status_reason = upd.error_message or "The provider could not deliver the message."
+            msg.error_code = upd.error_code
+            msg.rule_refused = upd.rule_violation
+        elif status == "sent":
+            msg.sent_at = msg.sent_at or at
+        elif status == "delivered":
+            msg.delivered_at = at
+        elif status == "read":
+            msg.read_at = at
+            msg.delivered_at = msg.delivered_at or at
+        conv = s.get(Conversation, msg.conversation_id)
+        self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=status,
+                   reason=msg.status_reason if status == FAILED else None)
+        return True
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -5,18 +5,26 @@ Each sweep reads the injectable clock, so tests move time instead of sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from tray_agent.channels import OutboundFile, OutboundMessage
+from tray_agent.channels import OutboundFile, OutboundMessage, StatusUpdate
 from tray_agent.core import events
 from tray_agent.core.actions import Actions
-from tray_agent.core.models import Attachment, Channel, Conversation, Message, OutboxItem
+from tray_agent.core.errors import ProviderIdTaken
+from tray_agent.core.models import Attachment, Channel, Conversation, EarlyStatus, Message, OutboxItem, TaskStatus
 from tray_agent.core import rules as R
 from tray_agent.secrets import redact
 
+if TYPE_CHECKING:
+    from tray_agent.supervisor import TaskState
+
 SWEEP_BATCH = 500
+#: How long a status callback waits for the send it belongs to.
+EARLY_STATUS_TTL = timedelta(days=7)
 
 
 class Maintenance(Actions):
@@ -111,8 +119,16 @@ class Maintenance(Actions):
                                files=tuple(files), attempt=item.attempts, created_at=msg.created_at)
 
     def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent") -> None:
+        """Record a send the provider accepted, then any status callback that came before
+        this answer. A provider id another message of the channel already holds is refused
+        (ProviderIdTaken, nothing changed): it is not this message's."""
         with self._tx() as (s, out):
             item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            # The lock update_status takes before keeping an early callback (see there).
+            s.execute(select(Channel.id).where(Channel.id == msg.channel_id).with_for_update())
+            if self._held(s, msg.channel_id, [provider_message_id], message_id):
+                raise ProviderIdTaken(f"The provider's message {provider_message_id} is already another "
+                                      "message's; it was not taken for this one.")
             item.state, item.last_error = "done", ""
             msg.provider_message_id = provider_message_id
             # A status callback may already have moved it further; never move it back.
@@ -123,6 +139,21 @@ class Maintenance(Actions):
             msg.sent_at = msg.sent_at or self.clock.now()
             conv = s.get(Conversation, msg.conversation_id)
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)
+            early = list(s.execute(select(EarlyStatus).where(
+                EarlyStatus.channel_id == msg.channel_id, EarlyStatus.provider_message_id == provider_message_id)
+                .order_by(EarlyStatus.id)).scalars())
+            for e in early:
+                self._apply_status(s, out, msg, StatusUpdate(provider_message_id, e.status, e.at, e.error_code,
+                                                             e.reason, e.rule_violation))
+                s.delete(e)
+
+    def expire_early_statuses(self, now: datetime | None = None) -> int:
+        """Forget status callbacks no send claimed within a week (another system's sends
+        on the same number, or sends lost for good): the table stays small."""
+        now = now or self.clock.now()
+        with self._tx() as (s, _out):
+            return int(s.execute(delete(EarlyStatus).where(EarlyStatus.received_at <= now - EARLY_STATUS_TTL)  # type: ignore[operator]
+                                 .execution_options(synchronize_session=False)).rowcount or 0)
 
     def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
         error = redact(error)  # a provider's or HTTP client's words: may quote a token
@@ -143,6 +174,37 @@ class Maintenance(Actions):
             msg.status, msg.status_reason, msg.error_code, msg.rule_refused = "failed", reason[:500], code, rule_refused
             conv = s.get(Conversation, msg.conversation_id)
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status="failed", reason=reason)
+
+    def outbox_ids_held(self, channel_id: int, provider_ids: Sequence[str],
+                          message_id: int | None = None) -> set[str]:
+        """Which of these provider ids a message of the channel (other than ``message_id``)
+        already holds: crash recovery must never take another message's send."""
+        with self.db.read() as s:
+            return self._held(s, channel_id, provider_ids, message_id)
+
+    @staticmethod
+    def _held(s, channel_id: int, provider_ids: Sequence[str], message_id: int | None) -> set[str]:  # type: ignore[no-untyped-def]
+        if not provider_ids:
+            return set()
+        q = select(Message.provider_message_id).where(Message.channel_id == channel_id,
+                                                      Message.provider_message_id.in_(list(provider_ids)))  # type: ignore[union-attr]
+        if message_id is not None:
+            q = q.where(Message.id != message_id)
+        return set(s.execute(q).scalars())
+
+    # -- background tasks' health (the supervisor's board writes it; doctor reads it) ----
+
+    def record_task(self, state: "TaskState") -> None:
+        with self.db.write() as s:
+            row = s.get(TaskStatus, state.name) or TaskStatus(name=state.name)
+            row.consecutive_failures, row.failures = state.consecutive_failures, state.failures
+            row.last_error, row.failed_at = state.last_error[:2000], state.failed_at
+            row.ok_at, row.retry_at = state.ok_at, state.retry_at
+            s.add(row)
+
+    def task_statuses(self) -> list[TaskStatus]:
+        with self.db.read() as s:
+            return list(s.execute(select(TaskStatus).order_by(TaskStatus.name)).scalars())
 
     def outbox_interrupted(self) -> list[tuple[int, int]]:
         """Items a crash left mid-send: (message id, channel id). The worker decides, per

@@ -233,3 +233,34 @@ class PluginError(SQLModel, table=True):
     hook: str
     error: str
     created_at: Optional[datetime] = _ts()
+
+
+class TaskStatus(SQLModel, table=True):
+    """A background task that failed (and whether it has recovered since): what `doctor`
+    shows, whichever process ran the task. Written only when a task fails or recovers."""
+
+    __tablename__ = "task_status"
+    name: str = Field(primary_key=True)
+    consecutive_failures: int = 0
+    failures: int = 0
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    failed_at: Optional[datetime] = _ts()
+    ok_at: Optional[datetime] = _ts()
+    retry_at: Optional[datetime] = _ts()
+
+
+class EarlyStatus(SQLModel, table=True):
+    """A delivery status that arrived before its send's provider id was stored (the answer
+    to the send was slow or lost): applied once the id is known, expired after a week."""
+
+    __tablename__ = "early_status"
+    __table_args__ = (Index("ix_early_status_provider_id", "channel_id", "provider_message_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    channel_id: int = Field(foreign_key="channel.id")
+    provider_message_id: str
+    status: str
+    error_code: Optional[str] = None
+    reason: Optional[str] = None
+    rule_violation: bool = False
+    at: Optional[datetime] = _ts()
+    received_at: Optional[datetime] = _ts()

@@ -131,7 +131,7 @@ class Notifications(BusFollower):
     def __init__(self, app: "App", agent_id: int, notifiers: Sequence["Notifier"], *,
                  state_path: Path, coalesce: float = COALESCE_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
-        super().__init__(app.inbox.bus)
+        super().__init__(app.inbox.bus, app.tasks)
         self.app = app
         self.inbox = app.inbox
         self.agent_id = agent_id
@@ -178,8 +178,9 @@ class Notifications(BusFollower):
             last_mono, last_wall = now_mono, now_wall
             try:
                 self.step()
-            except Exception:
-                log.exception("notification pass failed; trying again at the next event")
+                self._pass_ok()
+            except Exception as exc:  # logged, shown by doctor and the window; the next event tries again
+                self._pass_failed(exc)
 
     def _start_cursor(self) -> None:
         saved = self.cursor.load()

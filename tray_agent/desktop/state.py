@@ -75,7 +75,7 @@ class StateWatcher(BusFollower):
 
     def __init__(self, app: "App", agent_id: int, on_change: Callable[[TrayState], None], *,
                  heartbeat: float = HEARTBEAT_SECONDS, release_after: float = RELEASE_AFTER) -> None:
-        super().__init__(app.inbox.bus)
+        super().__init__(app.inbox.bus, app.tasks)
         self.app = app
         self.heartbeat = heartbeat
         self.release_after = release_after
@@ -119,8 +119,9 @@ class StateWatcher(BusFollower):
                     memory.release(self.app)
                     self.releases += 1
                 timeout = self._timeout()
-            except Exception:
-                log.exception("could not read the tray state; trying again")
+                self._pass_ok()
+            except Exception as exc:
+                self._pass_failed(exc)  # logged and shown by doctor and the window
                 timeout = 5.0
             woke = self._wake.wait(timeout)
             if woke and not self._stopping:

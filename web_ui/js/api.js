@@ -60,6 +60,7 @@ export const api = {
   contacts: (q) => call("GET", `/api/contacts${qs({ q })}`),
   settings: () => call("GET", "/api/settings"),
   patchSettings: (patch) => call("PATCH", "/api/settings", patch),
+  tasks: () => call("GET", "/api/tasks"),
 };
 
 export const attachmentUrl = (id, inline = false) => `/api/attachments/${id}${inline ? "?inline=true" : ""}`;

@@ -11,6 +11,7 @@ import { Search } from "./search.js";
 import { dndActive, dndEnds, saveSettings, settingsDialog } from "./settings.js";
 import { helpOverlay, installShortcuts } from "./shortcuts.js";
 import { on, set, startableChannels, state, syncClock } from "./state.js";
+import { watchTasks } from "./tasks.js";
 import { fail } from "./toast.js";
 
 const ROUTE = /^#\/conversation\/(\d+)$/;
@@ -44,6 +45,7 @@ async function boot() {
   // Follow the log from the session's position first, so nothing committed while the
   // list loads is missed (replays are harmless: updates are idempotent).
   new EventStream(handleEvents, resync, (up) => ($("#offline").hidden = up)).start(session.last_seq);
+  watchTasks($("#task-trouble"), api.tasks);
   await loadDirectory();
   // No route at all (not even #/): reopen where the agent left off.
   if (!location.hash && session.settings.last_conversation_id) {

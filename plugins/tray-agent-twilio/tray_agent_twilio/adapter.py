@@ -131,25 +131,38 @@ class TwilioAdapter:
         return form
 
     async def _find(self, message: OutboundMessage) -> str | None:
-        """The newest outbound message to this customer with this body, created after the
-        message was queued (less clock skew); None when Twilio does not have it."""
+        """The SID of this message if Twilio has it: an outbound message to this customer
+        with this body, created after it was queued (less clock skew), that no other message
+        of the channel holds. Identical texts are normal ("Thanks!"): a SID another message
+        has is never this one's, and two candidates are no answer (ProviderError: the
+        message fails visibly rather than being sent twice or taking another's SID)."""
         body, _media = compose(message)
         params = {"To": message.customer_address, "PageSize": "50"}
         if not self.service_sid:
             params["From"] = self.business
         since = (message.created_at - CLOCK_SKEW) if message.created_at else None
         page = await self.api.list_messages(params)
+        candidates: list[str] = []
         for _ in range(3):  # newest first: a lost send is on the first page or two
+            older = False
             for m in page.get("messages") or []:
                 created = inbound.rfc2822(m.get("date_created"))
                 if since is not None and created is not None and created < since:
-                    return None
+                    older = True
+                    break
                 if str(m.get("direction", "")).startswith("outbound") and (m.get("body") or "") == body:
-                    return str(m["sid"])
-            if not page.get("next_page_uri"):
+                    candidates.append(str(m["sid"]))
+            if older or not page.get("next_page_uri"):
                 break
             page = await self.api.list_messages(page_uri=page["next_page_uri"])
-        return None
+        held = getattr(self.ctx, "provider_ids_held", None)
+        if held is not None and candidates:
+            taken = held(candidates, message.message_id)
+            candidates = [c for c in candidates if c not in taken]
+        if len(candidates) > 1:
+            raise ProviderError(f"Twilio holds {len(candidates)} messages that could be this one; it was not "
+                                "sent again in case one of them is it.", retryable=False)
+        return candidates[0] if candidates else None
 
     # -- webhooks ----------------------------------------------------------------------------
 
