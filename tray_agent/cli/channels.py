@@ -107,7 +107,7 @@ def channel_list(c: Ctx, as_json: bool) -> None:
     views = [_describe(app, ch) for ch in app.inbox.list_channels(include_disabled=True)]
     lines = []
     for v in views:
-        health = {True: "ok", False: "UNHEALTHY", None: "unchecked"}[v["healthy"]]
+        health = health_state(v)
         state = "" if v["enabled"] else " (disabled)"
         lines.append(f"{v['id']:>4} {v['name']} — {v['label']} {v['business_address']}: {health}{state}"
                      + (f" — {v['health_detail']}" if v["health_detail"] else ""))
@@ -193,7 +193,8 @@ def channel_test(c: Ctx, channel: str, as_json: bool) -> None:
                 await adapter.aclose()
 
         ok, detail = _run(check())
-    app.inbox.set_channel_health(ch.id, ok, detail)
+    # A one-off check: it never takes the health report from the agent that runs the channel.
+    app.inbox.set_channel_health(ch.id, ok, detail, runs=False)
     emit({"id": ch.id, "name": ch.name, "ok": ok, "detail": detail}, as_json,
          f"{ch.name}: {'ok' if ok else 'FAILED'} — {detail}")
     if not ok:
@@ -235,6 +236,16 @@ def sandbox_cmd(port: int, sms_webhook: str, whatsapp_webhook: str) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def health_state(v: dict[str, Any]) -> str:
+    """A channel's health in words; a report from a process that has stopped is not current."""
+    if not v.get("plugin_installed", True):
+        return "plugin missing here"
+    if v.get("running") is False:
+        at = str(v.get("health_at") or "")[:16].replace("T", " ")
+        return f"not running — health last seen at {at} UTC" if at else "not running"
+    return {True: "ok", False: "UNHEALTHY", None: "unchecked"}[v["healthy"]]
 
 
 def _where_credentials(name: str, ctype: Any, stored: dict[str, str]) -> str:
@@ -347,6 +358,8 @@ def _describe(app: Any, ch: Any) -> dict[str, Any]:
             _run(adapter.aclose())
     return {"id": ch.id, "name": ch.name, "kind": ch.kind, "label": ch.label, "business_address": ch.business_address,
             "enabled": ch.enabled, "healthy": ch.healthy, "health_detail": ch.health_detail,
+            "health_at": ch.health_at.isoformat() if ch.health_at else None, "running": ch.running,
+            "plugin_installed": ch.available,
             "in_config": ch.name in app.config.channels, "source": (ch.settings or {}).get("source", ""),
             "route_queue_id": ch.route_queue_id, "route_agent_id": ch.route_agent_id,
             "auto_close_seconds": ch.auto_close_seconds, "webhooks": webhooks}

@@ -57,6 +57,10 @@ def _configure_logging(app: "App") -> None:
         h._tray_agent = True  # type: ignore[attr-defined]
         root.addHandler(h)
     root.setLevel(level)
+    # httpx logs every provider call at INFO ("HTTP Request: …"): a line per poll and send
+    # on the console. Its warnings still show.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 class Shell:
@@ -228,7 +232,9 @@ class Daemon:
             self.watcher.start()
         self.engine.start()
         self.ready_seconds = round(time.monotonic() - self.t0, 3)
-        print(f"Tray Agent is running at {self.server.url}/  (token in {self.app.paths.token_file})", flush=True)
+        from tray_agent.cli.admin import startup_banner
+
+        print(startup_banner(self.app, self.server.url), flush=True)
         instance.write_info(self.app.paths.instance_file, url=self.server.url, tray=tray,
                             started_at=time.time(), ready_seconds=self.ready_seconds)
         log.info("ready in %.2f s (%s)", self.ready_seconds, "tray" if tray else "headless")
