@@ -48,3 +48,24 @@ def test_every_phone_number_in_the_readme_and_docs_is_accepted():
             refused.append(n)
     assert refused == []
 
+
+
+def test_the_readme_rules_table_says_what_the_telegram_plugin_does():
+    from tray_agent_telegram.plugin import RULES
+
+    days = RULES.auto_close_after.days  # type: ignore[union-attr]
+    [row] = [line for line in README.read_text().splitlines() if line.startswith("| idle conversations close |")]
+    telegram = row.strip("|").split("|")[-1].strip()
+    assert telegram.startswith(f"after {days} days")
+    assert ("configurable" in telegram) == RULES.auto_close_configurable
+
+
+def test_every_command_in_the_readme_table_exists():
+    from tray_agent.cli import cli
+
+    text = README.read_text()
+    table = [line for line in text.splitlines() if line.startswith("| `tray-agent ")]
+    named = {m for line in table for m in re.findall(r"`tray-agent ([a-z-]+)", line)}
+    assert {"agent", "queue", "channel", "retry", "open", "search"} <= named
+    assert sorted(n for n in named if cli.get_command(None, n) is None) == []  # type: ignore[arg-type]
+    assert "channel set CHANNEL --queue Q" in text
