@@ -63,3 +63,26 @@ def test_a_report_from_a_process_that_stopped_shows_as_not_running(sqlite_world,
     assert health_state({**sms, "plugin_installed": True}) == "not running — health last seen at 2026-12-01 09:30 UTC"
     # Nothing runs it now: a process that cannot run it may say so.
     assert w.inbox.set_channel_health(w.sms.id, False, "plugin missing", runs=False)
+
+
+def test_doctor_says_the_agent_is_running_with_its_pid(home, tmp_path):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "TRAY_AGENT_SANDBOX_MODE": "off"}
+    env.pop("TRAY_AGENT_DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tray_agent", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        while "Tray Agent is running at" not in line:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, "serve exited"
+        url = line.split(" at ", 1)[1].split("/", 3)[:3]
+        deadline = time.monotonic() + 20
+        while not home.instance_file.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        out = CliRunner().invoke(cli, ["doctor"], catch_exceptions=False).output
+        assert f"agent running (pid {proc.pid}) at {'/'.join(url)}/" in out
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert "agent not running" in CliRunner().invoke(cli, ["doctor"], catch_exceptions=False).output
