@@ -70,3 +70,25 @@ def test_migration_rebuilds_the_index_of_an_existing_store(sqlite_world):
         assert conn.exec_driver_sql("SELECT count(*) FROM message_fts WHERE message_fts MATCH '\"東 京\"'").scalar() == 0
     assert w.app.db.migrate() == HEAD_REVISION
     assert _texts(w, "東京") == ["お荷物は東京に届きました"]
+
+
+def test_cli_search_for_an_emoji_and_a_half_word_as_typed(world_cli):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from tray_agent.app import App
+    from tray_agent.channels import InboundMessage
+    from tray_agent.cli import cli
+
+    home, conv = world_cli
+    app = App(home)
+    sms = app.inbox.list_channels()[0]
+    app.inbox.receive(sms.id, InboundMessage("SM2", "+14155550199", "box 📦 sent", customer_name="Ada"))
+    app.close()
+    run = CliRunner()
+    box = run.invoke(cli, ["search", "📦"])
+    assert box.exit_code == 0 and "box 📦 sent" in box.output and "parcel" not in box.output
+    half = run.invoke(cli, ["search", "parc"])
+    assert half.exit_code == 0 and "where is my parcel" in half.output
+    nothing = run.invoke(cli, ["search", "?!"])
+    assert nothing.exit_code == 1
+    assert nothing.output.strip() == "error: Nothing to search for in '?!': type a word, a number or an emoji."
