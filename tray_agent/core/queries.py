@@ -141,8 +141,8 @@ class Queries(InboxBase):
             queues = self._my_queues(s, agent_id)
             if self.db.is_sqlite:
                 # Drive the query from the FTS index in rowid order: FTS5 walks its doclist
-                # newest first and stops at the limit, however common the word is (short
-                # prefixes have their own index, so "or" is as cheap as "order").
+                # newest first and stops at the limit, however common the word is (prefixes
+                # of 2-6 characters have their own index, so "ord" is as cheap as "order").
                 fts = table("message_fts", column("rowid"))
                 q = (select(Message, Conversation).select_from(fts)
                      .join(Message, Message.id == fts.c.rowid)

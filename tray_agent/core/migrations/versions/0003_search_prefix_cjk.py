@@ -71,7 +71,10 @@ def _pg_function() -> str:
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         # tray_index_text is registered on every connection by core/db.py.
-        _sqlite_fts("tray_index_text({})", ", prefix='2 3'")
+        # A prefix index per length 2-6: a half-typed word walks one doclist newest first and
+        # stops at the limit (without one FTS5 merges every matching term's postings:
+        # "orde*" 7 ms at 70k matches, 0.1 ms with it; the index grows ~5x, ~+14 % store).
+        _sqlite_fts("tray_index_text({})", ", prefix='2 3 4 5 6'")
     else:
         op.execute(_pg_function())
         op.execute("DROP INDEX IF EXISTS ix_message_fts")
