@@ -213,6 +213,9 @@ class ChannelType:
     settings: dict[str, str] = field(default_factory=dict)
     #: Credentials it needs, name → description; stored in the OS keyring.
     secrets: dict[str, str] = field(default_factory=dict)
+    #: Which of ``secrets`` only some settings need (Telegram's webhook_secret, webhook mode
+    #: only): `channel add` does not demand them, the adapter says when one is missing.
+    optional_secrets: frozenset[str] = frozenset()
     #: Which setting holds the business address shown to customers.
     business_address_setting: str = "business_number"
     #: Seconds between ``poll()`` calls; None when the channel is push-only.

@@ -107,7 +107,8 @@ class Runtime:
     def _start_adapter(self, ch: Channel) -> None:
         ctype = self.app.channel_types.get(ch.kind)
         if ctype is None:
-            self.app.inbox.set_channel_health(ch.id, False, f"The {ch.kind!r} channel plugin is not installed.")
+            self.app.inbox.set_channel_health(ch.id, False, f"The {ch.kind!r} channel plugin is not installed.",
+                                              runs=False)  # another install may run it
             return
         cfg = ChannelConfig(id=ch.id, kind=ch.kind, name=ch.name, business_address=ch.business_address,
                             settings=dict(ch.settings))

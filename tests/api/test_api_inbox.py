@@ -106,5 +106,5 @@ def test_search_finds_words_across_every_message(agent, client):
     assert client.get("/api/search", params={"q": "quokka parc*"}).json()[0]["conversation"]["id"] == conv
     assert client.get("/api/search", params={"q": "zebra"}).json() == []
     r = client.get("/api/search", params={"q": "  ?! "})
-    assert r.status_code == 422 and r.json()["message"] == "Type a word to search for."
+    assert r.status_code == 422 and r.json()["message"] == "Nothing to search for in '?!': type a word, a number or an emoji."
     assert client.get("/api/search").status_code == 422

@@ -95,3 +95,56 @@ def test_bad_input_is_one_clear_line(run, args: list[str], message: str) -> None
     r = run(*args)
     assert r.exit_code == 1
     assert message in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_set_routes_a_channel_to_a_queue_and_sets_sms_auto_close(run, sandbox: Sandbox, home: Paths) -> None:  # type: ignore[no-untyped-def]
+    add_sms(run, sandbox)
+    bea = run("agent", "add", "Bea")
+    assert bea.exit_code == 0, bea.output
+    queue = run("queue", "add", "Billing", "--member", bea.output.split()[1].rstrip(":"))
+    assert queue.exit_code == 0, queue.output
+    r = run("channel", "set", "Shop SMS", "--queue", "Billing", "--auto-close", "2d")
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == ("channel 1: Shop SMS — new conversations go to queue Billing; "
+                                "idle conversations close after 2 days.")
+    shown = json.loads(run("channel", "list", "--json").output)[0]
+    assert (shown["route_queue_id"], shown["auto_close_seconds"]) == (1, 172800)
+    # Kept in the config file too, so the next start does not undo it.
+    assert tomllib.loads(home.config_file.read_text())["channels"]["Shop SMS"]["auto_close_seconds"] == 172800
+    r = run("channel", "set", "1", "--agent", "Bea", "--queue", "none", "--auto-close", "never")
+    assert r.output.strip() == "channel 1: Shop SMS — new conversations go to agent Bea; idle conversations never close."
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--queue", "Nope"], "There is no queue 'Nope'; `tray-agent queue list` shows them."),
+    (["--agent", "Nobody"], "There is no agent 'Nobody'; `tray-agent agent list` shows them."),
+    (["--auto-close", "soon"], "'soon' is not a time; use e.g. 90m, 12h, 2d, or never."),
+    ([], "Say what to change: --queue, --agent or --auto-close."),
+])
+def test_set_with_bad_input_is_one_clear_line(run, sandbox: Sandbox, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    add_sms(run, sandbox)
+    r = run("channel", "set", "Shop SMS", *args)
+    assert r.exit_code == 1 and r.output.strip() == f"error: {message}"
+
+
+def test_add_says_the_credential_came_from_the_environment(
+        run, sandbox: Sandbox, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from tray_agent.secrets import env_name
+
+    monkeypatch.setenv(env_name("Env SMS", "auth_token"), sandbox.creds.twilio_auth_token)
+    c = sandbox.creds
+    r = run("channel", "add", "sms", "Env SMS", "--number", "+14155550100", "--no-prompt",
+            "--set", f"account_sid={c.twilio_account_sid}", "--set", f"api_base={sandbox.url}")
+    assert r.exit_code == 0, r.output
+    first = r.output.splitlines()[0]
+    assert first.endswith(f"added; credentials: read from {env_name('Env SMS', 'auth_token')}.")
+    assert "keyring" not in first and memory_keyring.store == {}
+    r = add_sms(run, sandbox)
+    assert "added; credentials: auth_token stored in the keyring." in r.output
+
+
+def test_telegram_in_polling_mode_needs_only_the_bot_token(run, memory_keyring: MemoryKeyring) -> None:  # type: ignore[no-untyped-def]
+    r = run("channel", "add", "telegram", "Bot", "--set", "bot_username=@shop_bot", "--no-prompt",
+            "--secret", "bot_token=123:abc")
+    assert r.exit_code == 0, r.output
+    assert memory_keyring.store == {("tray-agent", "Bot:bot_token"): "123:abc"}

@@ -87,6 +87,8 @@ def test_headless_daemon_keeps_receiving_and_logs_what_it_would_notify(desktop_e
         assert time.monotonic() < deadline, d.log()[-2000:]
         time.sleep(0.1)
     assert d.api("GET", f"/api/conversations/{conv}")["unread"] is True
+    # One line per HTTP request (provider calls, the window's fetches) never fills the console.
+    assert "HTTP Request:" not in d.out.read_text() + d.log() and '" 200' not in d.out.read_text()
 
     # A second launch has no window to raise: it says where the inbox is.
     second = _cli(env)

@@ -27,6 +27,10 @@ def test_the_sandbox_command_serves_both_providers_and_the_phone_page() -> None:
                 time.sleep(0.02)
         assert info["sms_numbers"]["+14155550100"]["url"] == hook
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        advice = "".join(proc.stdout.readline() for _ in range(6))  # type: ignore[union-attr]
+        # Its credentials change every run: never advise a restart; wire it while it runs.
+        assert "restart" not in advice.replace("no restart", "")
+        assert f"http://127.0.0.1:{port}/_sandbox/numbers/whatsapp" in advice
     finally:
         proc.terminate()
         proc.wait(10)

@@ -17,7 +17,7 @@ from tray_agent.api import uploads
 from tray_agent.api.deps import AgentId, InboxDep
 from tray_agent.api.schemas import Id, UploadView
 from tray_agent.core.errors import FileTooLarge, InvalidInput, TrayAgentError
-from tray_agent.core.rules import human_size
+from tray_agent.core.rules import sizes_apart
 
 router = APIRouter(prefix="/api", tags=["files"])
 
@@ -55,8 +55,8 @@ async def upload(request: Request, inbox: InboxDep, agent: AgentId,
     # The server has checked the header is a number (else it answered 400 itself).
     content_length = int(request.headers.get("content-length") or 0)
     if content_length > limit:
-        raise FileTooLarge(f"{name!r} is {human_size(content_length)}; {label} takes files up to "
-                           f"{human_size(limit)}. It was not uploaded.")
+        got, most = sizes_apart(content_length, limit)
+        raise FileTooLarge(f"{name!r} is {got}; {label} takes files up to {most}. It was not uploaded.")
     mime = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or "application/octet-stream"
     staged = await run_in_threadpool(inbox.files.stage, _body_chunks(request), name, mime, limit)
     return UploadView(upload_id=uploads.issue(request, agent, staged), file_name=staged.file_name,

@@ -17,10 +17,10 @@ router = APIRouter(prefix="/api", tags=["inbox"])
 
 Filter = Literal["all", "unread", "mine", "unassigned", "archived"]
 Limit = Annotated[int, Query(ge=1, le=200)]
-#: At least one word character (the schema says so; the service layer refuses a query of
-#: only spaces or punctuation with its own message).
-SearchWords = Annotated[str, Query(min_length=1, max_length=500, json_schema_extra={"pattern": r"\w"},
-                                   description="Words to find; a trailing * matches a prefix.")]
+#: Words, numbers or emoji; the service layer refuses a query with nothing searchable in it
+#: (only spaces or punctuation) with its own 422 message.
+SearchWords = Annotated[str, Query(min_length=1, max_length=500,
+                                   description="Words to find; the last one matches as a prefix.")]
 
 
 @router.get("/session", response_model=SessionView)

@@ -127,6 +127,9 @@ class Guard:
             if scope["type"] == "websocket":
                 await _refuse_websocket(scope, receive, send, status, {"error": code, "message": message})
                 return
+            if status == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+                await _html(send, status, SIGN_IN_PAGE)  # a person in a browser, not an API client
+                return
             await _json(send, status, {"error": code, "message": message})
             return
 
@@ -176,6 +179,27 @@ async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, status: 
         await _json(send, status, body, prefix="websocket.")
     else:
         await send({"type": "websocket.close", "code": 1008})
+
+
+#: What a browser that opened the address without the window's key is shown.
+SIGN_IN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width"><title>Tray Agent — open the window</title></head>
+<body>
+<h1>This address needs the window's key</h1>
+<p>Tray Agent only lets in the browser that opens its window with the key. To get in:</p>
+<ul><li>click the Tray Agent icon in the system tray, or</li>
+<li>run <code>tray-agent open --browser</code> in a terminal, or run <code>tray-agent open</code>
+and open the address it prints (it carries the key).</li></ul>
+<p>API clients send the agent's token (the <code>api-token</code> file in its config folder) as
+<code>Authorization: Bearer &lt;token&gt;</code>.</p></body></html>"""
+
+
+async def _html(send: Send, status: int, page: str) -> None:
+    data = page.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-length", str(len(data)).encode()), *_SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": data})
 
 
 async def _json(send: Send, status: int, body: dict[str, str], prefix: str = "") -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
+import time
 from typing import Any
 
 import click
@@ -13,6 +15,7 @@ from sqlalchemy.engine import make_url
 from tray_agent import __version__
 from tray_agent.calls import availability
 from tray_agent.cli import Ctx, cli, emit
+from tray_agent.cli.channels import health_state
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -42,6 +45,18 @@ def plugins_cmd(c: Ctx, as_json: bool) -> None:
             click.echo(f"  error: {e}")
 
 
+def running_agent(paths: Any) -> dict[str, Any] | None:
+    """The daemon or `serve` of this install, if one runs: its pid and address."""
+    from tray_agent.core.reporter import is_running
+    from tray_agent.desktop.instance import read_info
+
+    info = read_info(paths.instance_file)
+    pid = info.get("pid") if info else None
+    if not isinstance(pid, int) or is_running(f"{socket.gethostname()}:{pid}") is not True:
+        return None
+    return {"pid": pid, "url": str(info["url"]).rstrip("/")}  # type: ignore[index]
+
+
 def doctor_report(c: Ctx) -> dict[str, Any]:
     app = c.app
     url = make_url(app.db.url)
@@ -51,9 +66,11 @@ def doctor_report(c: Ctx) -> dict[str, Any]:
         "config_file": str(app.paths.config_file),
         "database": {"url": url.render_as_string(hide_password=True), "schema_revision": app.schema_revision},
         "agent": app.agent.model_dump(mode="json"),
+        "running": running_agent(app.paths),
         "channels": [
             {"id": ch.id, "name": ch.name, "kind": ch.kind, "business_address": ch.business_address,
-             "plugin_installed": ch.available, "healthy": ch.healthy, "detail": ch.health_detail}
+             "plugin_installed": ch.available, "healthy": ch.healthy, "detail": ch.health_detail,
+             "running": ch.running, "health_at": ch.health_at.isoformat() if ch.health_at else None}
             for ch in app.inbox.list_channels()
         ],
         "channel_types": sorted(app.channel_types),
@@ -91,8 +108,11 @@ def doctor_cmd(c: Ctx, as_json: bool) -> None:
     click.echo(f"database: {r['database']['url']} (schema {r['database']['schema_revision']})")
     click.echo(f"agent:    {r['agent']['name']} <{r['agent']['email']}>")
     click.echo(f"channel types: {', '.join(r['channel_types']) or 'none installed'}")
+    run = r["running"]
+    click.echo(f"agent running (pid {run['pid']}) at {run['url']}/" if run else
+               "agent not running — the channels' health below is as last seen")
     for ch in r["channels"]:
-        state = "plugin missing" if not ch["plugin_installed"] else {True: "ok", False: "UNHEALTHY", None: "unchecked"}[ch["healthy"]]
+        state = health_state(ch)
         click.echo(f"channel {ch['id']} {ch['name']} ({ch['kind']} {ch['business_address']}): {state}"
                    + (f" — {ch['detail']}" if ch["detail"] else ""))
     for h in r["call_handlers"]:
@@ -195,7 +215,7 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
             while not server.server.started and not task.done():
                 await asyncio.sleep(0.01)
             if not task.done():
-                click.echo(f"Tray Agent is running at {server.url}/  (token in {app.paths.token_file})")
+                click.echo(startup_banner(app, server.url))
                 sys.stdout.flush()
                 instance.write_info(app.paths.instance_file, url=server.url, tray=False, started_at=time.time(),
                                     ready_seconds=round(time.monotonic() - t0, 3))
@@ -212,6 +232,18 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
     finally:
         instance.remove_info(app.paths.instance_file)
         lock.release()
+
+
+def startup_banner(app: Any, url: str) -> str:
+    """What a start prints: the address to open. The key goes into it only on a terminal
+    (a service's output ends up in a journal; `tray-agent open` prints it on demand)."""
+    line = f"Tray Agent is running at {url}/"
+    if sys.stdout.isatty():
+        from tray_agent.api.security import load_or_create_token, window_url
+
+        token = load_or_create_token(app.paths.token_file)
+        return f"{line}\n  open the window in a browser: {window_url(url, token)}"
+    return f"{line}  (`tray-agent open` prints the window's address, `--browser` opens it)"
 
 
 @cli.command("daemon", hidden=True)

@@ -73,7 +73,7 @@ def channel_add(c: Ctx, kind: str, name: str, address: str | None, settings: tup
     if bad:
         raise InvalidInput(f"{ctype.label} takes no credential {', '.join(bad)} (it takes: {', '.join(ctype.secrets) or 'none'}).")
     for key, description in ctype.secrets.items():
-        if key in given or secrets.get(name, key):
+        if key in given or key in ctype.optional_secrets or secrets.get(name, key):
             continue
         if no_prompt:
             raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… or set {secrets.env_name(name, key)}.")
@@ -94,7 +94,7 @@ def channel_add(c: Ctx, kind: str, name: str, address: str | None, settings: tup
     app.config.channels[name] = entry
     app.config.save()
     view = _describe(app, ch)
-    emit(view, as_json, f"channel {ch.id}: {name} ({ctype.label} {address}) added; credentials are in the keyring.\n"
+    emit(view, as_json, f"channel {ch.id}: {name} ({ctype.label} {address}) added; {_where_credentials(name, ctype, given)}\n"
          + "\n".join(f"  {w['method']} {w['url']}  — {w['description']}" for w in view["webhooks"]))
 
 
@@ -107,12 +107,52 @@ def channel_list(c: Ctx, as_json: bool) -> None:
     views = [_describe(app, ch) for ch in app.inbox.list_channels(include_disabled=True)]
     lines = []
     for v in views:
-        health = {True: "ok", False: "UNHEALTHY", None: "unchecked"}[v["healthy"]]
+        health = health_state(v)
         state = "" if v["enabled"] else " (disabled)"
         lines.append(f"{v['id']:>4} {v['name']} — {v['label']} {v['business_address']}: {health}{state}"
                      + (f" — {v['health_detail']}" if v["health_detail"] else ""))
         lines.extend(f"       {w['method']:<4} {w['url']}" for w in v["webhooks"])
     emit(views, as_json, "\n".join(lines) or "(no channels; the provider sandbox runs when none is configured)")
+
+
+@channel_group.command("set")
+@click.argument("channel")
+@click.option("--queue", default=None, metavar="QUEUE", help="Route new conversations to this queue (name or id; 'none').")
+@click.option("--agent", default=None, metavar="AGENT", help="Route new conversations to this agent (name or id; 'none').")
+@click.option("--auto-close", default=None, metavar="TIME",
+              help="Close idle conversations after TIME (90m, 12h, 2d, seconds) or 'never'.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def channel_set(c: Ctx, channel: str, queue: str | None, agent: str | None, auto_close: str | None,
+                as_json: bool) -> None:
+    """Change CHANNEL's routing or its idle-closure time (where its rules allow it)."""
+    app = c.app
+    ch = _find(app, channel)
+    changes: dict[str, Any] = {}
+    if queue is not None:
+        changes["route_queue_id"] = _pick(queue, app.inbox.list_queues(), "queue")
+    if agent is not None:
+        changes["route_agent_id"] = _pick(agent, app.inbox.list_agents(), "agent")
+    if auto_close is not None:
+        changes["auto_close_seconds"] = _duration(auto_close)
+    if not changes:
+        raise InvalidInput("Say what to change: --queue, --agent or --auto-close.")
+    view = app.inbox.update_channel(ch.id, **changes)
+    entry = app.config.channels.get(ch.name)
+    if isinstance(entry, dict) and "auto_close_seconds" in changes:
+        # The file is the truth for the channels it names: keep it in step, or the next
+        # start would undo the change.
+        entry["auto_close_seconds"] = changes["auto_close_seconds"]
+        app.config.save()
+    names = {q.id: q.name for q in app.inbox.list_queues()}
+    agents = {a.id: a.name for a in app.inbox.list_agents()}
+    closes = view.auto_close_seconds
+    emit(view, as_json, f"channel {view.id}: {view.name} — new conversations go to "
+         + (f"queue {names.get(view.route_queue_id, view.route_queue_id)!s}" if view.route_queue_id else "")
+         + (" and " if view.route_queue_id and view.route_agent_id else "")
+         + (f"agent {agents.get(view.route_agent_id, view.route_agent_id)!s}" if view.route_agent_id else "")
+         + ("" if view.route_queue_id or view.route_agent_id else "everyone")
+         + "; idle conversations " + (f"close after {_human_duration(closes)}." if closes else "never close."))
 
 
 @channel_group.command("remove")
@@ -153,7 +193,8 @@ def channel_test(c: Ctx, channel: str, as_json: bool) -> None:
                 await adapter.aclose()
 
         ok, detail = _run(check())
-    app.inbox.set_channel_health(ch.id, ok, detail)
+    # A one-off check: it never takes the health report from the agent that runs the channel.
+    app.inbox.set_channel_health(ch.id, ok, detail, runs=False)
     emit({"id": ch.id, "name": ch.name, "ok": ok, "detail": detail}, as_json,
          f"{ch.name}: {'ok' if ok else 'FAILED'} — {detail}")
     if not ok:
@@ -174,14 +215,20 @@ def sandbox_cmd(port: int, sms_webhook: str, whatsapp_webhook: str) -> None:
         sb.register_sms(sms_webhook)
     if whatsapp_webhook:
         sb.register_whatsapp(whatsapp_webhook)
+    # Its credentials change every run, so the webhooks are pointed at the agent while it
+    # runs (a restart would invalidate the channels just added).
+    hook = f"curl -H 'X-Sandbox: 1' -H 'Content-Type: application/json' {sb.url}/_sandbox/numbers"
     click.echo(f"Provider sandbox at {sb.url}/  (customer phone page; Ctrl+C stops it)\n"
-               "Its credentials are fake and change every run; wire an agent to it with:\n"
+               "Its credentials are fake and change every run; while it runs, wire an agent to it with:\n"
                f"  tray-agent channel add sms 'Sandbox SMS' --number {c.sms_number} --set api_base={sb.url} "
-               f"--set account_sid={c.twilio_account_sid} --set poll=off --secret auth_token={c.twilio_auth_token}\n"
+               f"--set account_sid={c.twilio_account_sid} --secret auth_token={c.twilio_auth_token}\n"
                f"  tray-agent channel add whatsapp 'Sandbox WhatsApp' --number {c.whatsapp_number} --set api_base={sb.url} "
                f"--set phone_number_id={c.phone_number_id} --secret access_token={c.meta_access_token} "
                f"--secret app_secret={c.meta_app_secret} --secret verify_token={c.meta_verify_token}\n"
-               "then restart this with --sms-webhook/--whatsapp-webhook set to the URLs `tray-agent channel list` shows.")
+               "SMS reach the agent by polling. For WhatsApp (and SMS webhooks), start the agent, then give this "
+               "sandbox the URLs `tray-agent channel list` shows — no restart:\n"
+               f"  {hook}/whatsapp -d '{{\"phone_number_id\": \"{c.phone_number_id}\", \"url\": \"EVENTS_URL\"}}'\n"
+               f"  {hook}/sms -d '{{\"number\": \"{c.sms_number}\", \"url\": \"INBOUND_URL\"}}'")
     try:
         asyncio.run(sb.serve())
     except KeyboardInterrupt:
@@ -189,6 +236,63 @@ def sandbox_cmd(port: int, sms_webhook: str, whatsapp_webhook: str) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def health_state(v: dict[str, Any]) -> str:
+    """A channel's health in words; a report from a process that has stopped is not current."""
+    if not v.get("plugin_installed", True):
+        return "plugin missing here"
+    if v.get("running") is False:
+        at = str(v.get("health_at") or "")[:16].replace("T", " ")
+        return f"not running — health last seen at {at} UTC" if at else "not running"
+    return {True: "ok", False: "UNHEALTHY", None: "unchecked"}[v["healthy"]]
+
+
+def _where_credentials(name: str, ctype: Any, stored: dict[str, str]) -> str:
+    """Where each credential of a new channel comes from: the keyring (given now) or the
+    environment variable that overrides it."""
+    keyring = [k for k in ctype.secrets if k in stored]
+    env = [secrets.env_name(name, k) for k in ctype.secrets if k not in stored and secrets.get(name, k)]
+    parts = ([f"{', '.join(keyring)} stored in the keyring"] if keyring else []) + \
+            ([f"read from {', '.join(env)}"] if env else [])
+    return ("credentials: " + "; ".join(parts) + ".") if parts else "it needs no credentials."
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(text: str) -> int | None:
+    """ "2d", "12h", "90m", "3600" → seconds; "never" / "none" / "0" → None."""
+    t = text.strip().lower()
+    if t in ("never", "none", "off", "0"):
+        return None
+    unit = t[-1] if t and t[-1] in _UNITS else "s"
+    number = t[:-1] if t and t[-1] in _UNITS else t
+    try:
+        value = float(number)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a time; use e.g. 90m, 12h, 2d, or never.") from None
+    if value <= 0:
+        raise InvalidInput(f"{text!r} is not a time; use e.g. 90m, 12h, 2d, or never.")
+    return int(value * _UNITS[unit])
+
+
+def _human_duration(seconds: int) -> str:
+    for unit, size, name in (("d", 86400, "day"), ("h", 3600, "hour"), ("m", 60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {name}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def _pick(text: str, items: list[Any], what: str) -> int | None:
+    """The id of the agent or queue named (or numbered) ``text``; None for "none"."""
+    if text.strip().lower() == "none":
+        return None
+    for item in items:
+        if item.name == text or str(item.id) == text:
+            return int(item.id)
+    raise NotFound(f"There is no {what} {text!r}; `tray-agent {what} list` shows them.")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -254,5 +358,8 @@ def _describe(app: Any, ch: Any) -> dict[str, Any]:
             _run(adapter.aclose())
     return {"id": ch.id, "name": ch.name, "kind": ch.kind, "label": ch.label, "business_address": ch.business_address,
             "enabled": ch.enabled, "healthy": ch.healthy, "health_detail": ch.health_detail,
+            "health_at": ch.health_at.isoformat() if ch.health_at else None, "running": ch.running,
+            "plugin_installed": ch.available,
             "in_config": ch.name in app.config.channels, "source": (ch.settings or {}).get("source", ""),
-            "webhooks": webhooks}
+            "route_queue_id": ch.route_queue_id, "route_agent_id": ch.route_agent_id,
+            "auto_close_seconds": ch.auto_close_seconds, "webhooks": webhooks}

@@ -185,3 +185,40 @@ def search_cmd(c: Ctx, query: str, limit: int, as_json: bool) -> None:
     """Search all message text, newest first."""
     hits = c.app.inbox.search(c.agent_id, query, limit=limit)
     emit(hits, as_json, "\n".join(f"{h.conversation.id:>6} {_msg(h.message)}" for h in hits) or "(no matches)")
+
+
+@cli.command("open")
+@click.argument("conversation_id", type=int, required=False)
+@click.option("--browser", is_flag=True, help="Open it in the default web browser instead of printing it.")
+@pass_ctx
+def open_cmd(c: Ctx, conversation_id: int | None, browser: bool) -> None:
+    """Print the running agent's window address (with its key), or open it in a browser."""
+    from tray_agent.paths import resolve
+
+    url = window_address(resolve(c.home), conversation_id)
+    if url is None:
+        raise InvalidInput("Tray Agent is not running; start it with `tray-agent` (or `tray-agent serve`).")
+    if browser:
+        import webbrowser
+
+        if not webbrowser.open(url):
+            raise InvalidInput("No web browser could be started; open the address `tray-agent open` prints.")
+        click.echo("Opened the window in your web browser.")
+        return
+    click.echo(url)
+
+
+def window_address(paths, conversation_id: int | None = None) -> str | None:  # type: ignore[no-untyped-def]
+    """The running agent's ready-to-open window address: its token is traded for a cookie
+    on first load (then dropped from the address bar). None when no agent runs."""
+    from tray_agent.api.security import window_url
+    from tray_agent.cli.admin import running_agent
+
+    running = running_agent(paths)
+    if running is None:
+        return None
+    try:
+        token = paths.token_file.read_text().strip()
+    except OSError:
+        return None
+    return window_url(running["url"], token, conversation_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from tray_agent.core import events
+from tray_agent.core import events, reporter
 from tray_agent.core.base import InboxBase
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound
 from tray_agent.core.models import Agent, Channel, Conversation, MessageQueue, QueueMember
@@ -74,15 +74,29 @@ class Admin(InboxBase):
         self._forget_channel(channel_id)
         return self._channel_view(ch)
 
-    def set_channel_health(self, channel_id: int, ok: bool, detail: str = "") -> None:
+    def set_channel_health(self, channel_id: int, ok: bool, detail: str = "", *, runs: bool = True) -> bool:
+        """Record a channel's health as this process sees it. ``runs`` is False for a process
+        that does not run the channel (its plugin is missing here, or a one-off check): it
+        never overwrites the report of another process that still runs it. Returns whether
+        the report was stored."""
         detail = redact(detail)  # often an exception's text, which can quote a URL with a token
+        me = reporter.this_process() if runs else ""
         with self._tx() as (s, out):
             ch = s.get(Channel, channel_id)
-            if ch is None or (ch.healthy == ok and ch.health_detail == detail):
-                return
+            if ch is None:
+                return False
+            if not runs and ch.health_by and ch.health_by != reporter.this_process() \
+                    and reporter.is_running(ch.health_by) is not False:
+                return False
+            changed = ch.healthy != ok or ch.health_detail != detail[:500]
+            if not changed and ch.health_by == me:
+                return True
             ch.healthy, ch.health_detail = ok, detail[:500]
-            self._emit(s, out, events.CHANNEL_UPDATED, None, change="health", channel_id=ch.id, ok=ok, detail=detail)
+            ch.health_by, ch.health_at = me, self.clock.now()
+            if changed:
+                self._emit(s, out, events.CHANNEL_UPDATED, None, change="health", channel_id=ch.id, ok=ok, detail=detail)
         self._forget_channel(channel_id)
+        return True
 
     def remove_channel(self, channel_id: int) -> bool:
         """Delete a channel that never carried a conversation; otherwise disable it, so no
@@ -120,7 +134,9 @@ class Admin(InboxBase):
                            # or {}: a store an older version let take a null still lists
                            business_address=ch.business_address, settings=ch.settings or {},
                            rules=self._rules(ch).to_dict(), enabled=ch.enabled, healthy=ch.healthy,
-                           health_detail=ch.health_detail, route_agent_id=ch.route_agent_id,
+                           health_detail=ch.health_detail, health_at=ch.health_at,
+                           running=reporter.is_running(ch.health_by) if ch.health_by else None,
+                           route_agent_id=ch.route_agent_id,
                            route_queue_id=ch.route_queue_id, auto_close_seconds=ch.auto_close_seconds,
                            available=t is not None)
 

@@ -18,10 +18,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from tray_agent.core.errors import StorageUnavailable
+from tray_agent.core.search_text import index_text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration; start-up skips importing alembic when the store is already there.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 #: SQLite's page cache per connection, in KiB (filled only as pages are touched).
 CACHE_KIB = 32768
 
@@ -113,6 +114,8 @@ def _sqlite_pragmas(engine: Engine, cache_kib: Callable[[], int]) -> None:
         cur.execute(f"PRAGMA cache_size=-{int(cache_kib())}")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
+        # The search index's triggers spell CJK and emoji as words (core/search_text.py).
+        dbapi_conn.create_function("tray_index_text", 1, index_text, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]

@@ -72,6 +72,10 @@ class Channel(SQLModel, table=True):
     enabled: bool = True
     healthy: Optional[bool] = None
     health_detail: str = ""
+    #: Which running instance reported the health ("host:pid"), and when: a report from a
+    #: process that is gone is shown as "not running", not as current.
+    health_by: str = Field(default="", sa_column=Column(String, nullable=False, server_default=""))
+    health_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: Optional[datetime] = _ts()
 
 

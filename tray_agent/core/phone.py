@@ -6,6 +6,9 @@ from functools import lru_cache
 
 from tray_agent.core.errors import InvalidInput
 
+#: What every "not a number" error says to do (a number the product accepts).
+FORMAT_HINT = "use the international format, e.g. +14155550123"
+
 
 @lru_cache(maxsize=65536)  # pure, and parsing costs ~100 µs: the hot ingest path repeats numbers
 def normalize(raw: str, default_region: str | None = None) -> str:
@@ -24,9 +27,9 @@ def normalize(raw: str, default_region: str | None = None) -> str:
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
-        raise InvalidInput(f"{raw!r} is not a phone number.") from None
+        raise InvalidInput(f"{raw!r} is not a phone number; {FORMAT_HINT}.") from None
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
-        raise InvalidInput(f"{raw!r} is not a valid phone number.")
+        raise InvalidInput(f"{raw!r} is not a valid phone number; {FORMAT_HINT}.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -4,7 +4,6 @@ whole history, full-text search, and the event log."""
 from __future__ import annotations
 
 import base64
-import re
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tray_agent.core.errors import InvalidInput, NotFound
 from tray_agent.core import events
 from tray_agent.core.models import Attachment, Contact, ContactPoint, Conversation, Event, Message, ReadState
 from tray_agent.core import rules as R
+from tray_agent.core import search_text
 from tray_agent.core.views import (
     AttachmentView, ComposerState, ContactView, ConversationDetail, EventView, InboxPage, MessagePage,
     RelatedConversation, SearchHit,
@@ -138,18 +138,17 @@ class Queries(InboxBase):
             return MessagePage(items=self._message_views(s, rows), next_before=rows[0].id if more and rows else None)
 
     def search(self, agent_id: int, query: str, *, limit: int = 50, before: int | None = None) -> list[SearchHit]:
-        """Messages whose text contains every word of ``query``, newest first. A word ending
-        in ``*`` matches as a prefix (``parc*``); whole words are the default because
-        they stay fast however many messages match."""
-        words = re.findall(r"\w+\*?", query or "")
-        if not words:
-            raise InvalidInput("Type a word to search for.")
+        """Messages whose text contains every word of ``query``, newest first. The last word
+        matches as a prefix while it is being typed ("ord" finds "order"), as does any word
+        ending in ``*``; a CJK word is found inside a sentence, and emoji are words too."""
+        terms = search_text.parse(query)
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as s:
             queues = self._my_queues(s, agent_id)
             if self.db.is_sqlite:
                 # Drive the query from the FTS index in rowid order: FTS5 walks its doclist
-                # newest first and stops at the limit, however common the word is.
+                # newest first and stops at the limit, however common the word is (prefixes
+                # of 2-6 characters have their own index, so "ord" is as cheap as "order").
                 fts = table("message_fts", column("rowid"))
                 q = (select(Message, Conversation).select_from(fts)
                      .join(Message, Message.id == fts.c.rowid)
@@ -158,15 +157,15 @@ class Queries(InboxBase):
                 if before is not None:
                     q = q.where(fts.c.rowid < before)
                 q = q.order_by(fts.c.rowid.desc())
-                params = {"m": " ".join(f'"{w.rstrip("*")}"' + ("*" if w.endswith("*") else "") for w in words)}
+                params = {"m": search_text.sqlite_match(terms)}
             else:
                 q = (select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
-                     .where(text("to_tsvector('simple', message.text) @@ to_tsquery('simple', :m)"),
+                     .where(text("to_tsvector('simple', tray_index_text(message.text)) @@ to_tsquery('simple', :m)"),
                             self._visible(agent_id, queues)))
                 if before is not None:
                     q = q.where(Message.id < before)
                 q = q.order_by(Message.id.desc())  # type: ignore[union-attr]
-                params = {"m": " & ".join(w.rstrip("*") + (":*" if w.endswith("*") else "") for w in words)}
+                params = {"m": search_text.postgres_tsquery(terms)}
             rows = s.execute(q.limit(limit), params).all()
             msgs = self._message_views(s, [m for m, _ in rows])
             convs = {c.id: c for c in self._conversation_views(s, agent_id, list({c.id: c for _, c in rows}.values()))}

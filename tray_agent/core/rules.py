@@ -20,12 +20,22 @@ PRODUCT_MAX_FILE_BYTES = 100 * MB
 DEFAULT_FILE_RETENTION = timedelta(hours=24)
 
 
-def human_size(n: int) -> str:
+def human_size(n: int, digits: int = 3) -> str:
     """1_500_000 → "1.5 MB"; decimal units, as the providers state their limits."""
     for unit, size in (("GB", 10**9), ("MB", MB), ("kB", 1000)):
         if n >= size:
-            return f"{n / size:.3g} {unit}"
+            return f"{n / size:.{digits}g} {unit}"
     return f"{n} bytes"
+
+
+def sizes_apart(size: int, limit: int) -> tuple[str, str]:
+    """A file's size and a limit it exceeds, written so that the difference shows:
+    "100.5 MB" against "100 MB", or exact bytes when rounding would make them look equal."""
+    for digits in (3, 4, 5):
+        a, b = human_size(size, digits), human_size(limit, digits)
+        if a != b:
+            return a, b
+    return f"{size:,} bytes", f"{limit:,} bytes ({human_size(limit)})"
 
 
 @dataclass(frozen=True)
@@ -214,17 +224,13 @@ def check_file(rules: ChannelRules, size: int, mime_type: str, channel_label: st
     if size <= 0:
         raise FileTooLarge("The file is empty.")
     if size > rules.max_file_bytes:
-        raise FileTooLarge(
-            f"The file is {human_size(size)}; {channel_label} takes files up to "
-            f"{human_size(rules.max_file_bytes)}."
-        )
+        got, most = sizes_apart(size, rules.max_file_bytes)
+        raise FileTooLarge(f"The file is {got}; {channel_label} takes files up to {most}.")
     limit = native_limit(rules, mime_type)
     if limit is not None and size > limit:
         if not rules.files_as_links:
-            raise FileTooLarge(
-                f"{channel_label} takes {mime_type} files up to {human_size(limit)}; "
-                f"this one is {human_size(size)}."
-            )
+            got, most = sizes_apart(size, limit)
+            raise FileTooLarge(f"{channel_label} takes {mime_type} files up to {most}; this one is {got}.")
         return True
     return False
 

@@ -33,6 +33,10 @@ class ChannelView(BaseModel):
     enabled: bool
     healthy: Optional[bool] = None
     health_detail: str = ""
+    #: When the health was reported, and whether the process that runs the channel and
+    #: reported it still runs (None: no such process, or another machine's).
+    health_at: Optional[datetime] = None
+    running: Optional[bool] = None
     route_agent_id: Optional[int] = None
     route_queue_id: Optional[int] = None
     auto_close_seconds: Optional[int] = None

@@ -209,7 +209,9 @@ class Daemon:
             self.watcher.start()
         self.engine.start()
         self.ready_seconds = round(time.monotonic() - self.t0, 3)
-        print(f"Tray Agent is running at {self.server.url}/  (token in {self.app.paths.token_file})", flush=True)
+        from tray_agent.cli.admin import startup_banner
+
+        print(startup_banner(self.app, self.server.url), flush=True)
         instance.write_info(self.app.paths.instance_file, url=self.server.url, tray=tray,
                             started_at=time.time(), ready_seconds=self.ready_seconds)
         log.info("ready in %.2f s (%s)", self.ready_seconds, "tray" if tray else "headless")

@@ -112,7 +112,7 @@ def info(request: Request) -> dict[str, Any]:
             "graph_version": st.creds.graph_version, "waba_id": st.creds.waba_id,
             "sms_numbers": {n: {"url": h.url} for n, h in st.sms_hooks.items()},
             "whatsapp_numbers": {p: {"number": h.number, "url": h.url, "verified": h.verified} for p, h in st.wa_hooks.items()},
-            "options": _options(st)}
+            "options": _options(st), "now": st.now().isoformat(), "faults_queued": len(st.faults)}
 
 
 @router.get("/messages")

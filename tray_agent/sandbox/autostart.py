@@ -73,7 +73,12 @@ async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
         hold(WHATSAPP_NAME, "verify_token", creds.meta_verify_token)
         sandbox.register_whatsapp(f"{base}/webhooks/{ch}/{WHATSAPP_EVENTS_PATH}")
         auto.verifier = asyncio.get_running_loop().create_task(_verify_when_serving(server, sandbox))
-    log.info("no channel is configured: the provider sandbox runs at %s (customer phone: %s/)", sandbox.url, sandbox.url)
+    real = [c.name for c in app.inbox.list_channels() if (c.settings or {}).get("source") != "sandbox"]
+    if real:
+        log.info("the provider sandbox runs beside %s ([sandbox] mode = on) at %s (customer phone: %s/)",
+                 ", ".join(real), sandbox.url, sandbox.url)
+    else:
+        log.info("no channel is configured: the provider sandbox runs at %s (customer phone: %s/)", sandbox.url, sandbox.url)
     return auto
 
 

@@ -11,6 +11,13 @@ import { VirtualList } from "./vlist.js";
 
 const ROW_HEIGHT = 64; // keep in step with .row in app.css
 export const FILTERS = ["all", "unread", "mine", "unassigned", "archived"];
+/** The running sandbox's customer-phone page (loopback only), when a channel uses it. */
+function sandboxPhoneUrl() {
+  const sb = state.channels.find((c) => c.enabled && c.settings && c.settings.source === "sandbox"
+    && /^http:\/\/(127\.0\.0\.1|localhost):\d+$/.test(c.settings.api_base || ""));
+  return sb ? `${sb.settings.api_base}/` : "";
+}
+
 const EMPTY = {
   all: "No conversations yet.",
   unread: "Nothing unread.",
@@ -42,7 +49,10 @@ export class InboxList {
     });
     for (const b of $$("#filters [data-filter]")) b.addEventListener("click", () => this.setFilter(b.dataset.filter));
     $("#channel-filter").addEventListener("change", (e) => this.setChannel(e.target.value ? Number(e.target.value) : null));
-    on("channels", () => this.renderChannelFilter());
+    on("channels", () => {
+      this.renderChannelFilter();
+      this.refresh();
+    });
   }
 
   setFilter(filter) {
@@ -101,7 +111,14 @@ export class InboxList {
   refresh() {
     this.list.setItems(this.items, { footer: Boolean(this.cursor) });
     const empty = $("#inbox-empty");
-    empty.textContent = EMPTY[this.filter];
+    const phone = this.filter === "all" ? sandboxPhoneUrl() : "";
+    if (phone) {
+      // A new user's first step: play the customer on the sandbox's phone page.
+      fill(empty, EMPTY.all, " ", h("a", { href: phone, target: "_blank", rel: "noopener" },
+        "Text the business from the sandbox's customer phone"), ".");
+    } else {
+      empty.textContent = EMPTY[this.filter];
+    }
     empty.hidden = this.items.length > 0 || Boolean(this.cursor) || this.loading;
   }
 

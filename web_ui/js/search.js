@@ -39,6 +39,7 @@ export class Search {
   }
 
   async run(q, before = null) {
+    this.raw = q;
     this.query = q.trim();
     const active = this.active;
     this.results.hidden = !active;
@@ -48,13 +49,19 @@ export class Search {
       $("#inbox-empty").hidden = true;
       return;
     }
-    if (!/[\p{L}\p{N}_]/u.test(this.query)) return; // nothing a word search can use yet
     const mine = ++this.seq;
     let hits;
     try {
-      hits = await api.search(this.query, { before });
+      // The raw text: the agent matches the last word as a prefix unless a space ends it.
+      hits = await api.search(q.trimStart(), { before });
     } catch (err) {
-      fail(err);
+      if (mine !== this.seq) return;
+      if (err.status !== 422 || before) {
+        fail(err);
+        return;
+      }
+      // Never leave the previous query's results under a query that has none.
+      fill(this.results, h("p.empty", err.message));
       return;
     }
     if (mine !== this.seq) return; // a newer query is on its way
@@ -67,7 +74,7 @@ export class Search {
     for (const hit of hits) this.results.append(this.hit(hit));
     if (hits.length === 50) {
       const last = hits[hits.length - 1].message.id;
-      this.results.append(h("button.search-more", { type: "button", onclick: () => this.run(this.query, last) },
+      this.results.append(h("button.search-more", { type: "button", onclick: () => this.run(this.raw, last) },
         "More results"));
     }
   }

@@ -59,6 +59,8 @@ CHANNEL_TYPE = ChannelType(
         "bot_token": "The bot's token from @BotFather",
         "webhook_secret": "Secret token Telegram sends with webhook calls (webhook mode)",
     },
+    # Polling (the default) needs only the token.
+    optional_secrets=frozenset({"webhook_secret"}),
     business_address_setting="bot_username",
     # Long polling holds each getUpdates open for poll_timeout; this is only the pause between.
     poll_interval=1.0,

@@ -26,9 +26,11 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        from sqlalchemy import create_engine
+        # The store's own engine: on SQLite it registers tray_index_text, which the search
+        # index's triggers call (migration 0003).
+        from tray_agent.core.db import Database
 
-        connection = create_engine(config.get_main_option("sqlalchemy.url")).connect()
+        connection = Database(config.get_main_option("sqlalchemy.url")).engine.connect()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

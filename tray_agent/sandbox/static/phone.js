@@ -49,6 +49,7 @@ async function refresh() {
       fetch("/_sandbox/customer/thread?" + params).then((r) => r.json()),
     ]);
     $("business").textContent = businessNumber(info);
+    $("clock").textContent = new Date(info.now).toLocaleString();
     const key = JSON.stringify(rows.map((m) => [m.id, m.status]));
     if (key === shown) return;
     shown = key;
@@ -84,7 +85,30 @@ async function send(event) {
   refresh();
 }
 
+async function control(path, init, done) {
+  const r = await fetch(path, { method: "POST", ...init, headers: { ...HEADERS, ...(init.headers || {}) } });
+  $("status").textContent = r.ok ? done : "The sandbox refused that.";
+  refresh();
+}
+
+// "Fail the next send": the provider refuses the agent's next message on the chosen
+// channel with a permanent error, so the failure and its Retry show in the window.
+const SEND_PATHS = { sms: ["twilio", "/Messages.json"], whatsapp: ["meta", "/messages"] };
+
+function failNext() {
+  const [provider, path] = SEND_PATHS[$("channel").value];
+  control("/_sandbox/faults", {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ provider, kind: "error", status: 400, method: "POST", path }),
+  }, "The agent's next " + $("channel").selectedOptions[0].textContent + " message will fail.");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const b of document.querySelectorAll("[data-advance]")) {
+    b.addEventListener("click", () => control("/_sandbox/clock/advance?seconds=" + b.dataset.advance, {},
+      "Provider time moved " + b.textContent + "."));
+  }
+  $("fail-next").addEventListener("click", failNext);
   $("composer").addEventListener("submit", send);
   $("channel").addEventListener("change", () => { shown = ""; refresh(); });
   $("customer").addEventListener("change", () => { shown = ""; refresh(); });
