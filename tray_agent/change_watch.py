@@ -12,8 +12,9 @@ from tray_agent.core.db import Database
 from tray_agent.core.events import EventBus
 
 #: How often the store is looked at: one PRAGMA on SQLite (no lock, no page read), one
-#: index lookup on PostgreSQL.
-INTERVAL = 0.5
+#: index lookup on PostgreSQL. Once a second, like the API's own tick: another process's
+#: commit is seen within a second, and an idle daemon wakes twice a second, not three times.
+INTERVAL = 1.0
 
 
 class ChangeWatch:

@@ -28,7 +28,7 @@ def test_the_sms_auto_closure_an_administrator_set_is_shown_and_follows_changes(
         assert c.patch(f"/api/channels/{a.sms.id}", json={"auto_close_seconds": 7200}).status_code == 200
         window.page.wait_for_function(
             "() => document.querySelector('#conv-rules').innerText.includes('closes after 2 h idle')", timeout=2000)
-        assert c.patch(f"/api/channels/{a.sms.id}", json={"auto_close_seconds": 0}).status_code == 200
+        assert c.patch(f"/api/channels/{a.sms.id}", json={"auto_close_seconds": None}).status_code == 200  # null: never
         window.page.wait_for_function(
             "() => !document.querySelector('#conv-rules').innerText.includes('closes after')", timeout=2000)
 
