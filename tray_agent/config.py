@@ -1,5 +1,6 @@
 """Configuration: one TOML file in the user's config dir; every setting has one name there
-and one matching environment variable (``[api] port`` ↔ ``TRAY_AGENT_API_PORT``).
+and one matching environment variable (``[api] port`` ↔ ``TRAY_AGENT_API_PORT``), typed by
+the dataclasses below and checked at load: a misspelt name or a wrong value is one line.
 
 Defaults work with no set-up: SQLite in the data dir, the API on a free loopback port, and
 the local provider sandbox when no channel is configured.
@@ -7,12 +8,13 @@ the local provider sandbox when no channel is configured.
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import tomli_w
 
@@ -20,6 +22,11 @@ from tray_agent.core.errors import InvalidInput
 from tray_agent.paths import Paths
 
 ENV_PREFIX = "TRAY_AGENT_"
+
+SandboxMode = Literal["auto", "on", "off"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+#: What a ``[channels.<name>]`` table takes (its ``settings`` are the channel type's own).
+CHANNEL_KEYS = ("kind", "business_address", "settings", "auto_close_seconds")
 
 
 @dataclass
@@ -47,7 +54,7 @@ class ApiSection:
 @dataclass
 class SandboxSection:
     #: "auto": run the local provider sandbox when no channel is configured; "on"; "off".
-    mode: str = "auto"
+    mode: SandboxMode = "auto"
     port: int = 0
 
 
@@ -65,7 +72,7 @@ class CallsSection:
 
 @dataclass
 class LogSection:
-    level: str = "INFO"
+    level: LogLevel = "INFO"
 
 
 @dataclass
@@ -105,44 +112,104 @@ def load(paths: Paths, environ: dict[str, str] | None = None) -> Config:
     """The configuration in force: the TOML file, then environment variables over it."""
     env = os.environ if environ is None else environ
     cfg = Config(path=paths.config_file)
+    where = f"in {paths.config_file}"
     raw: dict[str, Any] = {}
     if paths.config_file.exists():
         try:
             raw = tomllib.loads(paths.config_file.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"{paths.config_file} is not valid TOML: {exc}") from None
-    for f in fields(cfg):
-        if f.name == "path":
-            continue
-        if f.name == "channels":
-            chans = raw.get("channels", {})
-            if not isinstance(chans, dict):
-                raise InvalidInput(f"{paths.config_file}: [channels] must be a table of channels.")
-            cfg.channels = chans
-            continue
-        section = getattr(cfg, f.name)
-        given = raw.get(f.name, {})
-        if f.name == "calls":
+    sections = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in ("path", "channels")}
+    _check_names(raw, sections, where)
+    cfg.channels = raw.get("channels", {})
+    for name, section in sections.items():
+        given = raw.get(name, {})
+        if name == "calls":
             section.handlers = {k: v for k, v in given.items() if isinstance(v, dict)}
+        hints = get_type_hints(type(section))
         for k in fields(section):
             if k.name == "handlers":
                 continue
-            value = given.get(k.name, getattr(section, k.name))
-            env_value = env.get(f"{ENV_PREFIX}{f.name.upper()}_{k.name.upper()}")
-            if env_value is not None:
-                value = env_value
-            setattr(section, k.name, _coerce(value, type(getattr(section, k.name)), f"{f.name}.{k.name}"))
+            if k.name in given:
+                setattr(section, k.name, _coerce(given[k.name], hints[k.name], f"{name}.{k.name}", where))
+            var = f"{ENV_PREFIX}{name.upper()}_{k.name.upper()}"
+            if var in env:
+                setattr(section, k.name, _coerce(env[var], hints[k.name], f"{name}.{k.name}", f"from {var}"))
     return cfg
 
 
-def _coerce(value: Any, kind: type, name: str) -> Any:
+def _check_names(raw: dict[str, Any], sections: dict[str, Any], where: str) -> None:
+    """Refuse a name the program does not read: a typo would otherwise silently do nothing."""
+    known = {f"{s}.{k.name}" for s, section in sections.items() for k in fields(section) if k.name != "handlers"}
+    for key, value in raw.items():
+        if key == "channels":
+            if not isinstance(value, dict):
+                raise InvalidInput(f"[channels] {where} must be a table of channels.")
+            for chan, spec in value.items():
+                for k in spec if isinstance(spec, dict) else ():  # not a table: startup skips it, saying why
+                    if k not in CHANNEL_KEYS:
+                        raise InvalidInput(_unknown(f"channels.{_toml_key(chan)}.{k}", where, {
+                            f"channels.{_toml_key(chan)}.{c}" for c in CHANNEL_KEYS}))
+        elif key not in sections:
+            if isinstance(value, dict):
+                raise InvalidInput(_unknown(f"[{key}]", where, {f"[{s}]" for s in [*sections, "channels"]},
+                                            what="section"))
+            raise InvalidInput(_unknown(key, where, known, by_last_part=True))
+        elif not isinstance(value, dict):
+            raise InvalidInput(f"[{key}] {where} must be a table of settings, not {_shown(value)}.")
+        else:
+            for k, v in value.items():
+                if f"{key}.{k}" not in known and not (key == "calls" and isinstance(v, dict)):
+                    raise InvalidInput(_unknown(f"{key}.{k}", where, {n for n in known if n.startswith(f"{key}.")}))
+
+
+def _unknown(name: str, where: str, candidates: set[str], *, what: str = "setting",
+             by_last_part: bool = False) -> str:
+    if by_last_part:  # a setting written outside its section: `port = 1` -> api.port or sandbox.port
+        parts: dict[str, list[str]] = {}
+        for c in sorted(candidates):
+            parts.setdefault(c.rsplit(".", 1)[-1], []).append(c)
+        close = [c for p in difflib.get_close_matches(name, list(parts), n=1) for c in parts[p]]
+    else:
+        close = difflib.get_close_matches(name, sorted(candidates), n=1)
+    hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(sorted(candidates))}."
+    return f"Unknown {what} {name} {where}{hint}"
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as the one-line error quotes it (a whole table would not fit a line)."""
+    return "a table" if isinstance(value, dict) else "a list" if isinstance(value, list) else repr(value)
+
+
+def _toml_key(name: str) -> str:
+    return name if name.replace("_", "").replace("-", "").isalnum() and name.isascii() else f'"{name}"'
+
+
+def _coerce(value: Any, kind: Any, name: str, where: str) -> Any:
+    if get_origin(kind) is Literal:
+        allowed = [str(a) for a in get_args(kind)]
+        # Case does not matter ("ON", "debug"); the value is stored as the type spells it.
+        by_case = {a.lower(): a for a in allowed}
+        got = str(value).strip().lower()
+        if got in by_case:
+            return by_case[got]
+        close = difflib.get_close_matches(got, list(by_case), n=1)
+        hint = f" (did you mean {by_case[close[0]]}?)" if close else ""
+        raise InvalidInput(f"Setting {name} {where} is {value!r}; use one of {', '.join(allowed)}{hint}.")
+    if isinstance(value, (dict, list)):
+        raise InvalidInput(f"Setting {name} {where} takes one value, not {_shown(value)}.")
     if kind is int:
         try:
+            if isinstance(value, (bool, float)):
+                raise ValueError(value)  # TOML true or 1.5: never meant as a whole number
             return int(value)
         except (TypeError, ValueError):
-            raise InvalidInput(f"Setting {name} must be a whole number, not {value!r}.") from None
+            raise InvalidInput(f"Setting {name} {where} must be a whole number, not {value!r}.") from None
     if kind is bool:
-        return str(value).lower() in ("1", "true", "yes", "on")
+        flag = str(value).strip().lower()
+        if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise InvalidInput(f"Setting {name} {where} must be true or false, not {value!r}.")
+        return flag in ("1", "true", "yes", "on")
     return str(value)
 
 

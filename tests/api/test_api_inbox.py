@@ -108,3 +108,12 @@ def test_search_finds_words_across_every_message(agent, client):
     r = client.get("/api/search", params={"q": "  ?! "})
     assert r.status_code == 422 and r.json()["message"] == "Nothing to search for in '?!': type a word, a number or an emoji."
     assert client.get("/api/search").status_code == 422
+
+
+def test_the_list_takes_exactly_the_service_layers_filters(client):
+    from tray_agent.core.views import FILTERS
+
+    doc = client.get("/api/openapi.json").json()
+    param = next(p for p in doc["paths"]["/api/inbox"]["get"]["parameters"] if p["name"] == "filter")
+    assert tuple(param["schema"]["enum"]) == FILTERS
+    assert all(client.get("/api/inbox", params={"filter": f}).status_code == 200 for f in FILTERS)

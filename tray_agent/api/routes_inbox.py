@@ -3,7 +3,7 @@ composer state, its history page by page, one message, and search."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 from fastapi import APIRouter, Query
 
@@ -11,11 +11,10 @@ from tray_agent import __version__
 from tray_agent.api.deps import AgentId, AppDep, InboxDep
 from tray_agent.api.schemas import MAX_ID, Id, SessionView, Settings, UnreadSummary
 from tray_agent.core.errors import NotFound
-from tray_agent.core.views import ConversationDetail, InboxPage, MessagePage, MessageView, SearchHit
+from tray_agent.core.views import ConversationDetail, InboxFilter, InboxPage, MessagePage, MessageView, SearchHit
 
 router = APIRouter(prefix="/api", tags=["inbox"])
 
-Filter = Literal["all", "unread", "mine", "unassigned", "archived"]
 Limit = Annotated[int, Query(ge=1, le=200)]
 #: Words, numbers or emoji; the service layer refuses a query with nothing searchable in it
 #: (only spaces or punctuation) with its own 422 message.
@@ -33,7 +32,7 @@ def session(app: AppDep) -> SessionView:
 
 
 @router.get("/inbox", response_model=InboxPage)
-def list_inbox(inbox: InboxDep, agent: AgentId, filter: Filter = "all", channel_id: Optional[Id] = None,
+def list_inbox(inbox: InboxDep, agent: AgentId, filter: InboxFilter = "all", channel_id: Optional[Id] = None,
                limit: Limit = 50, cursor: Optional[str] = Query(None, max_length=200)) -> InboxPage:
     """Conversations, most recently active first; pass ``next_cursor`` back for the next page."""
     return inbox.list_inbox(agent, filter, channel_id=channel_id, limit=limit, cursor=cursor)

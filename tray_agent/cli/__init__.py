@@ -43,6 +43,10 @@ class Ctx:
             self._app.close()
 
 
+#: Hands a command the ``Ctx`` of its invocation (every command module uses this one).
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
 class AgentGroup(click.Group):
     """Turns user errors into one line and a non-zero exit, wherever they are raised."""
 

@@ -14,10 +14,8 @@ from sqlalchemy.engine import make_url
 
 from tray_agent import __version__
 from tray_agent.calls import availability
-from tray_agent.cli import Ctx, cli, emit
+from tray_agent.cli import Ctx, cli, emit, pass_ctx
 from tray_agent.cli.channels import health_state
-
-pass_ctx = click.make_pass_decorator(Ctx)
 
 
 @cli.command("plugins")

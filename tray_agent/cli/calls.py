@@ -7,12 +7,10 @@ import click
 
 from tray_agent import secrets
 from tray_agent.calls import availability, secret_scope, setup_for
-from tray_agent.cli import Ctx, cli, emit
+from tray_agent.cli import Ctx, cli, emit, pass_ctx
 from tray_agent.cli.admin import agent_group
 from tray_agent.cli.channels import _pairs
 from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
-
-pass_ctx = click.make_pass_decorator(Ctx)
 
 
 @cli.group("call-handler")

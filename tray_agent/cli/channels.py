@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 import click
 
 from tray_agent import secrets
-from tray_agent.cli import Ctx, cli, emit
+from tray_agent.cli import Ctx, cli, emit, pass_ctx
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound, TrayAgentError
 
-pass_ctx = click.make_pass_decorator(Ctx)
 T = TypeVar("T")
 
 

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import click
 
-from tray_agent.cli import Ctx, cli, emit
+from tray_agent.cli import Ctx, cli, emit, pass_ctx
 from tray_agent.core.errors import InvalidInput
-from tray_agent.core.views import ConversationView, MessageView
-
-pass_ctx = click.make_pass_decorator(Ctx)
+from tray_agent.core.views import FILTERS, ConversationView, MessageView
 
 
 def _line(c: ConversationView) -> str:
@@ -31,7 +29,7 @@ def _msg(m: MessageView) -> str:
 
 
 @cli.command("inbox")
-@click.option("--filter", "filter_", default="all", type=click.Choice(["all", "unread", "mine", "unassigned", "archived"]))
+@click.option("--filter", "filter_", default="all", type=click.Choice(FILTERS))
 @click.option("--channel", type=int, default=None, help="Only this channel id.")
 @click.option("--limit", type=int, default=50)
 @click.option("--cursor", default=None, help="Continue after a previous page.")

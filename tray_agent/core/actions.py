@@ -15,16 +15,15 @@ from tray_agent.core import events
 from tray_agent.core.base import InboxBase, preview
 from tray_agent.core.errors import CallFailed, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
-from tray_agent.core.ingest import Ingest
 from tray_agent.core.models import (
-    OUT, SYSTEM, Agent, Contact, ContactPoint, Conversation, Event, Message, MessageQueue,
+    OUT, Agent, Contact, ContactPoint, Conversation, Event, Message, MessageQueue,
     OutboxItem, ReadState, Transfer,
 )
 from tray_agent.core import rules as R
 from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView
 
 
-class Actions(Ingest):
+class Actions(InboxBase):
     # -- sending -----------------------------------------------------------------------
 
     def reply(self, agent_id: int, conversation_id: int, text: str = "",
@@ -217,11 +216,6 @@ class Actions(Ingest):
             self._close(s, out, conv, f"Closed by {self._agent(s, agent_id).name}", agent_id)
             return self._conversation_views(s, agent_id, [conv])[0]
 
-    def _close(self, s: Session, out: list[Event], conv: Conversation, text: str, agent_id: int | None) -> None:
-        conv.status, conv.closed_at = "closed", self.clock.now()
-        self._system_message(s, out, conv, "closed", text, agent_id, touch=False)
-        self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="closed")
-
     def reopen(self, agent_id: int, conversation_id: int) -> ConversationView:
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id, for_update=True)
@@ -261,20 +255,6 @@ class Actions(Ingest):
         rs.last_read_message_id = max(rs.last_read_message_id, message_id)
         rs.marked_unread = False
         s.add(rs)
-
-    def _system_message(self, s: Session, out: list[Event], conv: Conversation, kind: str, text: str,
-                        agent_id: int | None, *, meta: dict | None = None, touch: bool = True) -> Message:
-        now = self.clock.now()
-        msg = Message(conversation_id=conv.id, channel_id=conv.channel_id, direction=SYSTEM, kind=kind,
-                      text=text, sender_agent_id=agent_id, created_at=now, meta=meta or {})
-        s.add(msg)
-        s.flush()
-        conv.last_message_id = msg.id
-        if touch:
-            conv.last_activity_at = now
-        self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=msg.id, direction=SYSTEM, kind=kind,
-                   agent_id=agent_id)
-        return msg
 
     # -- contacts and calls ---------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """What every part of the service layer shares: the store, the clock, the channel types,
-visibility rules, the after-commit publication and the building of views.
+visibility rules, the after-commit publication, the writes more than one part makes
+(opening a conversation, attaching a file, system messages, closing) and the building of views.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from tray_agent.core.clock import Clock
 from tray_agent.core.db import Database
 from tray_agent.core.errors import NotFound
 from tray_agent.core.events import EventBus
-from tray_agent.core.files import FileStore
+from tray_agent.core.files import FileStore, StagedFile
 from tray_agent.core.models import (
-    IN, OUT, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue,
-    QueueMember, ReadState,
+    IN, OUT, SYSTEM, Agent, Attachment, Channel, Contact, ContactPoint, Conversation, Event, Message,
+    MessageQueue, QueueMember, ReadState,
 )
 from tray_agent.core.rules import ChannelRules, address_display, effective_auto_close, normalize_address
 from tray_agent.core.views import (
@@ -193,6 +194,57 @@ class InboxBase:
             raise NotFound(f"There is no agent {agent_id}.")
         return agent
 
+    # -- writes that more than one part makes ------------------------------------------
+
+    def _attach(self, s: Session, message_id: int, f: StagedFile, rules: ChannelRules, now: datetime) -> Attachment:
+        rel = self.files.adopt(f)
+        a = Attachment(message_id=message_id, file_name=f.file_name, mime_type=f.mime_type, size=f.size,
+                       sha256=f.sha256, storage_path=rel, created_at=now,
+                       expires_at=now + rules.file_retention)
+        s.add(a)
+        s.flush()
+        return a
+
+    def _open_conversation(self, s: Session, out: list[Event], ch: Channel, address: str,
+                           customer_name: str | None, now: datetime, *, started_by: str = "customer",
+                           agent_id: int | None = None) -> Conversation:
+        """The open conversation with this customer on this channel, or a new routed one."""
+        conv = s.execute(select(Conversation).where(
+            Conversation.channel_id == ch.id, Conversation.customer_address == address,
+            Conversation.status == "open")).scalar_one_or_none()
+        if conv is not None:
+            return conv
+        contact_id = s.execute(select(ContactPoint.contact_id).where(
+            ContactPoint.address == address)).scalars().first()
+        conv = Conversation(
+            channel_id=ch.id, customer_address=address, customer_name=customer_name, contact_id=contact_id,
+            assigned_agent_id=agent_id if agent_id is not None else ch.route_agent_id,
+            queue_id=ch.route_queue_id, started_by=started_by, created_at=now, last_activity_at=now,
+        )
+        s.add(conv)
+        s.flush()
+        self._emit(s, out, events.CONVERSATION_CREATED, conv, started_by=started_by)
+        return conv
+
+    def _system_message(self, s: Session, out: list[Event], conv: Conversation, kind: str, text: str,
+                        agent_id: int | None, *, meta: dict | None = None, touch: bool = True) -> Message:
+        now = self.clock.now()
+        msg = Message(conversation_id=conv.id, channel_id=conv.channel_id, direction=SYSTEM, kind=kind,
+                      text=text, sender_agent_id=agent_id, created_at=now, meta=meta or {})
+        s.add(msg)
+        s.flush()
+        conv.last_message_id = msg.id
+        if touch:
+            conv.last_activity_at = now
+        self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=msg.id, direction=SYSTEM, kind=kind,
+                   agent_id=agent_id)
+        return msg
+
+    def _close(self, s: Session, out: list[Event], conv: Conversation, text: str, agent_id: int | None) -> None:
+        conv.status, conv.closed_at = "closed", self.clock.now()
+        self._system_message(s, out, conv, "closed", text, agent_id, touch=False)
+        self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="closed")
+
     # -- views ----------------------------------------------------------------------
 
     def _agent_names(self, s: Session) -> dict[int, str]:
@@ -295,7 +347,3 @@ def event_view(e: Event) -> EventView:
 def preview(text: str, limit: int = 140) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def now_minus(now: datetime, seconds: float) -> datetime:
-    return now - timedelta(seconds=seconds)

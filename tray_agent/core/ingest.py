@@ -1,7 +1,7 @@
-"""Inbound traffic: customer messages and delivery statuses, stored idempotently.
+"""Inbound traffic: customer messages, stored idempotently (delivery statuses: outbox.py).
 
 Persist first, then act: a webhook is acknowledged only after ``receive`` has committed.
-The same provider message id twice stores one message; a status only ever moves forward.
+The same provider message id twice stores one message.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tray_agent.channels import InboundFile, InboundMessage, StatusUpdate
+from tray_agent.channels import InboundFile, InboundMessage
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, preview
 from tray_agent.core.errors import InvalidInput
 from tray_agent.core.files import StagedFile
-from tray_agent.core.models import (
-    FAILED, IN, STATUS_ORDER, Attachment, Channel, ContactPoint, Conversation, EarlyStatus, Event, Message,
-)
+from tray_agent.core.models import IN, Channel, ContactPoint, Conversation, Event, Message
 from tray_agent.core.rules import ChannelRules, cap_inbound_text
 
 
@@ -56,8 +54,9 @@ class Ingest(InboxBase):
         raise AssertionError("unreachable")
 
     def receive_batch(self, channel_id: int, batch: Sequence[InboundMessage]) -> int:
-        """Store many text messages in one transaction (imports, benchmarks). Returns the
-        number newly stored; provider ids already stored are skipped.
+        """Store many text messages in one transaction: the webhook hot path (the group
+        commit stores the webhooks that arrive together through it), imports and benchmarks.
+        Returns the number newly stored; provider ids already stored are skipped.
 
         Set-based on purpose: one query finds the open conversations, bulk inserts with
         RETURNING create the missing ones, the messages and the events, and one
@@ -158,55 +157,6 @@ class Ingest(InboxBase):
             found[a] = (cid, agent, queue)
         return found
 
-    def update_status(self, channel_id: int, upd: StatusUpdate) -> bool:
-        """Move an outbound message's status forward; late, duplicate and out-of-order
-        callbacks are ignored. One for a provider id no message holds yet (the answer to
-        the send is slow or was lost) is kept and applied when the send is recorded
-        (``outbox_sent``). Returns whether a message changed."""
-        status = upd.status
-        if status not in STATUS_ORDER and status != FAILED:
-            raise InvalidInput(f"{status!r} is not a delivery status.")
-        with self._tx() as (s, out):
-            msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
-            if msg is None:
-                # Taken in the same order by outbox_sent: on PostgreSQL one of the two then
-                # sees the other's commit, so the callback is never kept after the id landed.
-                s.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
-                msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
-            if msg is None:
-                s.add(EarlyStatus(channel_id=channel_id, provider_message_id=upd.provider_message_id,
-                                  status=status, error_code=upd.error_code, reason=upd.error_message,
-                                  rule_violation=upd.rule_violation, at=upd.at, received_at=self.clock.now()))
-                return False
-            return self._apply_status(s, out, msg, upd)
-
-    @staticmethod
-    def _by_provider_id(s: Session, channel_id: int, provider_id: str) -> Message | None:
-        return s.execute(select(Message).where(
-            Message.channel_id == channel_id, Message.provider_message_id == provider_id)).scalar_one_or_none()
-
-    def _apply_status(self, s: Session, out: list[Event], msg: Message, upd: StatusUpdate) -> bool:
-        status = upd.status
-        if msg.status is None or not _moves_forward(msg.status, status):
-            return False
-        at = upd.at or self.clock.now()
-        msg.status = status
-        if status == FAILED:
-            msg.status_reason = upd.error_message or "The provider could not deliver the message."
-            msg.error_code = upd.error_code
-            msg.rule_refused = upd.rule_violation
-        elif status == "sent":
-            msg.sent_at = msg.sent_at or at
-        elif status == "delivered":
-            msg.delivered_at = at
-        elif status == "read":
-            msg.read_at = at
-            msg.delivered_at = msg.delivered_at or at
-        conv = s.get(Conversation, msg.conversation_id)
-        self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=status,
-                   reason=msg.status_reason if status == FAILED else None)
-        return True
-
     # -- helpers ---------------------------------------------------------------------
 
     def _capped(self, ch: Channel, rules: ChannelRules, msg: InboundMessage) -> InboundMessage:
@@ -246,46 +196,9 @@ class Ingest(InboxBase):
                    unarchived=was_archived)
         return m.id  # type: ignore[return-value]
 
-    def _attach(self, s: Session, message_id: int, f: StagedFile, rules: ChannelRules, now: datetime) -> Attachment:
-        rel = self.files.adopt(f)
-        a = Attachment(message_id=message_id, file_name=f.file_name, mime_type=f.mime_type, size=f.size,
-                       sha256=f.sha256, storage_path=rel, created_at=now,
-                       expires_at=now + rules.file_retention)
-        s.add(a)
-        s.flush()
-        return a
-
-    def _open_conversation(self, s: Session, out: list[Event], ch: Channel, address: str,
-                           customer_name: str | None, now: datetime, *, started_by: str = "customer",
-                           agent_id: int | None = None) -> Conversation:
-        """The open conversation with this customer on this channel, or a new routed one."""
-        conv = s.execute(select(Conversation).where(
-            Conversation.channel_id == ch.id, Conversation.customer_address == address,
-            Conversation.status == "open")).scalar_one_or_none()
-        if conv is not None:
-            return conv
-        contact_id = s.execute(select(ContactPoint.contact_id).where(
-            ContactPoint.address == address)).scalars().first()
-        conv = Conversation(
-            channel_id=ch.id, customer_address=address, customer_name=customer_name, contact_id=contact_id,
-            assigned_agent_id=agent_id if agent_id is not None else ch.route_agent_id,
-            queue_id=ch.route_queue_id, started_by=started_by, created_at=now, last_activity_at=now,
-        )
-        s.add(conv)
-        s.flush()
-        self._emit(s, out, events.CONVERSATION_CREATED, conv, started_by=started_by)
-        return conv
-
 
 def _logged(seq: int, row: dict) -> Event:  # type: ignore[type-arg]
     """An inserted event as ``_publish`` reads it. A plain record on purpose: building a
     SQLModel row costs ~25 µs, a third of the batch path's whole budget per message."""
     return SimpleNamespace(**{"agent_id": None, "message_id": None, **row, "seq": seq})  # type: ignore[return-value]
 
-
-def _moves_forward(current: str, new: str) -> bool:
-    if current == FAILED:
-        return False  # a failure is final; a retry creates a fresh send
-    if new == FAILED:
-        return current not in ("delivered", "read")
-    return STATUS_ORDER.get(new, -1) > STATUS_ORDER.get(current, -1)

@@ -1,33 +1,28 @@
-"""The background rules: idle conversations close, files expire, and the outbox's states.
+"""The background rules: idle conversations close, files expire; and the background tasks'
+health that the supervisor records.
 
 Each sweep reads the injectable clock, so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
-from tray_agent.channels import OutboundFile, OutboundMessage, StatusUpdate
 from tray_agent.core import events
-from tray_agent.core.actions import Actions
-from tray_agent.core.errors import ProviderIdTaken
-from tray_agent.core.models import Attachment, Channel, Conversation, EarlyStatus, Message, OutboxItem, TaskStatus
+from tray_agent.core.base import InboxBase
+from tray_agent.core.models import Attachment, Channel, Conversation, Message, TaskStatus
 from tray_agent.core import rules as R
-from tray_agent.secrets import redact
 
 if TYPE_CHECKING:
     from tray_agent.supervisor import TaskState
 
 SWEEP_BATCH = 500
-#: How long a status callback waits for the send it belongs to.
-EARLY_STATUS_TTL = timedelta(days=7)
 
 
-class Maintenance(Actions):
+class Maintenance(InboxBase):
     def close_idle(self, now: datetime | None = None) -> int:
         """Close open conversations idle longer than their channel's rule allows."""
         now = now or self.clock.now()
@@ -70,128 +65,6 @@ class Maintenance(Actions):
             if len(due) < SWEEP_BATCH:
                 return expired
 
-    # -- the outbox's states (the worker in outbox.py drives them) -------------------------
-
-    def outbox_due(self, now: datetime | None = None, limit: int = 20) -> list[int]:
-        now = now or self.clock.now()
-        with self.db.read() as s:
-            return list(s.execute(select(OutboxItem.message_id).where(
-                OutboxItem.state == "pending", OutboxItem.next_attempt_at <= now)
-                .order_by(OutboxItem.next_attempt_at).limit(limit)).scalars())
-
-    def outbox_next_due_at(self) -> datetime | None:
-        with self.db.read() as s:
-            return s.execute(select(OutboxItem.next_attempt_at).where(OutboxItem.state == "pending")
-                             .order_by(OutboxItem.next_attempt_at).limit(1)).scalar()
-
-    def outbox_claim(self, message_id: int) -> tuple[int, OutboundMessage] | None:
-        """Mark a pending item as being sent (committed before the provider is called).
-        Returns (channel id, what to send), or None if another worker took it."""
-        with self._tx() as (s, out):
-            won = s.execute(update(OutboxItem).where(OutboxItem.message_id == message_id, OutboxItem.state == "pending")
-                            .values(state="sending", attempts=OutboxItem.attempts + 1)
-                            .execution_options(synchronize_session=False)).rowcount
-            if not won:
-                return None
-            item = s.get(OutboxItem, message_id)
-            msg = s.get(Message, message_id)
-            if msg.status == "queued":
-                msg.status = "sending"
-            return item.channel_id, self._outbound(s, msg, item)
-
-    def outbox_peek(self, message_id: int) -> OutboundMessage | None:
-        """What an outbox item would send, without changing it (crash recovery's lookups)."""
-        with self.db.read() as s:
-            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
-            return None if item is None or msg is None else self._outbound(s, msg, item)
-
-    def _outbound(self, s, msg: Message, item: OutboxItem) -> OutboundMessage:  # type: ignore[no-untyped-def]
-        conv = s.get(Conversation, msg.conversation_id)
-        links = set(msg.meta.get("as_link", []))
-        atts = s.execute(select(Attachment).where(Attachment.message_id == msg.id).order_by(Attachment.id)).scalars()
-        files = []
-        for a in atts:
-            if a.expired:
-                continue
-            files.append(OutboundFile(a.file_name, a.mime_type, a.size, str(self.files.path(a.storage_path)),
-                                      as_link=a.id in links, public_url=None))
-        return OutboundMessage(message_id=msg.id, customer_address=conv.customer_address, text=msg.text,
-                               files=tuple(files), attempt=item.attempts, created_at=msg.created_at)
-
-    def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent") -> None:
-        """Record a send the provider accepted, then any status callback that came before
-        this answer. A provider id another message of the channel already holds is refused
-        (ProviderIdTaken, nothing changed): it is not this message's."""
-        with self._tx() as (s, out):
-            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
-            # The lock update_status takes before keeping an early callback (see there).
-            s.execute(select(Channel.id).where(Channel.id == msg.channel_id).with_for_update())
-            if self._held(s, msg.channel_id, [provider_message_id], message_id):
-                raise ProviderIdTaken(f"The provider's message {provider_message_id} is already another "
-                                      "message's; it was not taken for this one.")
-            item.state, item.last_error = "done", ""
-            msg.provider_message_id = provider_message_id
-            # A status callback may already have moved it further; never move it back.
-            if msg.status in (None, "queued", "sending") or (status == "failed"):
-                msg.status = status
-            if msg.status != "failed":
-                msg.status_reason = None  # "Retrying: …" no longer holds once it went through
-            msg.sent_at = msg.sent_at or self.clock.now()
-            conv = s.get(Conversation, msg.conversation_id)
-            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)
-            early = list(s.execute(select(EarlyStatus).where(
-                EarlyStatus.channel_id == msg.channel_id, EarlyStatus.provider_message_id == provider_message_id)
-                .order_by(EarlyStatus.id)).scalars())
-            for e in early:
-                self._apply_status(s, out, msg, StatusUpdate(provider_message_id, e.status, e.at, e.error_code,
-                                                             e.reason, e.rule_violation))
-                s.delete(e)
-
-    def expire_early_statuses(self, now: datetime | None = None) -> int:
-        """Forget status callbacks no send claimed within a week (another system's sends
-        on the same number, or sends lost for good): the table stays small."""
-        now = now or self.clock.now()
-        with self._tx() as (s, _out):
-            return int(s.execute(delete(EarlyStatus).where(EarlyStatus.received_at <= now - EARLY_STATUS_TTL)  # type: ignore[operator]
-                                 .execution_options(synchronize_session=False)).rowcount or 0)
-
-    def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
-        error = redact(error)  # a provider's or HTTP client's words: may quote a token
-        with self._tx() as (s, _out):
-            item = s.get(OutboxItem, message_id)
-            item.state, item.last_error = "pending", error[:500]
-            item.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
-            msg = s.get(Message, message_id)
-            msg.status = "queued"
-            msg.status_reason = f"Retrying: {error}"[:500]
-
-    def outbox_failed(self, message_id: int, reason: str, code: str | None = None, *,
-                      rule_refused: bool = False) -> None:
-        reason = redact(reason)
-        with self._tx() as (s, out):
-            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
-            item.state, item.last_error = "failed", reason[:500]
-            msg.status, msg.status_reason, msg.error_code, msg.rule_refused = "failed", reason[:500], code, rule_refused
-            conv = s.get(Conversation, msg.conversation_id)
-            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status="failed", reason=reason)
-
-    def outbox_ids_held(self, channel_id: int, provider_ids: Sequence[str],
-                          message_id: int | None = None) -> set[str]:
-        """Which of these provider ids a message of the channel (other than ``message_id``)
-        already holds: crash recovery must never take another message's send."""
-        with self.db.read() as s:
-            return self._held(s, channel_id, provider_ids, message_id)
-
-    @staticmethod
-    def _held(s, channel_id: int, provider_ids: Sequence[str], message_id: int | None) -> set[str]:  # type: ignore[no-untyped-def]
-        if not provider_ids:
-            return set()
-        q = select(Message.provider_message_id).where(Message.channel_id == channel_id,
-                                                      Message.provider_message_id.in_(list(provider_ids)))  # type: ignore[union-attr]
-        if message_id is not None:
-            q = q.where(Message.id != message_id)
-        return set(s.execute(q).scalars())
-
     # -- background tasks' health (the supervisor's board writes it; doctor reads it) ----
 
     def record_task(self, state: "TaskState") -> None:
@@ -205,19 +78,6 @@ class Maintenance(Actions):
     def task_statuses(self) -> list[TaskStatus]:
         with self.db.read() as s:
             return list(s.execute(select(TaskStatus).order_by(TaskStatus.name)).scalars())
-
-    def outbox_interrupted(self) -> list[tuple[int, int]]:
-        """Items a crash left mid-send: (message id, channel id). The worker decides, per
-        channel, whether the provider already has them."""
-        with self.db.read() as s:
-            return [(m, c) for m, c in s.execute(select(OutboxItem.message_id, OutboxItem.channel_id)
-                                                 .where(OutboxItem.state == "sending")).all()]
-
-    def outbox_requeue(self, message_id: int) -> None:
-        with self._tx() as (s, _out):
-            item = s.get(OutboxItem, message_id)
-            item.state, item.next_attempt_at = "pending", self.clock.now()
-            item.attempts = max(0, item.attempts - 1)
 
 
 def _human(td: timedelta) -> str:

@@ -18,11 +18,10 @@ from tray_agent.core.models import Attachment, Contact, ContactPoint, Conversati
 from tray_agent.core import rules as R
 from tray_agent.core import search_text
 from tray_agent.core.views import (
-    AttachmentView, ComposerState, ContactView, ConversationDetail, EventView, InboxPage, MessagePage,
+    FILTERS, AttachmentView, ComposerState, ContactView, ConversationDetail, EventView, InboxPage, MessagePage,
     RelatedConversation, SearchHit,
 )
 
-FILTERS = ("all", "unread", "mine", "unassigned", "archived")
 MAX_PAGE = 200
 
 

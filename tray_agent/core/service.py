@@ -7,10 +7,14 @@ serve a single desktop and a team server.
 
 from __future__ import annotations
 
+from tray_agent.core.actions import Actions
 from tray_agent.core.admin import Admin
+from tray_agent.core.ingest import Ingest
 from tray_agent.core.maintenance import Maintenance
+from tray_agent.core.outbox import Outbox
 from tray_agent.core.queries import Queries
 
 
-class Inbox(Maintenance, Queries, Admin):
-    """Ingest, agent actions, queries, administration and the background rules, in one place."""
+class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin):
+    """Ingest, agent actions, the outbox, the background rules, queries and administration,
+    in one place. Each part stands on ``InboxBase`` alone; what two parts share lives there."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Literal, Optional, get_args
 
 from pydantic import BaseModel
 
@@ -127,6 +127,13 @@ class ConversationDetail(ConversationView):
     #: The customer's other conversations (older, concurrent or newer, any channel), so
     #: the history can label each segment with its channel, start and state.
     related: list[RelatedConversation] = []
+
+
+#: The inbox list's filters, in the window's order. The one definition: the service layer,
+#: the API's ``filter`` parameter and the CLI's ``--filter`` use it; the window keeps a copy
+#: (web_ui/js/inbox.js, its buttons in index.html) that tests/core/test_filters.py holds to it.
+InboxFilter = Literal["all", "unread", "mine", "unassigned", "archived"]
+FILTERS: tuple[str, ...] = get_args(InboxFilter)
 
 
 class InboxPage(BaseModel):

@@ -10,6 +10,8 @@ import { fail } from "./toast.js";
 import { VirtualList } from "./vlist.js";
 
 const ROW_HEIGHT = 64; // keep in step with .row in app.css
+// A copy of tray_agent/core/views.py FILTERS (the buttons in index.html follow it, keys 1-5 too);
+// tests/core/test_one_source.py holds the two to each other.
 export const FILTERS = ["all", "unread", "mine", "unassigned", "archived"];
 /** The running sandbox's customer-phone page (loopback only), when a channel uses it. */
 function sandboxPhoneUrl() {

@@ -1,0 +1,220 @@
+"""The outbox: an outbound message's states from queued to sent or failed, committed before
+and after each provider call (the worker in the channel runtime drives them), and the
+provider's delivery statuses, including those that arrive before the send's own answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from tray_agent.channels import OutboundFile, OutboundMessage, StatusUpdate
+from tray_agent.core import events
+from tray_agent.core.base import InboxBase
+from tray_agent.core.errors import InvalidInput, ProviderIdTaken
+from tray_agent.core.models import (
+    FAILED, STATUS_ORDER, Attachment, Channel, Conversation, EarlyStatus, Event, Message, OutboxItem,
+)
+from tray_agent.secrets import redact
+
+#: How long a status callback waits for the send it belongs to.
+EARLY_STATUS_TTL = timedelta(days=7)
+
+
+class Outbox(InboxBase):
+    # -- the outbox's states -----------------------------------------------------------------
+
+    def outbox_due(self, now: datetime | None = None, limit: int = 20) -> list[int]:
+        now = now or self.clock.now()
+        with self.db.read() as s:
+            return list(s.execute(select(OutboxItem.message_id).where(
+                OutboxItem.state == "pending", OutboxItem.next_attempt_at <= now)
+                .order_by(OutboxItem.next_attempt_at).limit(limit)).scalars())
+
+    def outbox_next_due_at(self) -> datetime | None:
+        with self.db.read() as s:
+            return s.execute(select(OutboxItem.next_attempt_at).where(OutboxItem.state == "pending")
+                             .order_by(OutboxItem.next_attempt_at).limit(1)).scalar()
+
+    def outbox_claim(self, message_id: int) -> tuple[int, OutboundMessage] | None:
+        """Mark a pending item as being sent (committed before the provider is called).
+        Returns (channel id, what to send), or None if another worker took it."""
+        with self._tx() as (s, out):
+            won = s.execute(update(OutboxItem).where(OutboxItem.message_id == message_id, OutboxItem.state == "pending")
+                            .values(state="sending", attempts=OutboxItem.attempts + 1)
+                            .execution_options(synchronize_session=False)).rowcount
+            if not won:
+                return None
+            item = s.get(OutboxItem, message_id)
+            msg = s.get(Message, message_id)
+            if msg.status == "queued":
+                msg.status = "sending"
+            return item.channel_id, self._outbound(s, msg, item)
+
+    def outbox_peek(self, message_id: int) -> OutboundMessage | None:
+        """What an outbox item would send, without changing it (crash recovery's lookups)."""
+        with self.db.read() as s:
+            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            return None if item is None or msg is None else self._outbound(s, msg, item)
+
+    def _outbound(self, s, msg: Message, item: OutboxItem) -> OutboundMessage:  # type: ignore[no-untyped-def]
+        conv = s.get(Conversation, msg.conversation_id)
+        links = set(msg.meta.get("as_link", []))
+        atts = s.execute(select(Attachment).where(Attachment.message_id == msg.id).order_by(Attachment.id)).scalars()
+        files = []
+        for a in atts:
+            if a.expired:
+                continue
+            files.append(OutboundFile(a.file_name, a.mime_type, a.size, str(self.files.path(a.storage_path)),
+                                      as_link=a.id in links, public_url=None))
+        return OutboundMessage(message_id=msg.id, customer_address=conv.customer_address, text=msg.text,
+                               files=tuple(files), attempt=item.attempts, created_at=msg.created_at)
+
+    def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent") -> None:
+        """Record a send the provider accepted, then any status callback that came before
+        this answer. A provider id another message of the channel already holds is refused
+        (ProviderIdTaken, nothing changed): it is not this message's."""
+        with self._tx() as (s, out):
+            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            # The lock update_status takes before keeping an early callback (see there).
+            s.execute(select(Channel.id).where(Channel.id == msg.channel_id).with_for_update())
+            if self._held(s, msg.channel_id, [provider_message_id], message_id):
+                raise ProviderIdTaken(f"The provider's message {provider_message_id} is already another "
+                                      "message's; it was not taken for this one.")
+            item.state, item.last_error = "done", ""
+            msg.provider_message_id = provider_message_id
+            # A status callback may already have moved it further; never move it back.
+            if msg.status in (None, "queued", "sending") or (status == "failed"):
+                msg.status = status
+            if msg.status != "failed":
+                msg.status_reason = None  # "Retrying: …" no longer holds once it went through
+            msg.sent_at = msg.sent_at or self.clock.now()
+            conv = s.get(Conversation, msg.conversation_id)
+            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)
+            early = list(s.execute(select(EarlyStatus).where(
+                EarlyStatus.channel_id == msg.channel_id, EarlyStatus.provider_message_id == provider_message_id)
+                .order_by(EarlyStatus.id)).scalars())
+            for e in early:
+                self._apply_status(s, out, msg, StatusUpdate(provider_message_id, e.status, e.at, e.error_code,
+                                                             e.reason, e.rule_violation))
+                s.delete(e)
+
+    def expire_early_statuses(self, now: datetime | None = None) -> int:
+        """Forget status callbacks no send claimed within a week (another system's sends
+        on the same number, or sends lost for good): the table stays small."""
+        now = now or self.clock.now()
+        with self._tx() as (s, _out):
+            return int(s.execute(delete(EarlyStatus).where(EarlyStatus.received_at <= now - EARLY_STATUS_TTL)  # type: ignore[operator]
+                                 .execution_options(synchronize_session=False)).rowcount or 0)
+
+    def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
+        error = redact(error)  # a provider's or HTTP client's words: may quote a token
+        with self._tx() as (s, _out):
+            item = s.get(OutboxItem, message_id)
+            item.state, item.last_error = "pending", error[:500]
+            item.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
+            msg = s.get(Message, message_id)
+            msg.status = "queued"
+            msg.status_reason = f"Retrying: {error}"[:500]
+
+    def outbox_failed(self, message_id: int, reason: str, code: str | None = None, *,
+                      rule_refused: bool = False) -> None:
+        reason = redact(reason)
+        with self._tx() as (s, out):
+            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            item.state, item.last_error = "failed", reason[:500]
+            msg.status, msg.status_reason, msg.error_code, msg.rule_refused = "failed", reason[:500], code, rule_refused
+            conv = s.get(Conversation, msg.conversation_id)
+            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status="failed", reason=reason)
+
+    def outbox_ids_held(self, channel_id: int, provider_ids: Sequence[str],
+                          message_id: int | None = None) -> set[str]:
+        """Which of these provider ids a message of the channel (other than ``message_id``)
+        already holds: crash recovery must never take another message's send."""
+        with self.db.read() as s:
+            return self._held(s, channel_id, provider_ids, message_id)
+
+    @staticmethod
+    def _held(s, channel_id: int, provider_ids: Sequence[str], message_id: int | None) -> set[str]:  # type: ignore[no-untyped-def]
+        if not provider_ids:
+            return set()
+        q = select(Message.provider_message_id).where(Message.channel_id == channel_id,
+                                                      Message.provider_message_id.in_(list(provider_ids)))  # type: ignore[union-attr]
+        if message_id is not None:
+            q = q.where(Message.id != message_id)
+        return set(s.execute(q).scalars())
+
+    def outbox_interrupted(self) -> list[tuple[int, int]]:
+        """Items a crash left mid-send: (message id, channel id). The worker decides, per
+        channel, whether the provider already has them."""
+        with self.db.read() as s:
+            return [(m, c) for m, c in s.execute(select(OutboxItem.message_id, OutboxItem.channel_id)
+                                                 .where(OutboxItem.state == "sending")).all()]
+
+    def outbox_requeue(self, message_id: int) -> None:
+        with self._tx() as (s, _out):
+            item = s.get(OutboxItem, message_id)
+            item.state, item.next_attempt_at = "pending", self.clock.now()
+            item.attempts = max(0, item.attempts - 1)
+
+    # -- delivery statuses (the provider's callbacks) -----------------------------------
+
+    def update_status(self, channel_id: int, upd: StatusUpdate) -> bool:
+        """Move an outbound message's status forward; late, duplicate and out-of-order
+        callbacks are ignored. One for a provider id no message holds yet (the answer to
+        the send is slow or was lost) is kept and applied when the send is recorded
+        (``outbox_sent``). Returns whether a message changed."""
+        status = upd.status
+        if status not in STATUS_ORDER and status != FAILED:
+            raise InvalidInput(f"{status!r} is not a delivery status.")
+        with self._tx() as (s, out):
+            msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
+            if msg is None:
+                # Taken in the same order by outbox_sent: on PostgreSQL one of the two then
+                # sees the other's commit, so the callback is never kept after the id landed.
+                s.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
+                msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
+            if msg is None:
+                s.add(EarlyStatus(channel_id=channel_id, provider_message_id=upd.provider_message_id,
+                                  status=status, error_code=upd.error_code, reason=upd.error_message,
+                                  rule_violation=upd.rule_violation, at=upd.at, received_at=self.clock.now()))
+                return False
+            return self._apply_status(s, out, msg, upd)
+
+    @staticmethod
+    def _by_provider_id(s: Session, channel_id: int, provider_id: str) -> Message | None:
+        return s.execute(select(Message).where(
+            Message.channel_id == channel_id, Message.provider_message_id == provider_id)).scalar_one_or_none()
+
+    def _apply_status(self, s: Session, out: list[Event], msg: Message, upd: StatusUpdate) -> bool:
+        status = upd.status
+        if msg.status is None or not _moves_forward(msg.status, status):
+            return False
+        at = upd.at or self.clock.now()
+        msg.status = status
+        if status == FAILED:
+            msg.status_reason = upd.error_message or "The provider could not deliver the message."
+            msg.error_code = upd.error_code
+            msg.rule_refused = upd.rule_violation
+        elif status == "sent":
+            msg.sent_at = msg.sent_at or at
+        elif status == "delivered":
+            msg.delivered_at = at
+        elif status == "read":
+            msg.read_at = at
+            msg.delivered_at = msg.delivered_at or at
+        conv = s.get(Conversation, msg.conversation_id)
+        self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=status,
+                   reason=msg.status_reason if status == FAILED else None)
+        return True
+
+
+def _moves_forward(current: str, new: str) -> bool:
+    if current == FAILED:
+        return False  # a failure is final; a retry creates a fresh send
+    if new == FAILED:
+        return current not in ("delivered", "read")
+    return STATUS_ORDER.get(new, -1) > STATUS_ORDER.get(current, -1)
