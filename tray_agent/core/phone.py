@@ -7,7 +7,7 @@ from functools import lru_cache
 from tray_agent.core.errors import InvalidInput
 
 
-@lru_cache(maxsize=65536)  # pure, and parsing costs ~100 µs: the hot ingest path repeats numbers
+@lru_cache(maxsize=4096)  # pure, parsing costs ~100 µs and bursts repeat numbers; ~170 B an entry, so bounded
 def normalize(raw: str, default_region: str | None = None) -> str:
     """``raw`` as E.164 (``+15551234567``), or InvalidInput saying why it is not a number.
 
@@ -30,7 +30,7 @@ def normalize(raw: str, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def display(e164: str) -> str:
     """A human-friendly international rendering of an E.164 number."""
     import phonenumbers
