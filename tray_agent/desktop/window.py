@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     window = webview.create_window(TITLE, url, width=1000, height=700, min_size=(560, 420),
                                    text_select=True, background_color="#FFFFFF")
     window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
+    from tray_agent.desktop.webview_tuning import attach; attach(window)  # noqa: E702  WebKit set for an inbox
     signal.signal(signal.SIGTERM, lambda *_: window.destroy())
 
     def started() -> None:
