@@ -50,6 +50,7 @@ class Day:
         self.api, self.admin, self.desktop, self.args = api, admin, desktop, args
         self.rng = random.Random(16)
         self.sent = self.replies = self.files = self.searches = self.windows = self.errors = 0
+        self.first_error = ""
         self.stop = threading.Event()
 
     def customer(self, n: int) -> tuple[str, str]:
@@ -70,14 +71,18 @@ class Day:
                     self.admin.customer_sends(kind, who, f"Order question {self.sent}", files=files)
                     self.sent += 1
                     self.files += bool(files)
-                except Exception:
-                    self.errors += 1
+                except Exception as exc:  # counted and printed: the day goes on
+                    self.failed(exc)
             self.agent_turn()
             if b % max(1, int(window_every)) == 0 and self.windows < self.args.windows:
                 self.window()
             # Spread the bursts over the day; a late run catches up instead of sleeping.
             due = t0 + seconds * (b + 1) / bursts
             self.stop.wait(max(0.0, due - time.monotonic()))
+
+    def failed(self, exc: Exception) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or f"{type(exc).__name__}: {exc}"[:200]
 
     def agent_turn(self) -> None:
         try:
@@ -94,8 +99,8 @@ class Day:
             if self.rng.random() < 0.3:
                 self.api.get("/api/search", params={"q": "order"}).raise_for_status()
                 self.searches += 1
-        except Exception:
-            self.errors += 1
+        except Exception as exc:
+            self.failed(exc)
 
     def window(self) -> None:
         try:
@@ -107,8 +112,8 @@ class Day:
             while self.api.get("/api/desktop/status").json()["window"]["open"] and time.monotonic() < deadline:
                 time.sleep(0.2)
             self.windows += 1
-        except Exception:
-            self.errors += 1
+        except Exception as exc:
+            self.failed(exc)
 
 
 def sample(pid: int, home: Path, sandbox_pid: int | None, last: tuple[float, float], sent: int) -> tuple[Sample, tuple[float, float]]:
@@ -193,7 +198,8 @@ def main() -> None:
             warm = after[0] if after else samples[-1]
             print(f"ready in {ready:.2f} s; day lasted {(samples[-1].t - t0) / 60:.1f} min, {len(samples)} samples; "
                   f"{day.sent} customer messages, {day.replies} replies, {day.files} files, {day.searches} searches, "
-                  f"window opened/closed {day.windows}×, {day.errors} errors")
+                  f"window opened/closed {day.windows}×, {day.errors} errors"
+                  + (f" (first: {day.first_error})" if day.first_error else ""))
             print(line("start", samples[0]))
             print(line("after warm-up", warm))
             print(line("end of the day", samples[-1]))

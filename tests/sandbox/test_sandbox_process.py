@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,8 +73,8 @@ def test_the_sandbox_process_serves_the_fake_credentials_and_dies_with_a_killed_
         # It answers as Twilio for the credentials the parent generated and handed over.
         r = httpx.get(f"{info['url']}/2010-04-01/Accounts/{info['sid']}/Messages.json", auth=(info["sid"], "wrong"))
         assert r.status_code == 401 and r.json()["code"] == 20003
-        assert info["sid"] not in open(f"/proc/{child}/cmdline").read()
-        assert info["sid"] not in open(f"/proc/{child}/environ", "rb").read().decode(errors="replace")
+        assert info["sid"] not in Path(f"/proc/{child}/cmdline").read_text()
+        assert info["sid"] not in Path(f"/proc/{child}/environ").read_bytes().decode(errors="replace")
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
         assert _gone(child), "the sandbox outlived the agent"

@@ -20,6 +20,8 @@ import threading
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from tray_agent.desktop.webview_tuning import attach as tune_webkit
+
 EXIT_NO_GUI = 3
 TITLE = "Tray Agent"
 log = logging.getLogger("tray_agent.window")
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     window = webview.create_window(TITLE, url, width=1000, height=700, min_size=(560, 420),
                                    text_select=True, background_color="#FFFFFF")
     window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
-    from tray_agent.desktop.webview_tuning import attach; attach(window)  # noqa: E702  WebKit set for an inbox
+    tune_webkit(window)  # WebKit set for an inbox, not a browser
     signal.signal(signal.SIGTERM, lambda *_: window.destroy())
 
     def started() -> None:

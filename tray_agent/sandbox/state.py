@@ -12,9 +12,9 @@ import itertools
 import secrets
 import threading
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from tray_agent.core.clock import Clock, SystemClock
