@@ -137,22 +137,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def tree_rss(pid: int) -> float:
     """MB resident in ``pid`` and all its descendants (the window and WebKit's helpers)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
+    from tests.desktop.procs import descendants
+
+    total = 0.0
+    for p in descendants(pid):
         try:
             total += proc_stat(p)["VmRSS"] / 1024
         except (OSError, KeyError):
             continue
-        todo.extend(children.get(p, []))
     return total
 
 

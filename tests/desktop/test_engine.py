@@ -240,3 +240,43 @@ def test_tray_state_follows_commits_other_processes_and_gives_memory_back(make_a
         assert changed.wait(5) and shown[-1].dnd_active
     finally:
         w.stop()
+
+
+def _reachable(*roots: object) -> int:
+    """How many objects hang off ``roots`` (the engine's burst state), counted by walking them."""
+    import gc
+
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        todo.extend(gc.get_referents(obj))
+    return len(seen)
+
+
+def test_an_unbroken_burst_of_ten_thousand_keeps_the_engine_small_and_the_summary_right(rig):
+    app, me, notifier, mono, engine, receive = rig
+    e = engine()
+    people = [(f"+1415555{n:04d}", f"Customer {n}") for n in range(8)]
+    sizes = {}
+    for i in range(10_000):
+        who, name = people[i % len(people)]
+        receive(who, f"message {i}", name)
+        if i % 25 == 0:  # the engine reads in passes; traffic never pauses for `coalesce` seconds
+            mono.t += 1.0
+            e.step()
+        if i + 1 in (1_000, 10_000):
+            sizes[i + 1] = _reachable(e._held, e._episode)
+    mono.t += 1.0
+    e.step()  # the last arrivals, within the burst
+    mono.t += 3.0
+    e.step()  # the traffic pauses: they join the summary
+    assert sizes[10_000] <= sizes[1_000], sizes  # held state does not grow with the burst
+    assert notifier.shown[0]["title"].startswith("New conversation: Customer 0")
+    last = notifier.shown[-1]
+    assert last["title"] == "10000 new messages" and last["replaces"] == len(notifier.shown) - 1  # replaces the last
+    assert last["body"] == "8 conversations: Customer 7, Customer 6, Customer 5 and 5 more"
+    assert e.recent[-1]["items"] == 10_000

@@ -10,7 +10,7 @@ from tray_agent.core.errors import InvalidInput
 FORMAT_HINT = "use the international format, e.g. +14155550123"
 
 
-@lru_cache(maxsize=65536)  # pure, and parsing costs ~100 µs: the hot ingest path repeats numbers
+@lru_cache(maxsize=4096)  # pure, parsing costs ~100 µs and bursts repeat numbers; ~170 B an entry, so bounded
 def normalize(raw: str, default_region: str | None = None) -> str:
     """``raw`` as E.164 (``+15551234567``), or InvalidInput saying why it is not a number.
 
@@ -33,7 +33,7 @@ def normalize(raw: str, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def display(e164: str) -> str:
     """A human-friendly international rendering of an E.164 number."""
     import phonenumbers

@@ -10,12 +10,13 @@ summary. With no notification back-end it logs what it would have shown.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,6 +56,48 @@ class Item:
     message_id: int | None
     created_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+
+
+LATEST = 3  # items of a burst kept whole: a summary names the latest few conversations
+
+
+class Burst:
+    """What one pop-up covers: counts per kind, the conversations in the order they last
+    spoke, and the latest few items — not every item, so a busy inbox that never pauses
+    holds the same few objects all day (at most one int per conversation it touched)."""
+
+    def __init__(self, items: Sequence[Item] = ()) -> None:
+        self.counts: Counter[str] = Counter()
+        self.conversations: dict[int, None] = {}  # insertion order = order of last activity
+        self.latest: deque[Item] = deque(maxlen=LATEST)
+        self.total = 0
+        self.add(items)
+
+    def add(self, items: Sequence[Item]) -> None:
+        for item in items:
+            self.counts[item.kind] += 1
+            if item.conversation_id is not None:
+                self.conversations.pop(item.conversation_id, None)
+                self.conversations[item.conversation_id] = None
+            self.latest.append(item)
+        self.total += len(items)
+
+    def merged(self, other: "Burst") -> "Burst":
+        out = Burst()
+        for b in (self, other):
+            out.counts.update(b.counts)
+            for cid in b.conversations:
+                out.conversations.pop(cid, None)
+                out.conversations[cid] = None
+            out.latest.extend(b.latest)
+            out.total += b.total
+        return out
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def __len__(self) -> int:
+        return self.total
 
 
 @dataclass(frozen=True)
@@ -141,9 +184,9 @@ class Notifications(BusFollower):
         self._mono = monotonic
         self._wall = wall
         self._read_seq = 0
-        self._held: list[Item] = []
+        self._held = Burst()
         self._flush_at = 0.0
-        self._episode: list[Item] = []  # what the pop-up on screen covers
+        self._episode = Burst()  # what the pop-up on screen covers
         self._popup_id: int | None = None
         self._quiet_until = 0.0
         self._settle_until = 0.0
@@ -194,7 +237,7 @@ class Notifications(BusFollower):
         """Everything since the last run: one notification (a summary if several)."""
         items = self._read()
         if items:
-            self._show(items, replaces=None, new_episode=True)
+            self._show(Burst(items), replaces=None, new_episode=True)
         self.cursor.save(self._read_seq)
 
     # -- one pass ---------------------------------------------------------------------------
@@ -209,20 +252,20 @@ class Notifications(BusFollower):
                 if not self._held:
                     self._flush_at = max(now + RESUME_SETTLE_SECONDS, self._settle_until)
                 self._fresh_popup = True
-                self._held.extend(items)
+                self._held.add(items)
             elif now >= self._quiet_until and not self._held:
-                self._show(items, replaces=None, new_episode=True)
+                self._show(Burst(items), replaces=None, new_episode=True)
             else:
                 if not self._held:
                     self._flush_at = self._quiet_until
-                self._held.extend(items)
+                self._held.add(items)
         if self._held and self._mono() >= self._flush_at:
-            held, self._held = self._held, []
+            held, self._held = self._held, Burst()
             if self._fresh_popup:
                 self._fresh_popup = False
                 self._show(held, replaces=None, new_episode=True)
             else:
-                self._show(self._episode + held, replaces=self._popup_id, new_episode=False)
+                self._show(self._episode.merged(held), replaces=self._popup_id, new_episode=False)
         if not self._held:
             self.cursor.save(self._read_seq)
 
@@ -238,11 +281,11 @@ class Notifications(BusFollower):
                 break
         return classify(evs, self.agent_id)
 
-    def _show(self, items: list[Item], *, replaces: int | None, new_episode: bool) -> None:
-        alert = self.describe(items[0]) if len(items) == 1 else self.summarize(items)
-        self._episode = list(items)
+    def _show(self, burst: Burst, *, replaces: int | None, new_episode: bool) -> None:
+        alert = self.describe(burst.latest[-1]) if len(burst) == 1 else self.summarize(burst)
+        self._episode = burst
         self._quiet_until = self._mono() + self.coalesce
-        nid = self.deliver(alert, replaces=replaces, sound=new_episode, items=len(items))
+        nid = self.deliver(alert, replaces=replaces, sound=new_episode, items=len(burst))
         if new_episode or nid is not None:
             self._popup_id = nid
 
@@ -291,10 +334,11 @@ class Notifications(BusFollower):
         except (TrayAgentError, TypeError, ValueError):
             return "a colleague"
 
-    def summarize(self, items: list[Item]) -> Alert:
-        msgs = sum(1 for i in items if i.kind in ("message", "new_conversation"))
-        transfers = sum(1 for i in items if i.kind == "transferred")
-        failed = sum(1 for i in items if i.kind == "failed")
+    def summarize(self, items: "Burst | Sequence[Item]") -> Alert:
+        burst = items if isinstance(items, Burst) else Burst(items)
+        msgs = burst.counts["message"] + burst.counts["new_conversation"]
+        transfers = burst.counts["transferred"]
+        failed = burst.counts["failed"]
         parts = []
         if msgs:
             parts.append(f"{msgs} new message" + ("s" if msgs != 1 else ""))
@@ -302,13 +346,13 @@ class Notifications(BusFollower):
             parts.append(f"{transfers} transferred to you")
         if failed:
             parts.append(f"{failed} not sent")
-        convs = list(dict.fromkeys(i.conversation_id for i in reversed(items) if i.conversation_id is not None))
-        names = [self._who(c)[0] for c in convs[:3]]
-        more = len(convs) - len(names)
+        n = len(burst.conversations)
+        latest = list(itertools.islice(reversed(burst.conversations), LATEST))
+        names = [self._who(c)[0] for c in latest]
+        more = n - len(names)
         listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
-        n = len(convs)
         body = f"{n} conversation{'s' if n != 1 else ''}: {listed}" if n else ""
-        return Alert(", ".join(parts), body, convs[0] if n == 1 else None)
+        return Alert(", ".join(parts), body, latest[0] if n == 1 else None)
 
     # -- delivery ---------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from tray_agent.desktop.webview_tuning import attach as tune_webkit
+
 EXIT_NO_GUI = 3
 TITLE = "Tray Agent"
 log = logging.getLogger("tray_agent.window")
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     window = webview.create_window(TITLE, url, width=1000, height=700, min_size=(560, 420),
                                    text_select=True, background_color="#FFFFFF")
     window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
+    tune_webkit(window)  # WebKit set for an inbox, not a browser
     signal.signal(signal.SIGTERM, lambda *_: window.destroy())
     page_url = args[0]
     parent = os.getppid()

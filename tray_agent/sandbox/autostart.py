@@ -1,11 +1,13 @@
-"""Running the sandbox inside the agent when nothing real is configured: start it on a free
-loopback port, point a "Sandbox SMS" and a "Sandbox WhatsApp" channel at it and its
+"""Running the sandbox beside the agent when nothing real is configured: start it in its own
+process (``sandbox.process``: what it keeps costs the agent nothing) on a free loopback
+port, point a "Sandbox SMS" and a "Sandbox WhatsApp" channel at it and its
 webhooks at the agent, so a new user sees the product work offline through the same
 plugins and code paths as production.
 
 The sandbox's fake credentials reach the channels through ``secrets.hold``: in this
-process's memory, released on stop — never written to the config file, the store or a
-log, and not in the environment (the window process would inherit them).
+process's memory (the child gets them over a pipe), released on stop — never written to
+the config file, the store or a log, and not in the environment (the window process
+would inherit them).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from tray_agent import secrets
-from tray_agent.sandbox.server import Sandbox
+from tray_agent.sandbox.process import SandboxProcess
 
 if TYPE_CHECKING:
     from tray_agent.api.server import ApiServer
@@ -31,7 +33,7 @@ WHATSAPP_EVENTS_PATH = "events"
 
 
 class AutoSandbox:
-    def __init__(self, sandbox: Sandbox, held: list[tuple[str, str]]) -> None:
+    def __init__(self, sandbox: SandboxProcess, held: list[tuple[str, str]]) -> None:
         self.sandbox = sandbox
         self.held = held  # (channel, credential) names given to ``secrets.hold``
         self.verifier: asyncio.Task[None] | None = None
@@ -49,7 +51,7 @@ async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
     if not have:
         log.info("the provider sandbox is not started: neither the sms nor the whatsapp plugin is installed")
         return None
-    sandbox = await asyncio.to_thread(Sandbox(port=app.config.sandbox.port or 0).start)
+    sandbox = await asyncio.to_thread(SandboxProcess(port=app.config.sandbox.port or 0).start)
     creds = sandbox.creds
     base = server.runtime.public_base_url
     held: list[tuple[str, str]] = []
@@ -63,7 +65,7 @@ async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
         ch = _ensure(app, "sms", SMS_NAME, creds.sms_number, {
             "account_sid": creds.twilio_account_sid, "api_base": sandbox.url, "poll": "off"})
         hold(SMS_NAME, "auth_token", creds.twilio_auth_token)
-        sandbox.register_sms(f"{base}/webhooks/{ch}/{TWILIO_INBOUND_PATH}")
+        await asyncio.to_thread(sandbox.register_sms, f"{base}/webhooks/{ch}/{TWILIO_INBOUND_PATH}")
     if "whatsapp" in have:
         ch = _ensure(app, "whatsapp", WHATSAPP_NAME, creds.whatsapp_number, {
             "phone_number_id": creds.phone_number_id, "waba_id": creds.waba_id, "api_base": sandbox.url,
@@ -71,7 +73,7 @@ async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
         hold(WHATSAPP_NAME, "access_token", creds.meta_access_token)
         hold(WHATSAPP_NAME, "app_secret", creds.meta_app_secret)
         hold(WHATSAPP_NAME, "verify_token", creds.meta_verify_token)
-        sandbox.register_whatsapp(f"{base}/webhooks/{ch}/{WHATSAPP_EVENTS_PATH}")
+        await asyncio.to_thread(sandbox.register_whatsapp, f"{base}/webhooks/{ch}/{WHATSAPP_EVENTS_PATH}")
         auto.verifier = asyncio.get_running_loop().create_task(_verify_when_serving(server, sandbox))
     real = [c.name for c in app.inbox.list_channels() if (c.settings or {}).get("source") != "sandbox"]
     if real:
@@ -92,7 +94,7 @@ def _ensure(app: "App", kind: str, name: str, address: str, settings: dict[str, 
     return app.inbox.add_channel(kind, name, address, settings).id
 
 
-async def _verify_when_serving(server: "ApiServer", sandbox: Sandbox) -> None:
+async def _verify_when_serving(server: "ApiServer", sandbox: SandboxProcess) -> None:
     """Meta verifies a callback URL when it is set: do the same once the agent answers."""
     for _ in range(600):
         if server.server.started:

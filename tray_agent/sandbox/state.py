@@ -1,5 +1,6 @@
-"""The sandbox's memory: its fake accounts and numbers, every message both providers carry,
-stored files, injected faults and webhook-delivery options.
+"""The sandbox's memory: its fake accounts and numbers, the recent messages both providers
+carried (a ring per customer number and an overall cap, so a day of traffic does not
+grow it), stored files, injected faults and webhook-delivery options.
 
 One lock guards it all; the HTTP handlers, the webhook deliverer and in-process callers
 (the agent's auto-start, tests) share one ``SandboxState``.
@@ -13,13 +14,68 @@ import re
 import secrets
 import threading
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tray_agent.core.clock import Clock, SystemClock
 
 WINDOW = timedelta(hours=24)
+PER_NUMBER = 500  # messages kept per customer number and provider
+MESSAGES = 20_000  # messages kept per provider
+BLOBS = 2_000  # stored files kept (each may be megabytes)
+
+V = TypeVar("V")
+
+
+class Recent(dict[str, V], Generic[V]):
+    """A dict that keeps the newest entries only: at most ``per_group`` per group (the
+    customer's number) and ``total`` in all; the oldest goes first, and ``on_evict`` lets
+    the owner drop what hung off it (its files)."""
+
+    def __init__(self, total: int, per_group: int | None = None, group: Callable[[V], Hashable] | None = None,
+                 on_evict: Callable[[V], None] | None = None) -> None:
+        super().__init__()
+        self.total, self.per_group, self.group, self.on_evict = total, per_group, group, on_evict
+        self._groups: dict[Hashable, deque[str]] = {}
+
+    def __setitem__(self, key: str, value: V) -> None:
+        fresh = key not in self
+        super().__setitem__(key, value)
+        if not fresh:
+            return
+        if self.group is not None and self.per_group is not None:
+            ring = self._groups.setdefault(self.group(value), deque())
+            ring.append(key)
+            while len(ring) > self.per_group:
+                self._evict(ring.popleft())
+        while len(self) > self.total:
+            self._evict(next(iter(self)))
+
+    def _evict(self, key: str) -> None:
+        value = self.pop(key, None)
+        if value is not None and self.on_evict is not None:
+            self.on_evict(value)
+
+    def pop(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            return default
+        value = super().pop(key)
+        if self.group is not None:
+            ring = self._groups.get(self.group(value))
+            if ring is not None:
+                try:
+                    ring.remove(key)
+                except ValueError:
+                    pass
+                if not ring:
+                    del self._groups[self.group(value)]
+        return value
+
+    def clear(self) -> None:
+        super().clear()
+        self._groups.clear()
 
 
 @dataclass(frozen=True)
@@ -152,10 +208,10 @@ class SandboxState:
         self.base_url = ""
         self.sms_hooks: dict[str, NumberHooks] = {self.creds.sms_number: NumberHooks(self.creds.sms_number)}
         self.wa_hooks: dict[str, NumberHooks] = {self.creds.phone_number_id: NumberHooks(self.creds.whatsapp_number)}
-        self.sms: dict[str, SmsMessage] = {}
-        self.wa: dict[str, WaMessage] = {}
-        self.blobs: dict[str, Blob] = {}
-        self.wa_media: dict[str, str] = {}  # media id → blob id
+        self.sms: Recent[SmsMessage] = Recent(MESSAGES, PER_NUMBER, _sms_customer, self._drop_sms_files)
+        self.wa: Recent[WaMessage] = Recent(MESSAGES, PER_NUMBER, lambda m: m.customer, self._drop_wa_files)
+        self.blobs: Recent[Blob] = Recent(BLOBS)
+        self.wa_media: Recent[str] = Recent(BLOBS)  # media id → blob id
         self.last_inbound: dict[tuple[str, str], datetime] = {}
         #: Customers who write by username, without a phone number: BSUID → username.
         self.wa_usernames: dict[str, str] = {}
@@ -196,6 +252,16 @@ class SandboxState:
         with self.lock:
             self.blobs[blob.id] = blob
         return blob
+
+    def _drop_sms_files(self, msg: "SmsMessage") -> None:
+        for _me, blob_id in msg.media:
+            self.blobs.pop(blob_id, None)
+
+    def _drop_wa_files(self, msg: "WaMessage") -> None:
+        if msg.blob_id:
+            self.blobs.pop(msg.blob_id, None)
+        if msg.media_id:
+            self.wa_media.pop(msg.media_id, None)
 
     # -- faults --------------------------------------------------------------------------
 
@@ -241,3 +307,7 @@ def bsuid_for(key: str, region: str = "US") -> str:
     or without a phone number it shares): stable for the sandbox's one business."""
     digits = str(int(hashlib.sha256(key.encode()).hexdigest(), 16))[:19]
     return f"{region}.{digits}"
+
+
+def _sms_customer(m: SmsMessage) -> str:
+    return m.from_ if m.direction == "inbound" else m.to

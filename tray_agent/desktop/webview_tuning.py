@@ -1,0 +1,72 @@
+"""WebKit2GTK set for an inbox, not a browser: no GPU paths (they resolve to a software GL
+renderer on most desktops and cost ~100 MB), no page or back-forward cache, no media
+stacks, the document-viewer cache model, and early memory-pressure limits for the web
+and network processes. Other back-ends (Windows, macOS) are left as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger("tray_agent.window")
+
+#: What the web process may hold before WebKit frees caches (it starts at 50 % of this).
+WEB_PROCESS_MB = 128
+NETWORK_PROCESS_MB = 64
+#: Settings an inbox does not use; each off keeps a subsystem unloaded.
+OFF = ("enable_page_cache", "enable_webgl", "enable_webaudio", "enable_media_stream", "enable_mediasource",
+       "enable_media_capabilities", "enable_encrypted_media", "enable_dns_prefetching", "enable_hyperlink_auditing",
+       "enable_back_forward_navigation_gestures", "enable_site_specific_quirks", "enable_webrtc")
+
+
+def attach(window: Any) -> None:
+    """Tune the WebKit view pywebview builds for ``window`` (call before ``webview.start``)."""
+    try:
+        import gi
+
+        gi.require_version("WebKit2", "4.1")
+        from gi.repository import WebKit2
+    except (ImportError, ValueError):
+        return  # not the GTK back-end
+    _memory_pressure(WebKit2)
+    window.events.before_show += lambda: tune_view(WebKit2, window.native)
+
+
+def _memory_pressure(WebKit2: Any) -> None:
+    """Limits for processes not started yet; they must be set before the first context."""
+    for owner, mb in ((getattr(WebKit2, "WebContext", None), WEB_PROCESS_MB),
+                      (getattr(WebKit2, "WebsiteDataManager", None), NETWORK_PROCESS_MB)):
+        setter = getattr(owner, "set_memory_pressure_settings", None)
+        if setter is None or not hasattr(WebKit2, "MemoryPressureSettings"):
+            continue
+        s = WebKit2.MemoryPressureSettings.new()
+        s.set_memory_limit(mb)
+        s.set_conservative_threshold(0.33)
+        s.set_strict_threshold(0.5)
+        s.set_poll_interval(10.0)
+        setter(s)
+
+
+def find_view(widget: Any, WebKit2: Any) -> Any:
+    """The WebKit view inside a GTK window (pywebview nests it in a box and a scroller)."""
+    if isinstance(widget, WebKit2.WebView):
+        return widget
+    for child in (widget.get_children() if hasattr(widget, "get_children") else []):
+        found = find_view(child, WebKit2)
+        if found is not None:
+            return found
+    return None
+
+
+def tune_view(WebKit2: Any, native: Any) -> None:
+    view = find_view(native, WebKit2)
+    if view is None:
+        log.warning("no WebKit view found to tune")
+        return
+    props = view.get_settings().props
+    props.hardware_acceleration_policy = WebKit2.HardwareAccelerationPolicy.NEVER
+    for name in OFF:
+        if hasattr(props, name):
+            setattr(props, name, False)
+    view.get_context().set_cache_model(WebKit2.CacheModel.DOCUMENT_VIEWER)
