@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from tray_agent.channels import ChannelType
     from tray_agent.core.service import Inbox
     from tray_agent.core.views import EventView
-    from tray_agent.notify import Notifier
+    from tray_agent.notifiers import Notifier
 
 hookspec = pluggy.HookspecMarker("tray_agent")
 hookimpl = pluggy.HookimplMarker("tray_agent")
@@ -63,7 +63,7 @@ def register_call_handlers(register: "Callable[[CallHandler], None]") -> None:
 def register_notifiers(register: "Callable[[Notifier], None]") -> None:
     """Register desktop notification back-ends: ``register(notifier)``.
 
-    A ``tray_agent.notify.Notifier`` has a ``name``, ``available()`` and
+    A ``tray_agent.notifiers.Notifier`` has a ``name``, ``available()`` and
     ``notify(title, body, sound, conversation_id)``. The daemon uses the first available one.
     """
 

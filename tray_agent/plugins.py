@@ -20,7 +20,7 @@ from typing import Any
 import pluggy
 
 from tray_agent import hookspecs
-from tray_agent.secrets import redact
+from tray_agent.credentials import redact
 
 log = logging.getLogger(__name__)
 GROUP = "tray_agent"

@@ -17,7 +17,7 @@ from tray_agent.core.actions import Actions
 from tray_agent.core.errors import ProviderIdTaken
 from tray_agent.core.models import Attachment, Channel, Conversation, EarlyStatus, Message, OutboxItem, TaskStatus
 from tray_agent.core import rules as R
-from tray_agent.secrets import redact
+from tray_agent.credentials import redact
 
 if TYPE_CHECKING:
     from tray_agent.supervisor import TaskState

@@ -19,8 +19,8 @@ from tray_agent.channels import (
     OutboundMessage, SendResult, WebhookRoute,
 )
 from tray_agent.core.errors import InvalidInput, ProviderError
-from tray_agent_telegram.botapi import DEFAULT_API_BASE, DOWNLOAD_LIMIT, BotApi
-from tray_agent_telegram.plugin import UPLOAD_LIMIT
+from tray_agent_telegram.botapi import DEFAULT_API_BASE, BotApi
+from tray_agent_telegram.limits import DOWNLOAD_LIMIT, UPLOAD_LIMIT
 from tray_agent_telegram.updates import ParsedMessage, parse_update, update_id
 
 log = logging.getLogger(__name__)

@@ -111,7 +111,7 @@ class _FreedesktopBus:
 
 
 class DesktopNotifier:
-    """A ``tray_agent.notify.Notifier`` with two extras the daemon uses when present:
+    """A ``tray_agent.notifiers.Notifier`` with two extras the daemon uses when present:
     ``notify(..., replaces=id) -> id`` and ``on_activate(conversation_id | None)``."""
 
     name = "desktop"
