@@ -24,7 +24,7 @@ from typing import Any
 
 from tray_agent.desktop.icon import asset
 from tray_agent.desktop.sound import SoundPlayer
-from tray_agent.hookspecs import hookimpl
+from tray_agent import hookimpl
 
 log = logging.getLogger(__name__)
 

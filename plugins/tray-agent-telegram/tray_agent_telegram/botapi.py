@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tray_agent.core.errors import ProviderError
+from tray_agent import ProviderError
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 
