@@ -29,6 +29,7 @@ from tray_agent.credentials import redact
 log = logging.getLogger(__name__)
 GROUP = "tray_agent"
 TRACE_VARIABLE = "TRAY_AGENT_TRACE_PLUGINS"
+HOOK_NAMES = [name for name, f in vars(hookspecs).items() if hasattr(f, f"{GROUP}_spec")]
 
 
 @dataclass
@@ -81,13 +82,14 @@ class PluginHost:
     def _check_hook_names(self, plugin: object, name: str) -> None:
         # pluggy's check_pending(), for one plugin: it raises at the first unknown hook of
         # any plugin, where a misspelled hook (never called) is only its plugin's failure.
-        known = [n for n in vars(self.pm.hook) if not n.startswith("_") and getattr(self.pm.hook, n).has_spec()]
         for caller in self.pm.get_hookcallers(plugin) or []:
-            if caller.has_spec() or all(i.optionalhook for i in caller.get_hookimpls() if i.plugin is plugin):
+            mine = [i for i in caller.get_hookimpls() if i.plugin is plugin]
+            if caller.has_spec() or all(i.optionalhook for i in mine):
                 continue
-            close = difflib.get_close_matches(caller.name, known, n=1)
+            close = difflib.get_close_matches(caller.name, HOOK_NAMES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self._fail(name, caller.name, f"{caller.name!r} is not a Tray Agent hook{hint}, so it is never called")
+            self._fail(name, caller.name,
+                       f"{caller.name!r} is not a Tray Agent hook{hint}, so it is never called")
 
     def has_impls(self, hook: str) -> bool:
         """Does any plugin implement ``hook``? (Lets a caller skip work nobody listens to.)"""

@@ -24,7 +24,8 @@ PLACEHOLDERS = {"{{package}}": "pkg", "{{class}}": "Cls", "{{name}}": "n", "{{la
 def plugin_sources() -> list[Path]:
     """The code of every first-party plugin (not its tests, which drive the agent's
     internals: its sandbox, its store) and every Python file of the skeleton."""
-    code = [p for p in REPO.glob("plugins/*/*/**/*.py") if "tests" not in p.relative_to(REPO).parts[2:]]
+    code = [p for p in REPO.glob("plugins/*/*/**/*.py")
+            if "tests" not in p.relative_to(REPO).parts[2:]]
     code += sorted((REPO / "tray_agent" / "default_plugins").glob("*.py"))
     code += sorted(TEMPLATE.rglob("*.py.tmpl"))
     return sorted(code)
