@@ -53,7 +53,19 @@ _SURFACE: dict[str, tuple[str, ...]] = {
 }
 _HOME = {name: module for module, names in _SURFACE.items() for name in names}
 
-__all__ = ["__version__", *_HOME]
+# Spelled out for linters and type checkers, which do not run code; a test keeps the three
+# lists (this, the TYPE_CHECKING imports and _SURFACE) the same.
+__all__ = [
+    "__version__", "hookimpl",
+    "ChannelType", "ChannelAdapter", "ChannelConfig", "ChannelContext", "InboundMessage",
+    "InboundFile", "StatusUpdate", "OutboundMessage", "OutboundFile", "SendResult", "Health",
+    "WebhookRoute", "DEFAULT_WEBHOOK_BODY_BYTES", "report_problem",
+    "ChannelRules", "AddressKind", "MB", "PRODUCT_MAX_FILE_BYTES", "DEFAULT_FILE_RETENTION",
+    "TrayAgentError", "InvalidInput", "NotFound", "Forbidden", "Conflict", "RuleViolation",
+    "FileTooLarge", "StorageUnavailable", "ProviderError", "CallFailed",
+    "CallHandler", "CallResult", "HandlerSetup",
+    "Notifier", "ActivateCallback",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -88,7 +88,7 @@ def test_the_type_checking_imports_name_exactly_the_public_surface() -> None:
     block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
     typed = {(node.module, a.name) for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
     assert typed == {(module, name) for module, names in tray_agent._SURFACE.items() for name in names}
-    assert set(tray_agent.__all__) == {"__version__"} | {name for _, name in typed}
+    assert sorted(tray_agent.__all__) == sorted({"__version__"} | {name for _, name in typed})
 
 
 def test_importing_the_package_stays_cheap() -> None:
