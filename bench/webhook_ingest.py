@@ -44,7 +44,7 @@ def serve(home: str, port: int, kind: str) -> None:
     from tray_agent.api.server import ApiServer
     from tray_agent.app import App
     from tray_agent.paths import resolve
-    from tray_agent.secrets import env_name
+    from tray_agent.credentials import env_name
 
     os.environ.update({env_name("Bench", "app_secret"): SECRET, env_name("Bench", "access_token"): "x",
                        env_name("Bench", "auth_token"): TOKEN, "TRAY_AGENT_SANDBOX_MODE": "off",

@@ -45,6 +45,8 @@ class App:
         self.schema_revision = self.db.migrate()
         self.plugins = plugins or PluginHost()
         self.plugins.on_failure = self._record_failure
+        for f in self.plugins.failures:  # a host loaded before the store was open (the CLI's)
+            self._record_failure(f)
         if load_entry_points:
             self.plugins.load_entry_points()
         self.channel_types = self._collect_channel_types()
@@ -135,7 +137,7 @@ class _EventDispatcher:
         self._lock = threading.Lock()
 
     def put(self, events: Sequence[Event]) -> None:
-        if not self.app.plugins.pm.hook.inbox_event.get_hookimpls():
+        if not self.app.plugins.has_impls("inbox_event"):
             return  # nobody listens: keep the hot path free of the hand-off
         with self._lock:
             if self._thread is None:

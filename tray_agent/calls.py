@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
-from tray_agent import secrets
+from tray_agent import credentials
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class CallResult:
 
 
 class CallHandler(Protocol):
+    """A way to place a call (registered via ``register_call_handlers``): the optional
+    extras (``status``, ``settings``, ``secrets``, ``configure``) are in hookspecs.py."""
+
     name: str
     label: str
 
@@ -31,7 +34,9 @@ class CallHandler(Protocol):
         ...
 
     def call(self, number: str, agent_extension: str | None) -> CallResult:
-        """Start a call to the E.164 ``number``; raise TrayAgentError with a one-line reason."""
+        """Start a call to the E.164 ``number``. ``agent_extension`` is the calling agent's
+        own extension when one is set (a PBX rings it first), else None. Raise
+        TrayAgentError with a one-line reason."""
         ...
 
 
@@ -52,7 +57,7 @@ class HandlerSetup:
         return default if value in (None, "") else str(value)
 
     def secret(self, name: str) -> str | None:
-        return secrets.get(secret_scope(self.handler), name)
+        return credentials.get(secret_scope(self.handler), name)
 
 
 def secret_scope(handler: str) -> str:

@@ -1,6 +1,6 @@
 """The process's logging, set up once for the daemon and ``tray-agent serve``: the console
 and ``logs/daemon.log`` at ``[log] level``, the HTTP clients' per-request lines quieted,
-and no credential in any record, whichever handler writes it (``secrets.redact``)."""
+and no credential in any record, whichever handler writes it (``credentials.redact``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tray_agent import secrets
+from tray_agent import credentials
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FILE = "daemon.log"
@@ -23,7 +23,7 @@ class RedactingFormatter(logging.Formatter):
     """The last pass before a line is written: masks the message, traceback and stack."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return secrets.redact(super().format(record))
+        return credentials.redact(super().format(record))
 
 
 def _install_record_factory() -> None:
@@ -40,13 +40,13 @@ def _install_record_factory() -> None:
             message = record.getMessage()
         except Exception:  # a malformed call: let logging report it as it always does
             return record
-        masked = secrets.redact(message)
+        masked = credentials.redact(message)
         if masked != message:
             # Flattened only when something was masked: formatters that read the
             # arguments (uvicorn's access lines) keep them otherwise.
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
-            record.exc_text = secrets.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = credentials.redact(logging.Formatter().formatException(record.exc_info))
         return record
 
     setattr(factory, _MARK, True)
@@ -62,7 +62,7 @@ def level_of(name: str) -> int:
 def configure(level: str, logs_dir: Path | None) -> None:
     """Console (stderr) and, when ``logs_dir`` is writable, a rotating ``daemon.log``, both
     masking credentials; idempotent. Records reaching other handlers are masked too."""
-    secrets.remember_environment()
+    credentials.remember_environment()
     _install_record_factory()
     root = logging.getLogger()
     if not any(getattr(h, _MARK, False) for h in root.handlers):

@@ -9,13 +9,13 @@ import asyncio
 import logging
 import random
 import time
-import secrets as pysecrets
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from tray_agent import secrets
+from tray_agent import credentials
 from tray_agent.app import App
 from tray_agent.change_watch import INTERVAL as WATCH_EVERY, ChangeWatch
 from tray_agent.channels import (
@@ -66,7 +66,7 @@ class _Context:
         self.runtime.app.inbox.update_status(self.channel_id, update)
 
     def secret(self, name: str) -> str | None:
-        return secrets.get(self.channel_name, name)
+        return credentials.get(self.channel_name, name)
 
     def file_url(self, attachment_id: int) -> str:
         return self.runtime.file_url(attachment_id)
@@ -132,7 +132,7 @@ class Runtime:
             if a is None or a.expired:
                 raise TrayAgentError(f"File {attachment_id} has expired or does not exist.")
             if not a.link_token:
-                a.link_token = pysecrets.token_urlsafe(24)
+                a.link_token = secrets.token_urlsafe(24)
             return f"{self.public_base_url}/files/{a.link_token}/{a.file_name}"
 
     # -- background tasks ---------------------------------------------------------------

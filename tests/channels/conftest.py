@@ -13,7 +13,7 @@ from tray_agent.app import App
 from tray_agent.core.clock import FrozenClock
 from tray_agent.sandbox import Sandbox
 from tray_agent.sandbox.client import SandboxAdmin
-from tray_agent.secrets import env_name
+from tray_agent.credentials import env_name
 from tests.channels.keyring_memory import MemoryKeyring
 from tests.channels.live import Live, add_channels, channel_secrets
 

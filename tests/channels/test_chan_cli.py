@@ -129,7 +129,7 @@ def test_set_with_bad_input_is_one_clear_line(run, sandbox: Sandbox, args: list[
 
 def test_add_says_the_credential_came_from_the_environment(
         run, sandbox: Sandbox, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from tray_agent.secrets import env_name
+    from tray_agent.credentials import env_name
 
     monkeypatch.setenv(env_name("Env SMS", "auth_token"), sandbox.creds.twilio_auth_token)
     c = sandbox.creds

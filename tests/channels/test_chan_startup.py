@@ -12,14 +12,14 @@ import httpx
 import pytest
 import tomli_w
 
-from tray_agent import secrets, startup
+from tray_agent import credentials, startup
 from tray_agent.api.thread import ServerThread
 from tray_agent.app import App
 from tray_agent.channels import InboundMessage
 from tray_agent.paths import Paths
 from tray_agent.sandbox import Sandbox
 from tray_agent.sandbox.client import SandboxAdmin
-from tray_agent.secrets import env_name
+from tray_agent.credentials import env_name
 from tests.channels.live import CUSTOMER, wait_for
 
 
@@ -95,11 +95,11 @@ def test_with_nothing_configured_the_sandbox_runs_inside_the_agent(
         assert not home.config_file.exists() or secret not in home.config_file.read_text()
         assert all(secret not in str(c.settings) for c in app.inbox.list_channels())
         # Held in memory, not in the environment (which the window process inherits).
-        assert secrets.get("Sandbox SMS", "auth_token") == secret
+        assert credentials.get("Sandbox SMS", "auth_token") == secret
         assert secret not in os.environ.values()
     finally:
         server.stop()
-    assert secrets.get("Sandbox SMS", "auth_token") is None
+    assert credentials.get("Sandbox SMS", "auth_token") is None
     with pytest.raises(httpx.ConnectError):
         httpx.get(auto.sandbox.url + "/_sandbox/info")
 

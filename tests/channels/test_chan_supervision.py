@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tray_agent.cli import cli
 from tray_agent.paths import Paths
-from tray_agent.secrets import env_name
+from tray_agent.credentials import env_name
 from tests.channels.live import Live, wait_for
 
 POLLED = "Polled SMS"

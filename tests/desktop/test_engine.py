@@ -11,7 +11,7 @@ import pytest
 from tray_agent.channels import InboundMessage
 from tray_agent.desktop import dnd
 from tray_agent.desktop import icon as drawing
-from tray_agent.desktop.notifications import BACKLOG_AGE, Notifications, classify
+from tray_agent.desktop.notification_engine import BACKLOG_AGE, Notifications, classify
 
 UTC = timezone.utc
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.desktop
 
 ALICE = "+14155550123"
 BOB = "+14155550124"
-COALESCE = 3.0  # tray_agent.desktop.notifications.COALESCE_SECONDS
+COALESCE = 3.0  # tray_agent.desktop.notification_engine.COALESCE_SECONDS
 
 
 def _quiet(desktop, since: int, seconds: float = 1.5) -> list:

@@ -71,10 +71,10 @@ def test_agent_under_test_loads_only_the_named_entry_points(agent_under_test) ->
 def test_agent_under_test_keeps_secrets_in_the_environment_and_restores_it(agent_under_test) -> None:  # type: ignore[no-untyped-def]
     import os
 
-    from tray_agent import secrets
+    from tray_agent import credentials
 
     agent = agent_under_test([])
     agent.set_secret("my channel", "api_key", "s3cret")
-    assert secrets.get("my channel", "api_key") == "s3cret"
+    assert credentials.get("my channel", "api_key") == "s3cret"
     agent.close()
     assert "TRAY_AGENT_SECRET_MY_CHANNEL_API_KEY" not in os.environ

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 
-from tray_agent import secrets as credentials
+from tray_agent import credentials
 
 TOKEN_COOKIE = "tray_agent_token"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "

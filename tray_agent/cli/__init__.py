@@ -18,12 +18,29 @@ from tray_agent.core.errors import TrayAgentError
 
 
 class Ctx:
-    """Lazily built App, so `--version` and `--help` stay instant."""
+    """The App and the plugins, each built on first use, so `--version` stays instant and a
+    built-in command that needs no store opens none."""
 
-    def __init__(self, home: str | None, as_agent: int | None) -> None:
+    def __init__(self, home: str | None, as_agent: int | None, group: click.Group) -> None:
         self.home = home
         self.as_agent = as_agent
+        self._group = group
         self._app: Any = None
+        self._plugins: Any = None
+
+    @property
+    def plugins(self) -> Any:
+        """The process's one PluginHost, shared with its App: the installed plugins loaded
+        and their commands added (``register_commands``), whose failures, like any hook's,
+        the App stores for `plugins` and `doctor`."""
+        if self._plugins is None:
+            from tray_agent.plugins import PluginHost
+
+            host = PluginHost()
+            host.load_entry_points()
+            host.call_each("register_commands", cli=self._group)
+            self._plugins = host
+        return self._plugins
 
     @property
     def app(self) -> Any:
@@ -31,7 +48,7 @@ class Ctx:
             from tray_agent.app import App
             from tray_agent.paths import resolve
 
-            self._app = App(resolve(self.home))
+            self._app = App(resolve(self.home), plugins=self.plugins, load_entry_points=False)
         return self._app
 
     @property
@@ -48,7 +65,20 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 
 class AgentGroup(click.Group):
-    """Turns user errors into one line and a non-zero exit, wherever they are raised."""
+    """Turns user errors into one line and a non-zero exit, wherever they are raised, and
+    finds plugins' commands: it loads the plugins for a name it does not know and for
+    ``--help``, so built-in commands never wait for them."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None:
+            context_obj(ctx).plugins
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        context_obj(ctx).plugins
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -72,11 +102,21 @@ class AgentGroup(click.Group):
 def cli(ctx: click.Context, home: str | None, as_agent: int | None) -> None:
     """Tray Agent: one inbox for SMS, WhatsApp and plugin channels. With no command,
     starts the tray daemon."""
-    ctx.obj = Ctx(home, as_agent)
+    obj = context_obj(ctx)
+    obj.home, obj.as_agent = home, as_agent
     if ctx.invoked_subcommand is None:
         from tray_agent.cli.admin import start_daemon
 
         ctx.invoke(start_daemon)
+
+
+def context_obj(ctx: click.Context) -> Ctx:
+    """The command line's Ctx, made on first need: finding a plugin's command (before the
+    group's options are applied) needs the plugins already."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Ctx):
+        root.obj = Ctx(root.params.get("home"), root.params.get("as_agent"), cli)
+    return root.obj
 
 
 def emit(data: Any, as_json: bool, text: str | None = None) -> None:
@@ -109,18 +149,4 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    _add_plugin_commands(argv if argv is not None else sys.argv[1:])
     cli.main(args=argv, prog_name="tray-agent")
-
-
-def _add_plugin_commands(argv: list[str]) -> None:
-    """Plugins add commands via ``register_commands``; loading them is skipped for the
-    built-in commands so those start fast."""
-    first = next((a for a in argv if not a.startswith("-")), None)
-    if first is None or first in cli.commands:
-        return
-    from tray_agent.plugins import PluginHost
-
-    host = PluginHost()
-    host.load_entry_points()
-    host.call_each("register_commands", cli=cli)

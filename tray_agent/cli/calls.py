@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from tray_agent import secrets
+from tray_agent import credentials
 from tray_agent.calls import availability, secret_scope, setup_for
 from tray_agent.cli import Ctx, cli, emit, pass_ctx
 from tray_agent.cli.admin import agent_group
@@ -42,13 +42,13 @@ def call_handler_set(c: Ctx, name: str, settings: tuple[str, ...], secret_values
         raise InvalidInput(f"{handler.label} takes no credential {', '.join(bad)} (it takes: {', '.join(needs) or 'none'}).")
     scope = secret_scope(name)
     for key, description in needs.items():
-        if key in given or secrets.get(scope, key):
+        if key in given or credentials.get(scope, key):
             continue
         if no_prompt:
-            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… or set {secrets.env_name(scope, key)}.")
+            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… or set {credentials.env_name(scope, key)}.")
         given[key] = click.prompt(f"{key} ({description})", hide_input=True)
     for key, value in given.items():
-        secrets.put(scope, key, value)
+        credentials.put(scope, key, value)
     table = {**app.config.calls.handlers.get(name, {}), **values}
     app.config.calls.handlers[name] = table
     if make_default:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from tray_agent import secrets
+from tray_agent import credentials
 from tray_agent.cli import Ctx, cli, emit, pass_ctx
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound, TrayAgentError
 
@@ -72,20 +72,20 @@ def channel_add(c: Ctx, kind: str, name: str, address: str | None, settings: tup
     if bad:
         raise InvalidInput(f"{ctype.label} takes no credential {', '.join(bad)} (it takes: {', '.join(ctype.secrets) or 'none'}).")
     for key, description in ctype.secrets.items():
-        if key in given or key in ctype.optional_secrets or secrets.get(name, key):
+        if key in given or key in ctype.optional_secrets or credentials.get(name, key):
             continue
         if no_prompt:
-            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… or set {secrets.env_name(name, key)}.")
+            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… or set {credentials.env_name(name, key)}.")
         given[key] = click.prompt(f"{key} ({description})", hide_input=True)
     stored = []
     try:
         for key, value in given.items():
-            secrets.put(name, key, value)
+            credentials.put(name, key, value)
             stored.append(key)
         ch = app.inbox.add_channel(kind, name, address, {**values, "source": "config"}, auto_close_seconds=auto_close)
     except TrayAgentError:
         for key in stored:  # nothing half-added: no orphaned credentials
-            secrets.delete(name, key)
+            credentials.delete(name, key)
         raise
     entry: dict[str, Any] = {"kind": kind, "business_address": address, "settings": values}
     if auto_close is not None:
@@ -166,7 +166,7 @@ def channel_remove(c: Ctx, channel: str) -> None:
     if app.config.channels.pop(ch.name, None) is not None:
         app.config.save()
     for key in (ctype.secrets if ctype else {}):
-        secrets.delete(ch.name, key)
+        credentials.delete(ch.name, key)
     click.echo(f"channel {ch.id}: {ch.name} " + ("deleted." if deleted else "disabled; its conversations are kept."))
 
 
@@ -251,7 +251,7 @@ def _where_credentials(name: str, ctype: Any, stored: dict[str, str]) -> str:
     """Where each credential of a new channel comes from: the keyring (given now) or the
     environment variable that overrides it."""
     keyring = [k for k in ctype.secrets if k in stored]
-    env = [secrets.env_name(name, k) for k in ctype.secrets if k not in stored and secrets.get(name, k)]
+    env = [credentials.env_name(name, k) for k in ctype.secrets if k not in stored and credentials.get(name, k)]
     parts = ([f"{', '.join(keyring)} stored in the keyring"] if keyring else []) + \
             ([f"read from {', '.join(env)}"] if env else [])
     return ("credentials: " + "; ".join(parts) + ".") if parts else "it needs no credentials."

@@ -12,7 +12,7 @@ from tray_agent.core.base import InboxBase
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound
 from tray_agent.core.models import Agent, Channel, Conversation, MessageQueue, QueueMember
 from tray_agent.core.views import AgentView, ChannelView, QueueView
-from tray_agent.secrets import redact
+from tray_agent.credentials import redact
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "popup": True,

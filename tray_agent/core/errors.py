@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tray_agent.secrets import redact
+from tray_agent.credentials import redact
 
 
 class TrayAgentError(Exception):

@@ -54,9 +54,9 @@ class Ingest(InboxBase):
         raise AssertionError("unreachable")
 
     def receive_batch(self, channel_id: int, batch: Sequence[InboundMessage]) -> int:
-        """Store many text messages in one transaction: the webhook hot path (the group
-        commit stores the webhooks that arrive together through it), imports and benchmarks.
-        Returns the number newly stored; provider ids already stored are skipped.
+        """Store many text messages in one transaction: the webhook hot path (group commit
+        hands it every text-only message that arrived together), imports too. Returns the
+        number newly stored; provider ids already stored are skipped.
 
         Set-based on purpose: one query finds the open conversations, bulk inserts with
         RETURNING create the missing ones, the messages and the events, and one

@@ -18,7 +18,7 @@ from tray_agent.core.errors import InvalidInput, ProviderIdTaken
 from tray_agent.core.models import (
     FAILED, STATUS_ORDER, Attachment, Channel, Conversation, EarlyStatus, Event, Message, OutboxItem,
 )
-from tray_agent.secrets import redact
+from tray_agent.credentials import redact
 
 #: How long a status callback waits for the send it belongs to.
 EARLY_STATUS_TTL = timedelta(days=7)

@@ -13,9 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from tray_agent.calls import CallResult, HandlerSetup
-from tray_agent.core.errors import InvalidInput, TrayAgentError
-from tray_agent.hookspecs import hookimpl
+from tray_agent import CallResult, HandlerSetup, InvalidInput, TrayAgentError, hookimpl
 
 SCHEMES = ("tel", "sip", "callto")
 

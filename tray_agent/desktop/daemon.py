@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tray_agent import logs
 from tray_agent.desktop import instance
 from tray_agent.desktop.launcher import WindowLauncher
-from tray_agent.desktop.notifications import Notifications
+from tray_agent.desktop.notification_engine import Notifications
 from tray_agent.desktop.state import StateWatcher
 
 if TYPE_CHECKING:

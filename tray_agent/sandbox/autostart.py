@@ -4,7 +4,7 @@ port, point a "Sandbox SMS" and a "Sandbox WhatsApp" channel at it and its
 webhooks at the agent, so a new user sees the product work offline through the same
 plugins and code paths as production.
 
-The sandbox's fake credentials reach the channels through ``secrets.hold``: in this
+The sandbox's fake credentials reach the channels through ``credentials.hold``: in this
 process's memory (the child gets them over a pipe), released on stop — never written to
 the config file, the store or a log, and not in the environment (the window process
 would inherit them).
@@ -16,7 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tray_agent import secrets
+from tray_agent import credentials
 from tray_agent.sandbox.process import SandboxProcess
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ WHATSAPP_EVENTS_PATH = "events"
 class AutoSandbox:
     def __init__(self, sandbox: SandboxProcess, held: list[tuple[str, str]]) -> None:
         self.sandbox = sandbox
-        self.held = held  # (channel, credential) names given to ``secrets.hold``
+        self.held = held  # (channel, credential) names given to ``credentials.hold``
         self.verifier: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
@@ -43,7 +43,7 @@ class AutoSandbox:
             self.verifier.cancel()
         await asyncio.to_thread(self.sandbox.stop)
         for channel, name in self.held:
-            secrets.release(channel, name)
+            credentials.release(channel, name)
 
 
 async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
@@ -58,7 +58,7 @@ async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
     auto = AutoSandbox(sandbox, held)
 
     def hold(channel: str, name: str, value: str) -> None:
-        secrets.hold(channel, name, value)
+        credentials.hold(channel, name, value)
         held.append((channel, name))
 
     if "sms" in have:

@@ -124,7 +124,7 @@ class AgentUnderTest:
 
     def set_secret(self, channel_name: str, name: str, value: str) -> None:
         """Give a channel a credential the way a server would: an environment variable."""
-        from tray_agent.secrets import env_name
+        from tray_agent.credentials import env_name
 
         self.setenv(env_name(channel_name, name), value)
 

@@ -14,13 +14,12 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tray_agent.channels import (
-    ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage, OutboundFile,
-    OutboundMessage, SendResult, WebhookRoute,
+from tray_agent import (
+    ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage, InvalidInput, OutboundFile,
+    OutboundMessage, ProviderError, SendResult, WebhookRoute,
 )
-from tray_agent.core.errors import InvalidInput, ProviderError
-from tray_agent_telegram.botapi import DEFAULT_API_BASE, DOWNLOAD_LIMIT, BotApi
-from tray_agent_telegram.plugin import UPLOAD_LIMIT
+from tray_agent_telegram.botapi import DEFAULT_API_BASE, BotApi
+from tray_agent_telegram.limits import DOWNLOAD_LIMIT, UPLOAD_LIMIT
 from tray_agent_telegram.updates import ParsedMessage, parse_update, update_id
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,9 @@ from typing import Any
 
 import httpx
 
-from tray_agent.core.errors import ProviderError
+from tray_agent import ProviderError
 
 DEFAULT_API_BASE = "https://api.telegram.org"
-#: Files a bot may download through getFile (Bot API limit).
-DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 
 class BotApiError(ProviderError):

@@ -8,15 +8,13 @@ from datetime import timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from tray_agent.channels import ChannelConfig, ChannelContext, ChannelType
-from tray_agent.core.rules import PRODUCT_MAX_FILE_BYTES, ChannelRules
-from tray_agent.hookspecs import hookimpl
+from tray_agent import (
+    PRODUCT_MAX_FILE_BYTES, ChannelConfig, ChannelContext, ChannelRules, ChannelType, hookimpl,
+)
+from tray_agent_telegram.limits import UPLOAD_LIMIT
 
 if TYPE_CHECKING:
     from tray_agent_telegram.adapter import TelegramAdapter
-
-#: sendDocument takes uploads up to 50 MB; bigger files go as the agent's download link.
-UPLOAD_LIMIT = 50 * 1000 * 1000
 
 RULES = ChannelRules(
     # A bot cannot message a user who has not written to it first.

@@ -9,12 +9,10 @@ from __future__ import annotations
 from importlib import resources
 from typing import TYPE_CHECKING, Callable
 
-from tray_agent.channels import ChannelType
-from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules
-from tray_agent.hookspecs import hookimpl
+from tray_agent import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules, ChannelType, hookimpl
 
 if TYPE_CHECKING:
-    from tray_agent.channels import ChannelAdapter, ChannelConfig, ChannelContext
+    from tray_agent import ChannelAdapter, ChannelConfig, ChannelContext
 
 #: Twilio MMS takes about 5 MB for the body and all media together; bigger files go as links.
 MMS_MAX_BYTES = 5 * MB

@@ -18,12 +18,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from tray_agent.channels import (
-    ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage, OutboundMessage, SendResult,
-    WebhookRoute, report_problem,
+from tray_agent import (
+    MB, PRODUCT_MAX_FILE_BYTES, ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage,
+    OutboundMessage, ProviderError, SendResult, StorageUnavailable, TrayAgentError, WebhookRoute,
+    report_problem,
 )
-from tray_agent.core.errors import ProviderError, StorageUnavailable, TrayAgentError
-from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES
 from tray_agent_twilio import MAX_WEBHOOK_BYTES, MMS_MAX_BYTES, errors, inbound, signature
 from tray_agent_twilio.client import DEFAULT_API_BASE, TooLarge, TwilioApi
 

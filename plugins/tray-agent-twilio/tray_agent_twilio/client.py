@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tray_agent.core.errors import ProviderError
+from tray_agent import ProviderError
 from tray_agent_twilio import errors
 
 DEFAULT_API_BASE = "https://api.twilio.com"

@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from tray_agent.core.errors import ProviderError
+from tray_agent import ProviderError
 
 #: Twilio error codes that mean a rule refused the message: sending it again cannot work.
 RULE_CODES = {21610: "The customer has opted out of messages from this number (they replied STOP)."}

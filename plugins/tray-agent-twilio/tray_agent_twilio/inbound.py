@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tray_agent.channels import InboundFile, InboundMessage, StatusUpdate
+from tray_agent import InboundFile, InboundMessage, StatusUpdate
 from tray_agent_twilio import RULES
 from tray_agent_twilio.errors import DELIVERY_ERRORS, RULE_CODES
 

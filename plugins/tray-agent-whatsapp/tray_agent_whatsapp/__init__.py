@@ -10,12 +10,10 @@ from datetime import timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Callable
 
-from tray_agent.channels import ChannelType
-from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules
-from tray_agent.hookspecs import hookimpl
+from tray_agent import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules, ChannelType, hookimpl
 
 if TYPE_CHECKING:
-    from tray_agent.channels import ChannelAdapter, ChannelConfig, ChannelContext
+    from tray_agent import ChannelAdapter, ChannelConfig, ChannelContext
 
 #: Meta's own limits per media type; over them a file goes as a download link.
 NATIVE_LIMITS = {

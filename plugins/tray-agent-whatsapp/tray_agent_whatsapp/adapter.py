@@ -21,12 +21,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from tray_agent.channels import (
-    ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage, OutboundFile, OutboundMessage,
-    SendResult, StatusUpdate, WebhookRoute, report_problem,
+from tray_agent import (
+    MB, PRODUCT_MAX_FILE_BYTES, ChannelConfig, ChannelContext, Health, InboundFile, InboundMessage,
+    InvalidInput, OutboundFile, OutboundMessage, ProviderError, SendResult, StatusUpdate,
+    StorageUnavailable, WebhookRoute, report_problem,
 )
-from tray_agent.core.errors import InvalidInput, ProviderError, StorageUnavailable
-from tray_agent.core.rules import MB, PRODUCT_MAX_FILE_BYTES
 from tray_agent_whatsapp import MAX_WEBHOOK_BYTES, inbound
 from tray_agent_whatsapp.client import DEFAULT_API_BASE, DEFAULT_API_VERSION, GraphApi, TooLarge
 

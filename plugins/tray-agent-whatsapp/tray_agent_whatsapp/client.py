@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tray_agent.core.errors import ProviderError
+from tray_agent import ProviderError
 from tray_agent_whatsapp import errors
 
 DEFAULT_API_BASE = "https://graph.facebook.com"

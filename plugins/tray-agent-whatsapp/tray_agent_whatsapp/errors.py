@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tray_agent.core.errors import ProviderError
+from tray_agent import ProviderError
 
 REENGAGE_CODE = 131047
 #: What the agent is told when Meta enforces the 24-hour customer-service window.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from tray_agent.channels import InboundMessage, StatusUpdate
+from tray_agent import InboundMessage, StatusUpdate
 from tray_agent_whatsapp import RULES
 from tray_agent_whatsapp.errors import REENGAGE_CODE, REENGAGE_REASON, describe
 

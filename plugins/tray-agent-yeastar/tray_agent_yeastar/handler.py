@@ -10,8 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tray_agent.calls import CallResult, HandlerSetup
-from tray_agent.core.errors import TrayAgentError
+from tray_agent import CallResult, HandlerSetup, TrayAgentError
 from tray_agent_yeastar import reasons
 from tray_agent_yeastar.openapi import CALL_FAILED, CALL_STATUS_CHANGED, DEFAULT_API_PATH, EventStream, PSeriesApi
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tray_agent.core.errors import TrayAgentError
+from tray_agent import TrayAgentError
 
 USER_AGENT = "OpenAPI"
 DEFAULT_API_PATH = "/openapi/v1.0"

@@ -34,7 +34,7 @@ from tray_agent.desktop.follower import BusFollower
 if TYPE_CHECKING:
     from tray_agent.app import App
     from tray_agent.core.views import EventView
-    from tray_agent.notify import Notifier
+    from tray_agent.notifiers import Notifier
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from tray_agent.desktop.icon import asset
 from tray_agent.desktop.sound import SoundPlayer
-from tray_agent.hookspecs import hookimpl
+from tray_agent import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class _FreedesktopBus:
 
 
 class DesktopNotifier:
-    """A ``tray_agent.notify.Notifier`` with two extras the daemon uses when present:
+    """A ``tray_agent.notifiers.Notifier`` with two extras the daemon uses when present:
     ``notify(..., replaces=id) -> id`` and ``on_activate(conversation_id | None)``."""
 
     name = "desktop"
