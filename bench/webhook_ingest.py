@@ -149,7 +149,7 @@ def main() -> None:
         serve(args.serve[0], int(args.serve[1]), args.channel)
         return
 
-    from tray_agent.api.server import free_port
+    from tray_agent.net import free_port
 
     home = Path(tempfile.mkdtemp(prefix="tray-bench-"))
     port = free_port()

@@ -8,7 +8,6 @@ without buffering them, and it answers before any route runs.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import os
 import secrets
@@ -21,6 +20,7 @@ from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 
 from tray_agent import secrets as credentials
+from tray_agent.net import is_loopback_host
 
 TOKEN_COOKIE = "tray_agent_token"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -60,19 +60,6 @@ def window_url(base_url: str, token: str, conversation_id: int | None = None) ->
     opens a conversation."""
     url = f"{base_url.rstrip('/')}/?token={quote(token)}"
     return url + (f"#/conversation/{int(conversation_id)}" if conversation_id is not None else "")
-
-
-def is_loopback_host(host_header: str | None) -> bool:
-    if not host_header:
-        return False
-    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def cookie_name(host_header: str | None) -> str:

@@ -25,10 +25,11 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import body_limit, contract, failures, security
-from tray_agent.api.quiet_server import QuietServer
 from tray_agent.app import App
 from tray_agent.core.errors import TrayAgentError
 from tray_agent.core.models import Attachment
+from tray_agent.net import free_port, is_loopback_host
+from tray_agent.quiet_server import QuietServer
 from tray_agent.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -150,12 +151,6 @@ class _Server(QuietServer):
         await super().shutdown(sockets)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class ApiServer:
     """uvicorn serving the API on loopback, in the current thread's event loop."""
 
@@ -163,7 +158,7 @@ class ApiServer:
                  runtime: Runtime | None = None) -> None:
         self.app = app
         host = host or app.config.api.host
-        if not security.is_loopback_host(host):
+        if not is_loopback_host(host):
             raise TrayAgentError(f"The local API only listens on loopback, not {host!r}.")
         self.host = host
         self.port = port or app.config.api.port or free_port(host)
