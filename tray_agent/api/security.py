@@ -20,6 +20,7 @@ from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 
 from tray_agent import secrets as credentials
+from tray_agent.api.deps import get_state
 from tray_agent.net import is_loopback_host
 
 TOKEN_COOKIE = "tray_agent_token"
@@ -91,7 +92,7 @@ def token_matches(expected: str, request: Request) -> bool:
 
 def require_token(request: Request) -> None:
     """FastAPI dependency: 401 unless the request carries this install's token."""
-    if not token_matches(request.app.state.token, request):
+    if not token_matches(get_state(request).token, request):
         raise HTTPException(status_code=401, detail="Missing or wrong API token.")
 
 
@@ -143,7 +144,7 @@ class Guard:
         if not origin_allowed(request.headers.get("origin"), host):
             return 403, "forbidden", "Requests from other web pages are refused."
         if path == "/" and "token" in request.query_params:
-            return None  # the launch URL trades its token for the cookie (routes_ui)
+            return None  # the launch URL trades its token for the cookie (routes/ui.py)
         given = _given_token(dict(request.headers.items()), dict(request.cookies))
         if not given or not hmac.compare_digest(given.encode(), self.token_of().encode()):
             return 401, "unauthorized", "Missing or wrong API token; open the window from the tray icon."

@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from tray_agent import secrets
 from tray_agent.app import App
-from tray_agent.change_watch import INTERVAL as WATCH_EVERY, ChangeWatch
+from tray_agent.run.change_watch import INTERVAL as WATCH_EVERY, ChangeWatch
 from tray_agent.channels import (
     ChannelAdapter, ChannelConfig, InboundMessage, OutboundMessage, StatusUpdate, WebhookRoute,
 )
 from tray_agent.core.errors import ProviderError, ProviderIdTaken, StorageUnavailable, TrayAgentError
 from tray_agent.core.models import Attachment, Channel
-from tray_agent.group_commit import GroupCommit
+from tray_agent.run.group_commit import GroupCommit
 from tray_agent.supervisor import Step, Supervisor
 
 log = logging.getLogger(__name__)
