@@ -9,6 +9,7 @@ other request passes ``security.Guard`` (loopback Host, own Origin, token).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Sequence
@@ -117,9 +118,12 @@ def _version() -> str:
 class _Server(QuietServer):
     """uvicorn that ends the open event streams first, so a shutdown never waits on a window."""
 
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        self.stopping = stopping
+        super().__init__(config)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        state: ApiState = self.config.app.state.tray
-        state.stopping.set()
+        self.stopping.set()
         await super().shutdown(sockets)
 
 
@@ -134,12 +138,13 @@ class ApiServer:
     """uvicorn serving ``api`` on a loopback address, in the current thread's event loop.
     It only serves: what runs behind the API is started and stopped by the runner."""
 
-    def __init__(self, api: FastAPI, host: str, port: int) -> None:
+    def __init__(self, api: FastAPI, state: ApiState, host: str, port: int) -> None:
         self.api = api
         self.host, self.port = host, port
         self.url = f"http://{self.host}:{self.port}"
         self.server = _Server(uvicorn.Config(self.api, host=self.host, port=self.port, log_level="warning",
-                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5))
+                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5),
+                              state.stopping)
 
     @property
     def started(self) -> bool:

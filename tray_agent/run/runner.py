@@ -52,7 +52,7 @@ class Runner:
         self.state = ApiState(app=app, runner=self, desktop=desktop,
                               token=token or security.load_or_create_token(app.paths.token_file))
         self.api = create_api(self.state)
-        self.server = ApiServer(self.api, self.host, self.port)
+        self.server = ApiServer(self.api, self.state, self.host, self.port)
         #: The sandbox this runner started (step 2), until it stops.
         self.sandbox: "AutoSandbox | None" = None
         self._started = False
@@ -81,7 +81,8 @@ class Runner:
         self._started = True
         if self.background:
             if channel_setup.prepare(self.app):
-                from tray_agent.sandbox.autostart import start_for  # the sandbox's server only when it runs
+                # The sandbox's server is imported only when it runs.
+                from tray_agent.sandbox.autostart import start_for
 
                 self.sandbox = await start_for(self.app, self.runtime.public_base_url, lambda: self.started)
             self.runtime.start()

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tray_agent.api.routes import actions, admin, desktop, directory, events, files, inbox, tasks, ui
+from tray_agent.api.routes import (
+    actions,
+    admin,
+    desktop,
+    directory,
+    events,
+    files,
+    inbox,
+    tasks,
+    ui,
+)
 
 # The window's pages (ui) last: its "/" and "/ui/..." match nothing above.
 ROUTERS: tuple[APIRouter, ...] = (
