@@ -27,9 +27,9 @@ from tray_agent.desktop.notifications import Notifications
 from tray_agent.desktop.state import StateWatcher
 
 if TYPE_CHECKING:
-    from tray_agent.run.runner import Runner
     from tray_agent.app import App
     from tray_agent.desktop.tray import Tray
+    from tray_agent.run.runner import Runner
 
 log = logging.getLogger("tray_agent.desktop")
 STATE_FILE = "desktop-state.json"

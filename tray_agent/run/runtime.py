@@ -1,6 +1,6 @@
 """The agent's moving parts: one adapter per configured channel, the outbox worker, the
 pollers and the background sweeps (idle closure, file retention). All asyncio, all
-stopping cleanly; the API server and the daemon run them in their event loop.
+stopping cleanly; the runner (runner.py) starts and stops them in its event loop.
 """
 
 from __future__ import annotations
