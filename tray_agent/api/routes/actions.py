@@ -67,7 +67,7 @@ _simple("unread", "Mark the conversation unread.", lambda i, a, c: i.mark_unread
 
 
 @router.get("/conversations/{conversation_id}/call", response_model=CallPlanView)
-def call_plan(conversation_id: int, inbox: InboxDep, agent: AgentId, handler: str | None = None) -> CallPlanView:
+def call_plan(conversation_id: Id, inbox: InboxDep, agent: AgentId, handler: str | None = None) -> CallPlanView:
     """What a call would dial and through which handler, to confirm first; nothing is dialled."""
     return inbox.call_plan(agent, conversation_id, handler)
 
