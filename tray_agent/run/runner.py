@@ -5,7 +5,6 @@ runtime with its background tasks and the local API; it stops them in reverse.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from tray_agent.api import security
@@ -17,8 +16,6 @@ from tray_agent.run.runtime import Runtime
 
 if TYPE_CHECKING:
     from tray_agent.sandbox.autostart import AutoSandbox
-
-log = logging.getLogger(__name__)
 
 
 class Runner:
