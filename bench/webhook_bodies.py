@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     args = ap.parse_args()
 
-    from tray_agent.api.server import free_port
+    from tray_agent.net import free_port
 
     home = Path(tempfile.mkdtemp(prefix="tray-bench-"))
     port = free_port()

@@ -41,9 +41,9 @@ PNID = "100000000000001"
 
 def serve(home: str, port: int, kind: str) -> None:
     """The agent side: one channel of ``kind``, credentials from the environment."""
-    from tray_agent.api.server import ApiServer
     from tray_agent.app import App
     from tray_agent.paths import resolve
+    from tray_agent.run.runner import Runner
     from tray_agent.credentials import env_name
 
     os.environ.update({env_name("Bench", "app_secret"): SECRET, env_name("Bench", "access_token"): "x",
@@ -53,10 +53,10 @@ def serve(home: str, port: int, kind: str) -> None:
     app = App(resolve(home))
     settings = {"phone_number_id": PNID} if kind == "whatsapp" else {"account_sid": "AC" + "0" * 32, "poll": "off"}
     channel = app.inbox.add_channel(kind, "Bench", BUSINESS, settings).id
-    server = ApiServer(app, port=port)
-    print(json.dumps({"channel": channel, "url": server.url}), flush=True)
+    runner = Runner(app, port=port)
+    print(json.dumps({"channel": channel, "url": runner.url}), flush=True)
     app.settle()
-    asyncio.run(server.serve())
+    asyncio.run(runner.serve())
 
 
 # -- the provider: pre-signed requests over keep-alive connections ----------------------------
@@ -149,7 +149,7 @@ def main() -> None:
         serve(args.serve[0], int(args.serve[1]), args.channel)
         return
 
-    from tray_agent.api.server import free_port
+    from tray_agent.net import free_port
 
     home = Path(tempfile.mkdtemp(prefix="tray-bench-"))
     port = free_port()

@@ -78,7 +78,7 @@ class LiveAgent:
 
     def start_server(self) -> None:
         """Serve again on the same port (the window reconnects to the same address)."""
-        self.server = ServerThread(self.app, port=self.server.server.port).start()
+        self.server = ServerThread(self.app, port=self.server.port).start()
 
     def conversation_of(self, message_id: int) -> int:
         """The conversation a message is in (tests may read the store directly)."""

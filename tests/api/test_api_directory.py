@@ -84,3 +84,12 @@ def test_setting_up_channels_agents_and_queues(agent, client):
     assert members["member_ids"] == [person.json()["id"]]
     assert client.put("/api/queues/999/members", json={"member_ids": []}).status_code == 404
     assert client.post("/api/queues", json={"name": "Returns"}).status_code == 409
+
+
+def test_the_desktop_routes_say_there_is_no_shell_outside_the_tray_daemon(client):
+    # Under `tray-agent serve` (and here) the runner carries no desktop shell.
+    for method, path in (("GET", "/api/desktop/status"), ("POST", "/api/desktop/open")):
+        r = client.request(method, path, json={} if method == "POST" else None)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "conflict"
+        assert "without the desktop shell" in r.json()["message"]

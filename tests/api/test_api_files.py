@@ -96,7 +96,7 @@ def test_forged_or_foreign_upload_ids_are_refused(agent, client, mangle):
         from tray_agent.api import uploads
 
         class Req:  # the signing key is derived from the token, as in a request
-            app = type("A", (), {"state": type("S", (), {"token": agent.token, "app": agent.app})()})()
+            app = type("A", (), {"state": type("S", (), {"tray": agent.server.runner.state})()})()
 
         with pytest.raises(Exception, match="belongs to another agent"):
             uploads.resolve(Req(), agent.bea.id, [uid])  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tray_agent.api.routes_files import STALL_SECONDS
+from tray_agent.api.routes.files import STALL_SECONDS
 from tests.api.conftest import raw_request
 
 TOO_BIG = 2**63  # one past the largest id SQLite and PostgreSQL store

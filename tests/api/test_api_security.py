@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tray_agent.api.security import cookie_name, is_loopback_host, window_url
-from tray_agent.api.server import ApiServer
 from tray_agent.core.errors import TrayAgentError
+from tray_agent.run.runner import Runner
 from tests.api.conftest import raw_request
 
 PROTECTED = [
@@ -126,7 +126,7 @@ def test_the_token_file_is_readable_only_by_the_user(agent):
 
 def test_the_server_only_binds_to_loopback(agent):
     with pytest.raises(TrayAgentError, match="only listens on loopback"):
-        ApiServer(agent.app, host="0.0.0.0")
+        Runner(agent.app, host="0.0.0.0")
 
 
 def test_the_window_files_cannot_be_escaped(client):

@@ -204,7 +204,7 @@ def test_a_group_commit_cancelled_at_shutdown_leaves_no_webhook_waiting() -> Non
     import asyncio
     import threading
 
-    from tray_agent.group_commit import GroupCommit
+    from tray_agent.run.group_commit import GroupCommit
 
     release = threading.Event()
     group = GroupCommit(lambda m: 1, lambda ms: release.wait(5) and len(ms))

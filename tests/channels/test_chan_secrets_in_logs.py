@@ -10,7 +10,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tray_agent import startup
 from tray_agent.api.thread import ServerThread
 from tray_agent.app import App
 from tray_agent.paths import Paths
@@ -63,7 +62,8 @@ def test_the_in_process_sandbox_logs_none_of_its_credentials(
     app = make_app()
     server = ServerThread(app).start()
     try:
-        auto = startup._running[id(server.server)]
+        auto = server.runner.sandbox
+        assert auto is not None
         admin = SandboxAdmin(auto.sandbox.url)
         c = auto.sandbox.creds
         creds = {"twilio auth token": c.twilio_auth_token, "meta access token": c.meta_access_token,

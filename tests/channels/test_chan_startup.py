@@ -12,11 +12,12 @@ import httpx
 import pytest
 import tomli_w
 
-from tray_agent import credentials, startup
+from tray_agent import credentials
 from tray_agent.api.thread import ServerThread
 from tray_agent.app import App
 from tray_agent.channels import InboundMessage
 from tray_agent.paths import Paths
+from tray_agent.run import channel_setup
 from tray_agent.sandbox import Sandbox
 from tray_agent.sandbox.client import SandboxAdmin
 from tray_agent.credentials import env_name
@@ -41,7 +42,7 @@ def test_config_channels_are_created_updated_and_retired_by_name(
     wa = {"kind": "whatsapp", "business_address": "+14155550101", "settings": {"phone_number_id": "1"}}
     write_config(home, {"Shop SMS": sms_entry(sandbox), "Shop WhatsApp": wa})
     app = make_app()
-    startup.sync_config_channels(app)
+    channel_setup.sync_config_channels(app)
     chans = by_name(app)
     assert {n: (c.kind, c.enabled, c.settings["source"]) for n, c in chans.items()} == {
         "Shop SMS": ("sms", True, "config"), "Shop WhatsApp": ("whatsapp", True, "config")}
@@ -49,13 +50,13 @@ def test_config_channels_are_created_updated_and_retired_by_name(
 
     write_config(home, {"Shop SMS": sms_entry(sandbox, poll="on")})
     app = make_app()
-    startup.sync_config_channels(app)
+    channel_setup.sync_config_channels(app)
     chans = by_name(app)
     assert chans["Shop SMS"].settings["poll"] == "on" and "Shop WhatsApp" not in chans  # unused: deleted
 
     write_config(home, {})
     app = make_app()
-    startup.sync_config_channels(app)
+    channel_setup.sync_config_channels(app)
     assert by_name(app)["Shop SMS"].enabled is False  # it carried a conversation: kept, disabled
 
 
@@ -64,8 +65,8 @@ def test_a_bad_config_entry_is_one_log_line_and_the_rest_still_comes_up(
     write_config(home, {"Fax": {"kind": "fax", "business_address": "+14155550100"},
                         "No number": {"kind": "sms"}, "Shop SMS": sms_entry(sandbox)})
     app = make_app()
-    with caplog.at_level(logging.WARNING, logger="tray_agent.startup"):
-        startup.sync_config_channels(app)
+    with caplog.at_level(logging.WARNING, logger="tray_agent.run.channel_setup"):
+        channel_setup.sync_config_channels(app)
     assert list(by_name(app)) == ["Shop SMS"]
     lines = [r.getMessage() for r in caplog.records]
     assert any("'Fax'" in m and "no channel type 'fax'" in m for m in lines)
@@ -78,7 +79,8 @@ def test_with_nothing_configured_the_sandbox_runs_inside_the_agent(
     app = make_app()
     server = ServerThread(app).start()
     try:
-        auto = startup._running[id(server.server)]
+        auto = server.runner.sandbox
+        assert auto is not None
         admin = SandboxAdmin(auto.sandbox.url)
         chans = by_name(app)
         assert {n: c.kind for n, c in chans.items()} == {"Sandbox SMS": "sms", "Sandbox WhatsApp": "whatsapp"}
@@ -107,19 +109,19 @@ def test_with_nothing_configured_the_sandbox_runs_inside_the_agent(
 def test_a_configured_channel_or_mode_off_keeps_the_sandbox_away(
         home: Paths, make_app: Callable[..., App], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app()
-    assert startup.wants_sandbox(app)
+    assert channel_setup.wants_sandbox(app)
     monkeypatch.setenv("TRAY_AGENT_SANDBOX_MODE", "off")
-    assert not startup.wants_sandbox(make_app())
+    assert not channel_setup.wants_sandbox(make_app())
     monkeypatch.setenv("TRAY_AGENT_SANDBOX_MODE", "auto")
     app.inbox.add_channel("sms", "Sandbox SMS", "+14155550100", {"source": "sandbox"})
-    assert startup.wants_sandbox(make_app())  # its own channels do not count as configured
+    assert channel_setup.wants_sandbox(make_app())  # its own channels do not count as configured
     write_config(home, {"Shop SMS": sms_entry(sandbox)})
     app = make_app()
-    assert not startup.wants_sandbox(app)
+    assert not channel_setup.wants_sandbox(app)
     monkeypatch.setenv(env_name("Shop SMS", "auth_token"), sandbox.creds.twilio_auth_token)
     server = ServerThread(app).start()
     try:
-        assert id(server.server) not in startup._running
+        assert server.runner.sandbox is None
         chans = by_name(app)
         assert (chans["Sandbox SMS"].enabled, chans["Shop SMS"].enabled) == (False, True)
         wait_for(lambda: app.inbox.get_channel(chans["Shop SMS"].id).healthy, what="the configured channel")

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from tray_agent.core.errors import ProviderError
 from tray_agent.core.models import OutboxItem
-from tray_agent.runtime import INTERRUPTED, Runtime
+from tray_agent.run.runtime import INTERRUPTED, Runtime
 
 
 def _runtime(world) -> Runtime:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tray_agent.api.server import free_port
+from tray_agent.net import free_port
 
 
 def test_the_sandbox_command_serves_both_providers_and_the_phone_page() -> None:

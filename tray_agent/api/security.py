@@ -8,7 +8,6 @@ without buffering them, and it answers before any route runs.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import os
 import secrets
@@ -21,6 +20,8 @@ from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 
 from tray_agent import credentials
+from tray_agent.api.deps import get_state
+from tray_agent.net import is_loopback_host
 
 TOKEN_COOKIE = "tray_agent_token"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -62,19 +63,6 @@ def window_url(base_url: str, token: str, conversation_id: int | None = None) ->
     return url + (f"#/conversation/{int(conversation_id)}" if conversation_id is not None else "")
 
 
-def is_loopback_host(host_header: str | None) -> bool:
-    if not host_header:
-        return False
-    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def cookie_name(host_header: str | None) -> str:
     """The token cookie's name, per port: cookies ignore ports, and two agents (or a test
     run's servers) on 127.0.0.1 must not overwrite each other's token."""
@@ -104,7 +92,7 @@ def token_matches(expected: str, request: Request) -> bool:
 
 def require_token(request: Request) -> None:
     """FastAPI dependency: 401 unless the request carries this install's token."""
-    if not token_matches(request.app.state.token, request):
+    if not token_matches(get_state(request).token, request):
         raise HTTPException(status_code=401, detail="Missing or wrong API token.")
 
 
@@ -156,7 +144,7 @@ class Guard:
         if not origin_allowed(request.headers.get("origin"), host):
             return 403, "forbidden", "Requests from other web pages are refused."
         if path == "/" and "token" in request.query_params:
-            return None  # the launch URL trades its token for the cookie (routes_ui)
+            return None  # the launch URL trades its token for the cookie (routes/ui.py)
         given = _given_token(dict(request.headers.items()), dict(request.cookies))
         if not given or not hmac.compare_digest(given.encode(), self.token_of().encode()):
             return 401, "unauthorized", "Missing or wrong API token; open the window from the tray icon."

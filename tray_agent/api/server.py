@@ -1,6 +1,7 @@
-"""Builds the FastAPI application around an ``App`` and serves it with uvicorn on loopback.
+"""Builds the FastAPI application around an ``ApiState`` and serves it with uvicorn on
+loopback; starting and stopping what it serves is the runner's (``tray_agent.run``).
 
-Routes live in their own modules (``routes_*.py``) and are included here. Webhooks and
+Routes live in ``api/routes/`` and are included from its ``ROUTERS`` list. Webhooks and
 file links are the only paths without the token: providers call them, so they are
 verified by signature (webhooks) or by an unguessable, expiring link (files). Every
 other request passes ``security.Guard`` (loopback Host, own Origin, token).
@@ -11,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -25,40 +24,27 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import body_limit, contract, failures, security
-from tray_agent.api.quiet_server import QuietServer
+from tray_agent.api.deps import ApiState
+from tray_agent.api.routes import ROUTERS
 from tray_agent.app import App
 from tray_agent.core.errors import TrayAgentError
 from tray_agent.core.models import Attachment
-from tray_agent.runtime import Runtime
+from tray_agent.net import free_port, is_loopback_host
+from tray_agent.quiet_server import QuietServer
 
 log = logging.getLogger(__name__)
 PUBLIC_PREFIXES = security.PUBLIC_PREFIXES
 
 
-def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = None,
-               start_runtime: bool = True) -> FastAPI:
-    runtime = runtime or Runtime(app, app.config.api.public_url)
-
-    @asynccontextmanager
-    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        api.state.stopping = asyncio.Event()  # set when the server shuts down: streams end
-        if start_runtime:
-            runtime.start()
-        app.plugins.call_each("agent_started", app=app)
-        try:
-            yield
-        finally:
-            if start_runtime:
-                await runtime.stop()
-
+def create_api(state: ApiState) -> FastAPI:
+    """The API for one running agent; every request reaches it through ``state``."""
+    app = state.app
     # No Swagger page: it loads its script from a CDN, which the CSP (rightly) refuses.
-    api = FastAPI(title="Tray Agent", version=_version(), lifespan=lifespan,
+    api = FastAPI(title="Tray Agent", version=_version(),
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
-    api.state.app = app
-    api.state.runtime = runtime
-    api.state.token = token or security.load_or_create_token(app.paths.token_file)
+    api.state.tray = state
     api.add_middleware(failures.InternalErrors)  # inside Guard: its answers get the security headers
-    api.add_middleware(security.Guard, token_of=lambda: api.state.token)
+    api.add_middleware(security.Guard, token_of=lambda: state.token)
     api.add_exception_handler(Exception, failures.last_resort)
     contract.install(api)
 
@@ -83,7 +69,7 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
 
     @api.api_route("/webhooks/{channel_id}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
     async def webhook(channel_id: int, path: str, request: Request) -> Response:
-        for route in runtime.routes.get(channel_id, []):
+        for route in state.runner.runtime.routes.get(channel_id, []):
             if route.method == request.method and route.path.strip("/") == path.strip("/"):
                 try:
                     await body_limit.read_body(request, route.max_body_bytes)
@@ -115,20 +101,9 @@ def _one_line(errors: Sequence[Any]) -> str:
 
 
 def _include_routes(api: FastAPI, app: App) -> None:
-    """Include every ``routes_*`` module's ``router`` (and plugins' routes under /plugins)."""
-    import importlib
-    import pkgutil
-
-    from fastapi import APIRouter, Depends
-
-    pkg = Path(__file__).parent
-    for mod in sorted(m.name for m in pkgutil.iter_modules([str(pkg)]) if m.name.startswith("routes_")):
-        module = importlib.import_module(f"tray_agent.api.{mod}")
-        include = getattr(module, "include", None)
-        if include is not None:
-            include(api)
-        else:
-            api.include_router(module.router)
+    """The routes of ``api/routes/`` (its ``ROUTERS`` list), then plugins' under /plugins."""
+    for router in ROUTERS:
+        api.include_router(router)
     plugin_router = APIRouter(prefix="/plugins", dependencies=[Depends(security.require_token)])
     app.plugins.call_each("register_routes", router=plugin_router, inbox=app.inbox)
     api.include_router(plugin_router)
@@ -143,48 +118,41 @@ def _version() -> str:
 class _Server(QuietServer):
     """uvicorn that ends the open event streams first, so a shutdown never waits on a window."""
 
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        self.stopping = stopping
+        super().__init__(config)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        stopping = getattr(self.config.app.state, "stopping", None)
-        if stopping is not None:
-            stopping.set()
+        self.stopping.set()
         await super().shutdown(sockets)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def bind_address(host: str, port: int | None) -> tuple[str, int]:
+    """Where the API listens: ``host`` must be loopback; no port means a free one."""
+    if not is_loopback_host(host):
+        raise TrayAgentError(f"The local API only listens on loopback, not {host!r}.")
+    return host, port or free_port(host)
 
 
 class ApiServer:
-    """uvicorn serving the API on loopback, in the current thread's event loop."""
+    """uvicorn serving ``api`` on a loopback address, in the current thread's event loop.
+    It only serves: what runs behind the API is started and stopped by the runner."""
 
-    def __init__(self, app: App, *, host: str | None = None, port: int | None = None,
-                 runtime: Runtime | None = None) -> None:
-        self.app = app
-        host = host or app.config.api.host
-        if not security.is_loopback_host(host):
-            raise TrayAgentError(f"The local API only listens on loopback, not {host!r}.")
-        self.host = host
-        self.port = port or app.config.api.port or free_port(host)
+    def __init__(self, api: FastAPI, state: ApiState, host: str, port: int) -> None:
+        self.api = api
+        self.host, self.port = host, port
         self.url = f"http://{self.host}:{self.port}"
-        self.runtime = runtime or Runtime(app, app.config.api.public_url or self.url)
-        self.api = create_api(app, self.runtime)
         self.server = _Server(uvicorn.Config(self.api, host=self.host, port=self.port, log_level="warning",
-                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5))
+                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5),
+                              state.stopping)
+
+    @property
+    def started(self) -> bool:
+        return bool(self.server.started)
 
     async def serve(self) -> None:
-        from tray_agent import startup
-
-        await startup.before_serve(self.app, self)
-        try:
-            await self.server.serve()
-        finally:
-            await startup.after_serve(self.app, self)
+        await self.server.serve()
 
     def should_exit(self) -> None:
+        """Ask the server to stop (from any thread): streams end, then connections close."""
         self.server.should_exit = True
-
-    async def wait_started(self) -> None:
-        while not self.server.started:
-            await asyncio.sleep(0.01)

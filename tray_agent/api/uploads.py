@@ -15,12 +15,13 @@ from collections.abc import Sequence
 
 from fastapi import Request
 
+from tray_agent.api.deps import get_state
 from tray_agent.core.errors import InvalidInput
 from tray_agent.core.files import StagedFile
 
 
 def _key(request: Request) -> bytes:
-    return hashlib.sha256(b"tray-agent uploads\0" + request.app.state.token.encode()).digest()
+    return hashlib.sha256(b"tray-agent uploads\0" + get_state(request).token.encode()).digest()
 
 
 def issue(request: Request, agent_id: int, f: StagedFile) -> str:
@@ -33,7 +34,7 @@ def issue(request: Request, agent_id: int, f: StagedFile) -> str:
 
 def resolve(request: Request, agent_id: int, upload_ids: Sequence[str]) -> list[StagedFile]:
     """The staged files behind ``upload_ids``; InvalidInput for a forged, foreign or spent id."""
-    files = request.app.state.app.inbox.files
+    files = get_state(request).app.inbox.files
     out = []
     for uid in upload_ids:
         body, _, mac = uid.partition(".")

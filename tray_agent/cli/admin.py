@@ -184,9 +184,9 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
     import time
 
     from tray_agent import logs
-    from tray_agent.api.server import ApiServer
     from tray_agent.core.errors import Conflict
     from tray_agent.desktop import instance
+    from tray_agent.run.runner import Runner
 
     app = c.app
     t0 = time.monotonic()
@@ -199,23 +199,23 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
         where = f" (pid {info.get('pid')}, {info.get('url')})" if info else ""
         raise Conflict(f"Tray Agent is already running{where}; stop it before starting another on this home.")
     try:
-        server = ApiServer(app, port=port)
+        runner = Runner(app, port=port)
 
         async def serve() -> bool:
             try:
-                await server.serve()
+                await runner.serve()
             except SystemExit as exc:  # uvicorn's way of saying it could not listen (it said why)
                 return not exc.code
             return True
 
         async def main() -> bool:
             task = asyncio.create_task(serve())
-            while not server.server.started and not task.done():
+            while not runner.started and not task.done():
                 await asyncio.sleep(0.01)
             if not task.done():
-                click.echo(startup_banner(app, server.url))
+                click.echo(startup_banner(app, runner.url))
                 sys.stdout.flush()
-                instance.write_info(app.paths.instance_file, url=server.url, tray=False, started_at=time.time(),
+                instance.write_info(app.paths.instance_file, url=runner.url, tray=False, started_at=time.time(),
                                     ready_seconds=round(time.monotonic() - t0, 3))
                 app.settle()
             return await task
@@ -225,7 +225,7 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: None)
         if not asyncio.run(main()):
-            click.echo(f"error: the local API could not start on {server.url}", err=True)
+            click.echo(f"error: the local API could not start on {runner.url}", err=True)
             raise SystemExit(1)
     finally:
         instance.remove_info(app.paths.instance_file)

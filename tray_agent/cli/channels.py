@@ -330,7 +330,7 @@ def _public_base(app: Any) -> str:
 def _adapter(app: Any, ch: Any) -> Any:
     """The channel's adapter, built as the runtime builds it (nothing is started)."""
     from tray_agent.channels import ChannelConfig
-    from tray_agent.runtime import Runtime, _Context
+    from tray_agent.run.runtime import Runtime, _Context
 
     ctype = app.channel_types.get(ch.kind)
     if ctype is None:

@@ -27,9 +27,9 @@ from tray_agent.desktop.notification_engine import Notifications
 from tray_agent.desktop.state import StateWatcher
 
 if TYPE_CHECKING:
-    from tray_agent.api.server import ApiServer
     from tray_agent.app import App
     from tray_agent.desktop.tray import Tray
+    from tray_agent.run.runner import Runner
 
 log = logging.getLogger("tray_agent.desktop")
 STATE_FILE = "desktop-state.json"
@@ -51,7 +51,7 @@ class Shell:
 
     @property
     def url(self) -> str:
-        return self.d.server.url + "/"
+        return self.d.runner.url + "/"
 
     def open_window(self, conversation_id: int | None = None) -> str:
         return self.d.launcher.open(conversation_id)
@@ -102,15 +102,16 @@ class Shell:
 
 class Daemon:
     def __init__(self, app: "App", lock: instance.InstanceLock) -> None:
-        from tray_agent.api.server import ApiServer
+        from tray_agent.run.runner import Runner
 
         self.t0 = time.monotonic()
         self.app = app
         self.lock = lock
         app.db.limit_cache(DAEMON_CACHE_KIB)
         self.agent_id = app.agent.id
-        self.server: ApiServer = ApiServer(app)
-        self.token: str = self.server.api.state.token
+        self.shell = Shell(self)
+        self.runner: Runner = Runner(app, desktop=self.shell)  # the API's desktop routes act through the shell
+        self.token: str = self.runner.token
         self.tray: Tray | None = None
         self.watcher: StateWatcher | None = None
         self.ready_seconds: float | None = None
@@ -118,9 +119,7 @@ class Daemon:
         self._stopped = threading.Event()
         self._api_thread: threading.Thread | None = None
         self.headless_reason = self._gui_check()
-        self.launcher = WindowLauncher(self.server.url, self.token, gui=self.headless_reason is None)
-        self.shell = Shell(self)
-        self.server.api.state.desktop = self.shell
+        self.launcher = WindowLauncher(self.runner.url, self.token, gui=self.headless_reason is None)
         self.engine = Notifications(app, self.agent_id, app.notifiers, state_path=app.paths.data / STATE_FILE)
         for n in app.notifiers:
             if hasattr(n, "on_activate"):
@@ -171,10 +170,10 @@ class Daemon:
 
     def _serve_in_thread(self) -> None:
         try:
-            asyncio.run(self.server.serve())
+            asyncio.run(self.runner.serve())
         except SystemExit as exc:  # uvicorn's way of saying it could not listen (logged above)
             if exc.code:
-                log.error("the local API could not start on %s", self.server.url)
+                log.error("the local API could not start on %s", self.runner.url)
                 self.exit_code = 1
         except BaseException:  # noqa: BLE001 - the tray must learn that the API is gone
             log.exception("the local API stopped with an error")
@@ -188,7 +187,7 @@ class Daemon:
     def _tray_ready(self) -> None:
         """Runs in pystray's set-up thread once the icon is up."""
         deadline = time.monotonic() + API_START_TIMEOUT
-        while not self.server.server.started and not self._stopped.is_set():
+        while not self.runner.started and not self._stopped.is_set():
             if time.monotonic() > deadline:
                 log.error("the local API did not start within %.0f s", API_START_TIMEOUT)
                 self.exit_code = 1
@@ -211,21 +210,21 @@ class Daemon:
         self.ready_seconds = round(time.monotonic() - self.t0, 3)
         from tray_agent.cli.admin import startup_banner
 
-        print(startup_banner(self.app, self.server.url), flush=True)
-        instance.write_info(self.app.paths.instance_file, url=self.server.url, tray=tray,
+        print(startup_banner(self.app, self.runner.url), flush=True)
+        instance.write_info(self.app.paths.instance_file, url=self.runner.url, tray=tray,
                             started_at=time.time(), ready_seconds=self.ready_seconds)
         log.info("ready in %.2f s (%s)", self.ready_seconds, "tray" if tray else "headless")
         self.app.settle()
 
     def _run_headless(self) -> int:
         async def main() -> None:
-            task = asyncio.create_task(self.server.serve())
-            while not self.server.server.started and not task.done():
+            task = asyncio.create_task(self.runner.serve())
+            while not self.runner.started and not task.done():
                 await asyncio.sleep(0.01)
             if not task.done():
                 self._started(tray=False)
             await task
-            if not self._stopped.is_set() and not self.server.server.started:
+            if not self._stopped.is_set() and not self.runner.started:
                 raise SystemExit(1)
 
         # uvicorn (in the main thread) turns SIGINT/SIGTERM into a graceful shutdown, then
@@ -239,7 +238,7 @@ class Daemon:
             pass
         except SystemExit as exc:  # uvicorn exits this way when it cannot listen
             if exc.code:
-                log.error("the local API could not start on %s", self.server.url)
+                log.error("the local API could not start on %s", self.runner.url)
                 self.exit_code = 1
         self.stop()
         return self.exit_code
@@ -253,7 +252,7 @@ class Daemon:
         if self.watcher is not None:
             self.watcher.stop()
         self.engine.stop()
-        self.server.should_exit()
+        self.runner.request_stop()
         self.launcher.close()
         if self.tray is not None:
             self.tray.stop()

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tray_agent import credentials
 from tray_agent.sandbox.process import SandboxProcess
 
 if TYPE_CHECKING:
-    from tray_agent.api.server import ApiServer
     from tray_agent.app import App
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,15 @@ class AutoSandbox:
             credentials.release(channel, name)
 
 
-async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
+async def start_for(app: "App", base: str, serving: Callable[[], bool]) -> AutoSandbox | None:
+    """Start the sandbox for ``app``, whose webhooks are at ``base``; ``serving()`` says
+    when the agent answers there (the WhatsApp callback is verified then)."""
     have = [k for k in ("sms", "whatsapp") if k in app.channel_types]
     if not have:
         log.info("the provider sandbox is not started: neither the sms nor the whatsapp plugin is installed")
         return None
     sandbox = await asyncio.to_thread(SandboxProcess(port=app.config.sandbox.port or 0).start)
     creds = sandbox.creds
-    base = server.runtime.public_base_url
     held: list[tuple[str, str]] = []
     auto = AutoSandbox(sandbox, held)
 
@@ -74,7 +75,7 @@ async def start_for(app: "App", server: "ApiServer") -> AutoSandbox | None:
         hold(WHATSAPP_NAME, "app_secret", creds.meta_app_secret)
         hold(WHATSAPP_NAME, "verify_token", creds.meta_verify_token)
         await asyncio.to_thread(sandbox.register_whatsapp, f"{base}/webhooks/{ch}/{WHATSAPP_EVENTS_PATH}")
-        auto.verifier = asyncio.get_running_loop().create_task(_verify_when_serving(server, sandbox))
+        auto.verifier = asyncio.get_running_loop().create_task(_verify_when_serving(serving, sandbox))
     real = [c.name for c in app.inbox.list_channels() if (c.settings or {}).get("source") != "sandbox"]
     if real:
         log.info("the provider sandbox runs beside %s ([sandbox] mode = on) at %s (customer phone: %s/)",
@@ -94,10 +95,10 @@ def _ensure(app: "App", kind: str, name: str, address: str, settings: dict[str, 
     return app.inbox.add_channel(kind, name, address, settings).id
 
 
-async def _verify_when_serving(server: "ApiServer", sandbox: SandboxProcess) -> None:
+async def _verify_when_serving(serving: Callable[[], bool], sandbox: SandboxProcess) -> None:
     """Meta verifies a callback URL when it is set: do the same once the agent answers."""
     for _ in range(600):
-        if server.server.started:
+        if serving():
             break
         await asyncio.sleep(0.05)
     ok, detail = await sandbox.verify_whatsapp()

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from tray_agent.api.security import is_loopback_host
 from tray_agent.core.clock import Clock
+from tray_agent.net import free_port, is_loopback_host
 from tray_agent.sandbox import admin, meta_api, twilio_api
 from tray_agent.sandbox.faults import FaultInjector
 from tray_agent.sandbox.state import NumberHooks, SandboxCredentials, SandboxState
@@ -73,8 +73,7 @@ class Sandbox:
                  host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
 
-        from tray_agent.api.quiet_server import QuietServer
-        from tray_agent.api.server import free_port
+        from tray_agent.quiet_server import QuietServer
 
         if not is_loopback_host(host):
             raise ValueError(f"The sandbox only listens on loopback, not {host!r}.")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tray_agent.testing.loopback import LoopbackServer, free_port
+from tray_agent.net import free_port
 
 TOKEN = "conformance-token"
 
@@ -68,12 +68,12 @@ class AgentUnderTest:
     """
 
     def __init__(self, home: Path, entry_points: list[str] | None) -> None:
-        from tray_agent.api.server import create_api
+        from tray_agent.api.thread import ServerThread
         from tray_agent.app import App
         from tray_agent.config import load
         from tray_agent.paths import resolve
         from tray_agent.plugins import PluginHost
-        from tray_agent.runtime import Runtime
+        from tray_agent.run.runner import Runner
 
         self._env: dict[str, str | None] = {}
         self._closed = False
@@ -84,11 +84,11 @@ class AgentUnderTest:
         self.clock = OffsetClock()
         self.plugins = PluginHost()
         self.app = App(self.paths, load(self.paths, environ={}), clock=self.clock, plugins=self.plugins)
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.runtime = Runtime(self.app, self.url)
-        self.api = create_api(self.app, self.runtime, token=TOKEN, start_runtime=False)
-        self.server = LoopbackServer(self.api, port=port, lifespan="on")
+        self.runner = Runner(self.app, host="127.0.0.1", port=free_port(), token=TOKEN, background=False)
+        self.url = self.runner.url
+        self.runtime = self.runner.runtime
+        self.api = self.runner.api
+        self.server = ServerThread(self.runner)
         self.http = httpx.Client(base_url=self.url, timeout=30.0)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -103,9 +103,8 @@ class AgentUnderTest:
         self._closed = True
         try:
             if self.server.loop is not None:
-                self.server.run(self.runtime.stop())
+                self.server.stop()  # the runner closes the adapters the test built
         finally:
-            self.server.stop()
             self.http.close()
             self.app.close()
             for name, old in self._env.items():

@@ -4,21 +4,16 @@ a background thread, so tests talk real HTTP to it and stop it cleanly afterward
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from tray_agent.net import LOOPBACK as HOST, free_port
+
+__all__ = ["HOST", "LoopbackServer", "free_port"]
+
 T = TypeVar("T")
-
-HOST = "127.0.0.1"
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class LoopbackServer:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from tray_agent.api import security
+from tray_agent.api.deps import StateDep
 from tray_agent.core.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +32,7 @@ MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; cha
 def web_ui_dir() -> Path:
     """Where the window's files are (see the module docstring for the order)."""
     candidates = [os.environ.get("TRAY_AGENT_WEB_UI"),
-                  Path(__file__).resolve().parents[2] / "web_ui",
+                  Path(__file__).resolve().parents[3] / "web_ui",
                   Path(sys.prefix) / "share" / "tray-agent" / "web_ui",
                   Path(getattr(sys, "_MEIPASS", "")) / "web_ui" if hasattr(sys, "_MEIPASS") else None]
     for c in candidates:
@@ -41,12 +42,12 @@ def web_ui_dir() -> Path:
 
 
 @router.get("/")
-def index(request: Request, token: Optional[str] = None) -> Response:
+def index(request: Request, state: StateDep, token: Optional[str] = None) -> Response:
     """The window. Opened once as ``/?token=...`` (``security.window_url``): the token
     becomes an HttpOnly, SameSite=Strict cookie and the browser is sent on to ``/``, so
     the token never sits in the address bar or in the page's reach."""
     if token is not None:
-        if not hmac.compare_digest(token.encode(), request.app.state.token.encode()):
+        if not hmac.compare_digest(token.encode(), state.token.encode()):
             return Response("This link's token is wrong or out of date; open the window from the tray icon.",
                             status_code=401, media_type="text/plain")
         # 303 keeps the #/conversation/ID fragment: browsers carry it across redirects.

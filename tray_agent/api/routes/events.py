@@ -13,12 +13,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tray_agent.api import stream
-from tray_agent.api.deps import AgentId, AppDep, InboxDep
+from tray_agent.api.deps import AgentId, AppDep, InboxDep, StateDep
 from tray_agent.api.schemas import MAX_ID, Seq
 from tray_agent.core.errors import InvalidInput
 from tray_agent.core.views import EventView
@@ -35,7 +35,7 @@ def events(inbox: InboxDep, agent: AgentId, after: Seq = 0,
 
 @router.get("/events/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def event_stream(request: Request, app: AppDep, agent: AgentId,
+async def event_stream(state: StateDep, app: AppDep, agent: AgentId,
                        after: Optional[Seq] = None,
                        last_event_id: Annotated[Optional[str], Header()] = None) -> StreamingResponse:
     """Server-Sent Events: ``hello`` first, then each event (``id`` = its seq, data = the
@@ -52,8 +52,7 @@ async def event_stream(request: Request, app: AppDep, agent: AgentId,
     resync = start > last or last - start > stream.RESYNC_GAP
     if resync:
         start = last
-    stopping = getattr(request.app.state, "stopping", None)
-    return StreamingResponse(_sse(app, agent, start, last, resync, stopping), media_type="text/event-stream",
+    return StreamingResponse(_sse(app, agent, start, last, resync, state.stopping), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

@@ -1,6 +1,6 @@
 """The agent's moving parts: one adapter per configured channel, the outbox worker, the
 pollers and the background sweeps (idle closure, file retention). All asyncio, all
-stopping cleanly; the API server and the daemon run them in their event loop.
+stopping cleanly; the runner (runner.py) starts and stops them in its event loop.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from tray_agent import credentials
 from tray_agent.app import App
-from tray_agent.change_watch import INTERVAL as WATCH_EVERY, ChangeWatch
+from tray_agent.run.change_watch import INTERVAL as WATCH_EVERY, ChangeWatch
 from tray_agent.channels import (
     ChannelAdapter, ChannelConfig, InboundMessage, OutboundMessage, StatusUpdate, WebhookRoute,
 )
 from tray_agent.core.errors import ProviderError, ProviderIdTaken, StorageUnavailable, TrayAgentError
 from tray_agent.core.models import Attachment, Channel
-from tray_agent.group_commit import GroupCommit
+from tray_agent.run.group_commit import GroupCommit
 from tray_agent.supervisor import Step, Supervisor
 
 log = logging.getLogger(__name__)

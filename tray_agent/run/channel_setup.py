@@ -1,5 +1,5 @@
-"""Bringing the agent's channels up around the API server: configured channels from the
-TOML file, or the local provider sandbox when none is configured.
+"""Setting up the agent's channels before the runner starts them: configured channels
+from the TOML file, or the local provider sandbox when none is configured.
 
 ``[channels]`` in the config is the truth for the channels it names: they are created or
 updated in the store by name, and one removed from the file is disabled (or deleted if it
@@ -14,36 +14,23 @@ from typing import TYPE_CHECKING, Any
 from tray_agent.core.errors import TrayAgentError
 
 if TYPE_CHECKING:
-    from tray_agent.api.server import ApiServer
     from tray_agent.app import App
-    from tray_agent.sandbox.autostart import AutoSandbox
 
 log = logging.getLogger(__name__)
 
 #: Settings key saying where a channel came from: "config" (the TOML) or "sandbox".
 SOURCE = "source"
-_running: dict[int, "AutoSandbox"] = {}
 
 
-async def before_serve(app: "App", server: "ApiServer") -> None:
-    """Called once the server's address is known, before it starts serving (and before the
-    runtime builds the adapters, so channels made here get theirs)."""
+def prepare(app: "App") -> bool:
+    """Bring the store's channels in line before any adapter is built: ``[channels]`` from
+    the config file, then the sandbox choice. Returns whether the sandbox should run (when
+    not, the channels it made on an earlier run are disabled)."""
     sync_config_channels(app)
     if wants_sandbox(app):
-        from tray_agent.sandbox.autostart import start_for
-
-        auto = await start_for(app, server)
-        if auto is not None:
-            _running[id(server)] = auto
-    else:
-        disable_sandbox_channels(app)
-
-
-async def after_serve(app: "App", server: "ApiServer") -> None:
-    """Called after the server has stopped."""
-    auto = _running.pop(id(server), None)
-    if auto is not None:
-        await auto.stop()
+        return True
+    disable_sandbox_channels(app)
+    return False
 
 
 def wants_sandbox(app: "App") -> bool:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from tray_agent.api import security
+from tray_agent.api.deps import AppDep
 
 router = APIRouter(prefix="/api", tags=["tasks"], dependencies=[Depends(security.require_token)])
 
@@ -31,10 +32,10 @@ class TasksOut(BaseModel):
 
 
 @router.get("/tasks", response_model=TasksOut)
-def tasks(request: Request) -> TasksOut:
+def tasks(app: AppDep) -> TasksOut:
     """Background tasks that have failed in this agent (a task never seen failing is not
     listed); ``failing`` counts those whose last pass failed."""
-    states = request.app.state.app.tasks.states()
+    states = app.tasks.states()
     out = [TaskOut(name=t.name, failing=t.failing, consecutive_failures=t.consecutive_failures,
                    failures=t.failures, last_error=t.last_error, failed_at=t.failed_at, retry_at=t.retry_at)
            for t in states if t.failures]
