@@ -15,7 +15,7 @@ from tray_agent.core.service import Inbox
 
 
 def get_app(request: Request) -> App:
-    return request.app.state.app  # type: ignore[no-any-return]
+    return request.app.state.app
 
 
 def get_inbox(request: Request) -> Inbox:

@@ -43,4 +43,4 @@ def open_window(body: OpenRequest, request: Request) -> dict[str, Any]:
 @router.get("/status")
 def status(request: Request) -> dict[str, Any]:
     """What the shell is showing: tray back-end, badge, window, recent notifications."""
-    return _shell(request).status()  # type: ignore[no-any-return]
+    return _shell(request).status()

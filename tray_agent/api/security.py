@@ -127,7 +127,7 @@ class Guard:
             if scope["type"] == "websocket":
                 await _refuse_websocket(scope, receive, send, status, {"error": code, "message": message})
                 return
-            if status == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            if status == 401 and scope["method"] == "GET" and "text/html" in request.headers.get("accept", ""):
                 await _html(send, status, SIGN_IN_PAGE)  # a person in a browser, not an API client
                 return
             await _json(send, status, {"error": code, "message": message})

@@ -22,6 +22,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import select
+from sqlmodel import col
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import body_limit, contract, failures, security
@@ -95,7 +96,7 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
     @api.get("/files/{link}/{name}", include_in_schema=False)
     def public_file(link: str, name: str) -> Response:
         with app.db.read() as s:
-            a = s.execute(select(Attachment).where(Attachment.link_token == link)).scalar_one_or_none()
+            a = s.execute(select(Attachment).where(col(Attachment.link_token) == link)).scalar_one_or_none()
         if a is None or a.expired or not a.storage_path or len(link) < 20:
             return JSONResponse({"error": "not_found", "message": "This file link has expired."}, 404)
         return FileResponse(app.inbox.files.path(a.storage_path), media_type=a.mime_type, filename=a.file_name)
@@ -144,7 +145,7 @@ class _Server(QuietServer):
     """uvicorn that ends the open event streams first, so a shutdown never waits on a window."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        stopping = getattr(self.config.app.state, "stopping", None)
+        stopping = getattr(self.config.app.state, "stopping", None)  # type: ignore[union-attr]  # our FastAPI app
         if stopping is not None:
             stopping.set()
         await super().shutdown(sockets)

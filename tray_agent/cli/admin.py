@@ -183,7 +183,6 @@ def queue_list(c: Ctx, as_json: bool) -> None:
 def serve_cmd(c: Ctx, port: int | None) -> None:
     """Run the agent headless: the API, the channels and the background tasks."""
     import signal
-    import time
 
     from tray_agent import logs
     from tray_agent.api.server import ApiServer

@@ -129,7 +129,7 @@ def hooks_markdown() -> str:
         if flags:
             lines += [f"*{', '.join(flags)}*", ""]
         lines += ["```python", f"def {name}{_plain_signature(sig)}", "```", ""]
-        lines += [inspect.cleandoc(fn.__doc__ or "(undocumented)"), ""]  # type: ignore[attr-defined]
+        lines += [inspect.cleandoc(fn.__doc__ or "(undocumented)"), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

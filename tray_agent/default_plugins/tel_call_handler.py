@@ -13,7 +13,9 @@ import shutil
 import subprocess
 import sys
 
-from tray_agent.calls import CallResult, HandlerSetup
+from collections.abc import Callable
+
+from tray_agent.calls import CallHandler, CallResult, HandlerSetup
 from tray_agent.core.errors import InvalidInput, TrayAgentError
 from tray_agent.hookspecs import hookimpl
 
@@ -107,5 +109,5 @@ def _default_opener() -> list[str]:
 
 
 @hookimpl
-def register_call_handlers(register):  # type: ignore[no-untyped-def]
+def register_call_handlers(register: Callable[[CallHandler], None]) -> None:
     register(TelUriHandler())
