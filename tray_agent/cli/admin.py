@@ -52,9 +52,9 @@ def running_agent(paths: Any) -> dict[str, Any] | None:
 
     info = read_info(paths.instance_file)
     pid = info.get("pid") if info else None
-    if not isinstance(pid, int) or is_running(f"{socket.gethostname()}:{pid}") is not True:
+    if not info or not isinstance(pid, int) or is_running(f"{socket.gethostname()}:{pid}") is not True:
         return None
-    return {"pid": pid, "url": str(info["url"]).rstrip("/")}  # type: ignore[index]
+    return {"pid": pid, "url": str(info["url"]).rstrip("/")}
 
 
 def doctor_report(c: Ctx) -> dict[str, Any]:

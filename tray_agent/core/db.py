@@ -32,7 +32,7 @@ def _postgres_partial_indexes() -> None:
     """Give the models' partial indexes their PostgreSQL WHERE (see ``models.OPEN_ONLY``)."""
     from tray_agent.core.models import OPEN_ONLY, Conversation
 
-    for index in Conversation.__table__.indexes:  # type: ignore[attr-defined]
+    for index in Conversation.__table__.indexes:  # type: ignore[attr-defined]  # set by the metaclass
         if index.name == "uq_conversation_open":
             index.dialect_options["postgresql"]["where"] = OPEN_ONLY
 

@@ -70,7 +70,7 @@ class TelUriHandler:
             raise TrayAgentError(f"{number!r} is not an E.164 number; no call was started.")
         uri = f"{self.scheme}:{number}"
         if sys.platform == "win32" and not self.opener:
-            os.startfile(uri)  # type: ignore[attr-defined]
+            os.startfile(uri)  # type: ignore[attr-defined]  # Windows only; mypy checks as Linux
             return CallResult(True, f"Opened {uri} with the system's call handler")
         ok, why = self._check()
         if not ok:
