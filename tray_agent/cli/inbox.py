@@ -10,6 +10,7 @@ import click
 
 from tray_agent.cli import Ctx, cli, emit
 from tray_agent.core.errors import InvalidInput
+from tray_agent.core.files import StagedFile
 from tray_agent.core.views import ConversationView, MessageView
 from tray_agent.paths import Paths
 
@@ -66,7 +67,7 @@ def show_cmd(c: Ctx, conversation_id: int, before: int | None, limit: int, as_js
          head + "\n" + "\n".join(_msg(m) for m in page.items))
 
 
-def _stage(c: Ctx, files: tuple[str, ...], max_bytes: int) -> list:
+def _stage(c: Ctx, files: tuple[str, ...], max_bytes: int) -> list[StagedFile]:
     staged = []
     for f in files:
         p = Path(f)

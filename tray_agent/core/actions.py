@@ -264,7 +264,7 @@ class Actions(Ingest):
         s.add(rs)
 
     def _system_message(self, s: Session, out: list[Event], conv: Conversation, kind: str, text: str,
-                        agent_id: int | None, *, meta: dict | None = None, touch: bool = True) -> Message:
+                        agent_id: int | None, *, meta: dict[str, Any] | None = None, touch: bool = True) -> Message:
         now = self.clock.now()
         msg = Message(conversation_id=conv.id, channel_id=conv.channel_id, direction=SYSTEM, kind=kind,
                       text=text, sender_agent_id=agent_id, created_at=now, meta=meta or {})

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -88,7 +89,7 @@ class Ingest(InboxBase):
                                  kind="text", text=m.text, provider_message_id=m.provider_message_id,
                                  created_at=at, meta=m.meta or {}))
             ids = self._insert_many(s, Message, rows)
-            summary: dict[int, dict] = {}
+            summary: dict[int, dict[str, Any]] = {}
             events_rows = []
             for (address, m), row, mid in zip(fresh, rows, ids, strict=True):
                 cid, agent, queue = convs[address]
@@ -109,7 +110,7 @@ class Ingest(InboxBase):
             out.extend(_logged(q, row) for q, row in zip(seqs, events_rows, strict=True))
             return len(ids)
 
-    def _insert_many(self, s: Session, model: type, rows: list[dict]) -> list[int]:
+    def _insert_many(self, s: Session, model: type, rows: list[dict[str, Any]]) -> list[int]:
         """Insert rows, returning their primary keys in row order.
 
         SQLite cannot promise RETURNING order for a multi-row insert, so SQLAlchemy would
@@ -278,7 +279,7 @@ class Ingest(InboxBase):
         return conv
 
 
-def _logged(seq: int, row: dict) -> Event:
+def _logged(seq: int, row: dict[str, Any]) -> Event:
     """An inserted event as ``_publish`` reads it. A plain record on purpose: building a
     SQLModel row costs ~25 µs, a third of the batch path's whole budget per message."""
     return SimpleNamespace(**{"agent_id": None, "message_id": None, **row, "seq": seq})  # type: ignore[return-value]  # (duck)
