@@ -53,7 +53,7 @@ async def one(host: str, port: int, path: str, size: int, chunked: bool) -> str:
         if not answer.done() and chunked:
             writer.write(b"0\r\n\r\n")
         line = await asyncio.wait_for(answer, 30)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         # Refused mid-upload: the answer may have arrived before the reset.
         line = answer.result() if answer.done() and answer.exception() is None else b""
     finally:

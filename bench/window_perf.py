@@ -169,7 +169,7 @@ OPEN = """async (id) => {
   location.hash = `#/conversation/${id}`;
   const painted = await (%s)(["tray:conversation-painted", t0]);
   return painted - t0;
-}""" % WAIT_MARK
+}""" % WAIT_MARK  # noqa: UP031  (JavaScript: braces everywhere, one %s)
 
 # Arms a watcher (without waiting): when the text is in the history, the next frame's time
 # (wall clock, comparable with Python's time.time()) lands in window.__shownAt.

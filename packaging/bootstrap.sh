@@ -2,17 +2,19 @@
 # Set up Tray Agent on Debian 12 and run it, or run its test suite.
 #
 #   bash packaging/bootstrap.sh run  [tray-agent args...]   install, then start the app
-#   bash packaging/bootstrap.sh test [pytest args...]       install (with test extras), run pytest
+#   bash packaging/bootstrap.sh test [pytest args...]       install (with test extras), lint, run pytest
+#   bash packaging/bootstrap.sh lint                        install (with test extras), run ruff and mypy
 #
 # Installs the system packages with apt (as root, or through sudo) unless they are all
 # present already, creates a virtualenv at ${TRAY_AGENT_VENV:-.venv} (relative paths are
 # taken from the repo root) with python3 from PATH (3.11+), and installs the project and
-# every first-party plugin under plugins/ editable. Safe to run again: steps that are
+# every first-party plugin under plugins/ editable. `test` runs the lint and type gate
+# (packaging/lint.sh) first and stops on a finding. Safe to run again: steps that are
 # already done are skipped.
 set -euo pipefail
 
 usage() {
-  echo "usage: bash packaging/bootstrap.sh {run|test} [args...]" >&2
+  echo "usage: bash packaging/bootstrap.sh {run|test|lint} [args...]" >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
@@ -20,8 +22,8 @@ mode=$1
 shift
 case "$mode" in
   run) extras="linux,postgres" ;;
-  test) extras="linux,postgres,test" ;;
-  -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+  test|lint) extras="linux,postgres,test" ;;
+  -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
   *) usage ;;
 esac
 
@@ -71,7 +73,7 @@ install_system_packages() {
 ensure_gitignore() {
   local entry
   touch .gitignore
-  for entry in .venv/ __pycache__/ '*.egg-info/' .pytest_cache/ test-artifacts/ build/ dist/; do
+  for entry in .venv/ __pycache__/ '*.egg-info/' .pytest_cache/ .mypy_cache/ test-artifacts/ build/ dist/; do
     grep -qxF "$entry" .gitignore || grep -qxF "${entry%/}" .gitignore || echo "$entry" >>.gitignore
   done
 }
@@ -131,7 +133,12 @@ case "$mode" in
     say "starting tray-agent"
     exec "$venv/bin/tray-agent" "$@"
     ;;
+  lint)
+    exec bash packaging/lint.sh "$venv/bin/python"
+    ;;
   test)
+    say "running the lint and type gate (packaging/lint.sh)"
+    bash packaging/lint.sh "$venv/bin/python" || die "the lint and type gate failed (above); pytest was not run"
     say "running pytest $*"
     rc=0
     "$venv/bin/python" -m pytest "$@" </dev/null || rc=$?

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from tray_agent import config as config_mod
 from tray_agent.calls import setup_for
@@ -106,7 +107,7 @@ class App:
 
     def recent_plugin_errors(self, limit: int = 20) -> list[PluginError]:
         with self.db.read() as s:
-            return list(s.execute(select(PluginError).order_by(PluginError.id.desc()).limit(limit)).scalars())
+            return list(s.execute(select(PluginError).order_by(col(PluginError.id).desc()).limit(limit)).scalars())
 
     def settle(self) -> None:
         """Call once a long-running process has started: moves everything loaded so far out

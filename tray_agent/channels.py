@@ -8,10 +8,10 @@ enters the core only through the ``ChannelContext`` the core hands the adapter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tray_agent.core.rules import ChannelRules
 
@@ -118,8 +118,10 @@ class ChannelContext(Protocol):
     """What the core gives an adapter: the only way inbound traffic reaches the inbox."""
 
     channel_id: int
-    #: The base URL the agent's webhooks are reachable at (as the provider must call them).
-    public_base_url: str
+
+    @property
+    def public_base_url(self) -> str:
+        """The base URL the agent's webhooks are reachable at (as the provider must call them)."""
 
     def receive(self, message: InboundMessage) -> int:
         """Store a customer message (idempotently) and return its message id. Commits."""

@@ -24,7 +24,7 @@ class QuietServer(uvicorn.Server):
         self._wake: asyncio.Event | None = None
         super().__init__(config)
 
-    @property  # type: ignore[override]
+    @property
     def should_exit(self) -> bool:
         return self._exit_requested
 
@@ -44,5 +44,5 @@ class QuietServer(uvicorn.Server):
         while not await self.on_tick(0):
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=TICK)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

@@ -137,7 +137,7 @@ class Supervisor:
                 continue
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def stop(self) -> None:

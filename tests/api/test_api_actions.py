@@ -79,7 +79,8 @@ def test_starting_a_conversation_only_where_the_channel_allows_it(agent, client)
     assert wa.status_code == 409
     assert wa.json()["message"] == "Fake WhatsApp conversations can only be started by the customer."
     bad = client.post("/api/conversations", json={"channel_id": agent.sms.id, "customer_address": "12", "text": "x"})
-    assert bad.status_code == 422 and bad.json()["message"] == "'12' is not a phone number; use the international format, e.g. +14155550123."
+    assert bad.status_code == 422 and bad.json()["message"] == (
+        "'12' is not a phone number; use the international format, e.g. +14155550123.")
     assert client.post("/api/conversations", json={"channel_id": 999, "customer_address": "+14155559006",
                                                    "text": "x"}).status_code == 404
     assert client.post("/api/conversations", json={"customer_address": "+1"}).status_code == 422

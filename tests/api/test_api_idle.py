@@ -38,7 +38,7 @@ def test_idle_servers_wake_about_once_a_second_keep_the_date_and_stop_at_once(
         time.sleep(1.5)  # start-up work (first sweep, channel checks) done
         before = [_wakeups(t) for t in threads]
         time.sleep(4.0)
-        per_second = [(_wakeups(t) - b) / 4.0 for t, b in zip(threads, before)]
+        per_second = [(_wakeups(t) - b) / 4.0 for t, b in zip(threads, before, strict=True)]
         # uvicorn's own loop would wake each ten times a second.
         assert all(w <= 2.5 for w in per_second), per_second
 

@@ -74,14 +74,16 @@ def test_a_file_dropped_on_the_conversation_is_attached(window):
         const dt = new DataTransfer();
         dt.items.add(new File(["dropped contents"], "notes.txt", {type: "text/plain"}));
         const zone = document.querySelector('#conversation-pane');
-        for (const type of ["dragenter", "dragover"]) zone.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+        for (const type of ["dragenter", "dragover"])
+          zone.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
     }""")
     assert page.is_visible("#drop-overlay")
     window.shot("drop-overlay")
     page.evaluate("""() => {
         const dt = new DataTransfer();
         dt.items.add(new File(["dropped contents"], "notes.txt", {type: "text/plain"}));
-        document.querySelector('#conversation-pane').dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        document.querySelector('#conversation-pane')
+          .dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
     }""")
     page.locator('#pending [data-state="ready"]').wait_for()
     assert page.is_hidden("#drop-overlay")

@@ -256,7 +256,8 @@ def test_call_starts_through_the_handler_and_is_recorded(window):
     window.action("call")
     window.page.click("#call-dialog button[type=submit]")  # the window asks first
     assert "Opened tel:+14155553009" in window.toast()
-    window.page.locator('#history .msg.kind-call >> text="Call to +14155553009: Opened tel:+14155553009 with the system\'s call handler"').wait_for()
+    window.page.locator('#history .msg.kind-call >> '
+                        'text="Call to +14155553009: Opened tel:+14155553009 with the system\'s call handler"').wait_for()
 
 
 def test_save_the_customer_as_a_new_contact_then_add_another_number_to_it(window):
@@ -286,7 +287,6 @@ def test_save_the_customer_as_a_new_contact_then_add_another_number_to_it(window
 
 
 def test_new_conversation_is_offered_only_on_channels_that_let_the_business_start(window):
-    a = window.agent
     window.open()
     window.page.click("#new-conv")
     dialog = window.page.locator("#new-dialog")

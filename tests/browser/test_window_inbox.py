@@ -75,7 +75,7 @@ def test_search_finds_text_in_any_message_and_opens_its_conversation(window):
     assert "The parcel number is ZX81 thanks" in hit.inner_text()
     window.shot("search")
     hit.click()
-    window.page.wait_for_selector(f'#history .item >> text="The parcel number is ZX81 thanks"')
+    window.page.wait_for_selector('#history .item >> text="The parcel number is ZX81 thanks"')
     assert window.page.inner_text("#conv-name") == "Searcher"
 
 

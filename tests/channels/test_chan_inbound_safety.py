@@ -122,7 +122,7 @@ def raw_request(url: str, head: str, chunks, *, chunked: bool) -> tuple[bytes, i
         while time.monotonic() < deadline:
             try:
                 data = sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not data:
                 break

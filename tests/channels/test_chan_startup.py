@@ -90,9 +90,11 @@ def test_with_nothing_configured_the_sandbox_runs_inside_the_agent(
         me = app.agent.id
         for kind, name in (("sms", "Sandbox SMS"), ("whatsapp", "Sandbox WhatsApp")):
             admin.customer_sends(kind, CUSTOMER, f"Hello over {kind}")
-            conv = wait_for(lambda: app.inbox.list_inbox(me, "all", channel_id=chans[name].id).items)[0]
+            # (each wait_for runs its lambda within this iteration)
+            conv = wait_for(lambda: app.inbox.list_inbox(me, "all", channel_id=chans[name].id).items)[0]  # noqa: B023
             app.inbox.reply(me, conv.id, f"Answer over {kind}")
-            wait_for(lambda: [m["text"] for m in admin.outbound(kind)] == [f"Answer over {kind}"], what=f"{kind} reply")
+            wait_for(lambda: [m["text"] for m in admin.outbound(kind)] == [f"Answer over {kind}"],  # noqa: B023
+                     what=f"{kind} reply")
         secret = auto.sandbox.creds.twilio_auth_token
         assert not home.config_file.exists() or secret not in home.config_file.read_text()
         assert all(secret not in str(c.settings) for c in app.inbox.list_channels())

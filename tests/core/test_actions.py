@@ -61,7 +61,8 @@ def test_start_on_whatsapp_is_refused_because_only_customers_start(world):
 
 
 def test_start_sms_from_business_number_normalises_the_customer_number(world):
-    conv, msg = world.inbox.start_conversation(world.me.id, world.sms.id, "(415) 555-0199".replace("(", "+1 ("), "Your order shipped")
+    conv, msg = world.inbox.start_conversation(world.me.id, world.sms.id, "(415) 555-0199".replace("(", "+1 ("),
+                                               "Your order shipped")
     assert conv.customer_address == "+14155550199" and conv.assigned_agent_id == world.me.id
     assert msg.status == "queued"
     again, _ = world.inbox.start_conversation(world.me.id, world.sms.id, "+14155550199", "and one more thing")

@@ -16,7 +16,8 @@ def opener(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A stand-in for xdg-open that records the URI it was given."""
     log = tmp_path / "opened.txt"
     script = tmp_path / "fake-xdg-open"
-    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> {log}\n[ \"$FAIL\" = 1 ] && {{ echo 'no handler for tel' >&2; exit 4; }}\nexit 0\n")
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> {log}\n"
+                      "[ \"$FAIL\" = 1 ] && { echo 'no handler for tel' >&2; exit 4; }\nexit 0\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("TRAY_AGENT_TEL_OPENER", str(script))
     return log

@@ -121,7 +121,7 @@ def test_open_inbox_menu_item_opens_the_window_and_closing_it_ends_its_process(d
 
     close_chat_window(desktop, d)
     assert d.proc.poll() is None  # the daemon lives on; the window's process (and memory) is gone
-    assert "window process %d exited (0)" % pid in d.log()
+    assert f"window process {pid} exited (0)" in d.log()
     assert not _alive(pid)
 
 

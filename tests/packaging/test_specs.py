@@ -27,7 +27,7 @@ def kwarg(call: ast.Call, name: str) -> object:
 def test_macos_spec_builds_a_menu_bar_app_bundle() -> None:
     (bundle,) = calls(PYI / "tray-agent-macos.spec", "BUNDLE")
     plist_node = next(kw.value for kw in bundle.keywords if kw.arg == "info_plist")
-    keys = {ast.literal_eval(k): v for k, v in zip(plist_node.keys, plist_node.values)}  # type: ignore[attr-defined]
+    keys = {ast.literal_eval(k): v for k, v in zip(plist_node.keys, plist_node.values, strict=True)}  # type: ignore[attr-defined]
     assert ast.literal_eval(keys["LSUIElement"]) is True  # no Dock icon: lives in the menu bar
     assert kwarg(bundle, "name") == "Tray Agent.app"
     (exe,) = calls(PYI / "tray-agent-macos.spec", "EXE")

@@ -83,7 +83,7 @@ def test_list_pages_by_next_page_uri_newest_first_with_date_filters(sandbox: San
         admin.advance(3600)
     admin.advance(3 * 86400)
     admin.customer_sends("sms", CUSTOMER, "today")
-    seen, url, pages = [], api(sandbox, "/Messages.json") + f"?To=%2B14155550100&PageSize=3", 0
+    seen, url, pages = [], api(sandbox, "/Messages.json") + "?To=%2B14155550100&PageSize=3", 0
     while url:
         page = httpx.get(url, auth=auth(sandbox)).json()
         seen += [m["body"] for m in page["messages"]]

@@ -21,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import select
+from sqlmodel import col
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import body_limit, contract, failures, security
@@ -81,7 +82,7 @@ def create_api(state: ApiState) -> FastAPI:
     @api.get("/files/{link}/{name}", include_in_schema=False)
     def public_file(link: str, name: str) -> Response:
         with app.db.read() as s:
-            a = s.execute(select(Attachment).where(Attachment.link_token == link)).scalar_one_or_none()
+            a = s.execute(select(Attachment).where(col(Attachment.link_token) == link)).scalar_one_or_none()
         if a is None or a.expired or not a.storage_path or len(link) < 20:
             return JSONResponse({"error": "not_found", "message": "This file link has expired."}, 404)
         return FileResponse(app.inbox.files.path(a.storage_path), media_type=a.mime_type, filename=a.file_name)

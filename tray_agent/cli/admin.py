@@ -50,9 +50,9 @@ def running_agent(paths: Any) -> dict[str, Any] | None:
 
     info = read_info(paths.instance_file)
     pid = info.get("pid") if info else None
-    if not isinstance(pid, int) or is_running(f"{socket.gethostname()}:{pid}") is not True:
+    if not info or not isinstance(pid, int) or is_running(f"{socket.gethostname()}:{pid}") is not True:
         return None
-    return {"pid": pid, "url": str(info["url"]).rstrip("/")}  # type: ignore[index]
+    return {"pid": pid, "url": str(info["url"]).rstrip("/")}
 
 
 def doctor_report(c: Ctx) -> dict[str, Any]:
@@ -181,7 +181,6 @@ def queue_list(c: Ctx, as_json: bool) -> None:
 def serve_cmd(c: Ctx, port: int | None) -> None:
     """Run the agent headless: the API, the channels and the background tasks."""
     import signal
-    import time
 
     from tray_agent import logs
     from tray_agent.core.errors import Conflict

@@ -70,7 +70,8 @@ def channel_add(c: Ctx, kind: str, name: str, address: str | None, settings: tup
     given = _pairs(secret_values, "--secret")
     bad = sorted(set(given) - set(ctype.secrets))
     if bad:
-        raise InvalidInput(f"{ctype.label} takes no credential {', '.join(bad)} (it takes: {', '.join(ctype.secrets) or 'none'}).")
+        raise InvalidInput(f"{ctype.label} takes no credential {', '.join(bad)} "
+                           f"(it takes: {', '.join(ctype.secrets) or 'none'}).")
     for key, description in ctype.secrets.items():
         if key in given or key in ctype.optional_secrets or credentials.get(name, key):
             continue
@@ -277,7 +278,7 @@ def _duration(text: str) -> int | None:
 
 
 def _human_duration(seconds: int) -> str:
-    for unit, size, name in (("d", 86400, "day"), ("h", 3600, "hour"), ("m", 60, "minute")):
+    for _unit, size, name in (("d", 86400, "day"), ("h", 3600, "hour"), ("m", 60, "minute")):
         if seconds >= size and seconds % size == 0:
             n = seconds // size
             return f"{n} {name}{'s' if n != 1 else ''}"

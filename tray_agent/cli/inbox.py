@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from tray_agent.cli import Ctx, cli, emit, pass_ctx
 from tray_agent.core.errors import InvalidInput
+from tray_agent.core.files import StagedFile
 from tray_agent.core.views import FILTERS, ConversationView, MessageView
+from tray_agent.paths import Paths
 
 
 def _line(c: ConversationView) -> str:
@@ -62,14 +65,14 @@ def show_cmd(c: Ctx, conversation_id: int, before: int | None, limit: int, as_js
          head + "\n" + "\n".join(_msg(m) for m in page.items))
 
 
-def _stage(c: Ctx, files: tuple[str, ...], max_bytes: int) -> list:  # type: ignore[type-arg]
+def _stage(c: Ctx, files: tuple[str, ...], max_bytes: int) -> list[StagedFile]:
     staged = []
     for f in files:
         p = Path(f)
         if not p.is_file():
             raise InvalidInput(f"{f} is not a file.")
 
-        def chunks(path: Path = p):  # type: ignore[no-untyped-def]
+        def chunks(path: Path = p) -> Iterator[bytes]:
             with open(path, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     yield chunk
@@ -206,7 +209,7 @@ def open_cmd(c: Ctx, conversation_id: int | None, browser: bool) -> None:
     click.echo(url)
 
 
-def window_address(paths, conversation_id: int | None = None) -> str | None:  # type: ignore[no-untyped-def]
+def window_address(paths: Paths, conversation_id: int | None = None) -> str | None:
     """The running agent's ready-to-open window address: its token is traded for a cookie
     on first load (then dropped from the address bar). None when no agent runs."""
     from tray_agent.api.security import window_url

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -94,16 +96,16 @@ def write_plugin(names: PluginNames, parent: Path) -> Path:
 # -- the hook reference ----------------------------------------------------------------------
 
 
-def hook_functions() -> list[tuple[str, object, dict[str, object]]]:
+def hook_functions() -> list[tuple[str, Callable[..., Any], dict[str, object]]]:
     """(name, function, hookspec options) for every hook, in the order they are declared."""
     from tray_agent import hookspecs
 
-    found = []
+    found: list[tuple[str, Callable[..., Any], dict[str, object]]] = []
     for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
         opts = getattr(fn, "tray_agent_spec", None)
         if opts is not None:
             found.append((name, fn, dict(opts)))
-    return sorted(found, key=lambda t: inspect.getsourcelines(t[1])[1])  # type: ignore[arg-type]
+    return sorted(found, key=lambda t: inspect.getsourcelines(t[1])[1])
 
 
 def undocumented_hooks() -> list[str]:
@@ -122,14 +124,14 @@ def hooks_markdown() -> str:
              "`@tray_agent.hookspecs.hookimpl` in the module your `tray_agent` entry point names. "
              "Your function may take any subset of the hook's arguments.", ""]
     for name, fn, opts in hook_functions():
-        sig = inspect.signature(fn)  # type: ignore[arg-type]
+        sig = inspect.signature(fn)
         params = ", ".join(p.name for p in sig.parameters.values())
         lines += [f"## `{name}({params})`", ""]
         flags = [k for k in ("firstresult", "historic") if opts.get(k)]
         if flags:
             lines += [f"*{', '.join(flags)}*", ""]
         lines += ["```python", f"def {name}{_plain_signature(sig)}", "```", ""]
-        lines += [inspect.cleandoc(fn.__doc__ or "(undocumented)"), ""]  # type: ignore[attr-defined]
+        lines += [inspect.cleandoc(fn.__doc__ or "(undocumented)"), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from tray_agent.calls import CallResult, availability
+from tray_agent.calls import CallHandler, CallResult, availability
 from tray_agent.core import events
-from tray_agent.core.base import InboxBase, preview
+from tray_agent.core.base import ChannelSnapshot, preview
 from tray_agent.core.errors import CallFailed, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.models import (
@@ -89,7 +90,7 @@ class Actions(InboxBase):
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status="queued", agent_id=agent_id)
             return self._message_views(s, [msg])[0]
 
-    def _require_sendable(self, ch) -> None:  # type: ignore[no-untyped-def]
+    def _require_sendable(self, ch: ChannelSnapshot) -> None:
         if self._type(ch) is None:
             raise RuleViolation(f"The {ch.kind!r} channel plugin is not installed; nothing can be sent on it.")
         if not ch.enabled:
@@ -112,7 +113,7 @@ class Actions(InboxBase):
                       status="queued", created_at=now)
         s.add(msg)
         s.flush()
-        for f, as_link in zip(files, links):
+        for f, as_link in zip(files, links, strict=True):
             a = self._attach(s, msg.id, f, rules, now)
             if as_link:
                 msg.meta = {**msg.meta, "as_link": [*msg.meta.get("as_link", []), a.id]}
@@ -146,8 +147,8 @@ class Actions(InboxBase):
         if conv.assigned_agent_id == agent_id:
             return
         # A conditional UPDATE is the arbiter: exactly one of two racing claims changes the row.
-        won = s.execute(update(Conversation).where(
-            Conversation.id == conv.id, Conversation.assigned_agent_id.is_(None)  # type: ignore[union-attr]
+        won = s.execute(update(Conversation).where(  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
+            col(Conversation.id) == conv.id, col(Conversation.assigned_agent_id).is_(None)
         ).values(assigned_agent_id=agent_id).execution_options(synchronize_session=False)).rowcount
         if not won:
             s.refresh(conv)
@@ -221,9 +222,9 @@ class Actions(InboxBase):
             conv = self._conversation(s, agent_id, conversation_id, for_update=True)
             if conv.status == "open":
                 return self._conversation_views(s, agent_id, [conv])[0]
-            newer = s.execute(select(Conversation.id).where(
-                Conversation.channel_id == conv.channel_id, Conversation.customer_address == conv.customer_address,
-                Conversation.status == "open")).scalar()
+            newer = s.execute(select(col(Conversation.id)).where(
+                col(Conversation.channel_id) == conv.channel_id, col(Conversation.customer_address) == conv.customer_address,
+                col(Conversation.status) == "open")).scalar()
             if newer is not None:
                 raise Conflict(f"This customer already has an open conversation ({newer}); continue there.",
                                conversation_id=newer)
@@ -264,8 +265,8 @@ class Actions(InboxBase):
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id)
             kind = R.contact_kind(self._rules(self._channel(conv.channel_id, s)), conv.customer_address)
-            owner = s.execute(select(ContactPoint).where(ContactPoint.kind == kind,
-                                                         ContactPoint.address == conv.customer_address)).scalar()
+            owner = s.execute(select(ContactPoint).where(col(ContactPoint.kind) == kind,
+                                                         col(ContactPoint.address) == conv.customer_address)).scalar()
             if contact_id is not None:
                 contact = s.get(Contact, contact_id)
                 if contact is None:
@@ -284,14 +285,14 @@ class Actions(InboxBase):
             if owner is None:
                 s.add(ContactPoint(contact_id=contact.id, kind=kind, address=conv.customer_address))
             # Tie every conversation with this address, on every channel, to the contact.
-            s.execute(update(Conversation).where(Conversation.customer_address == conv.customer_address)
+            s.execute(update(Conversation).where(col(Conversation.customer_address) == conv.customer_address)
                       .values(contact_id=contact.id).execution_options(synchronize_session=False))
             conv.contact_id = contact.id
             self._emit(s, out, events.CONTACT_UPDATED, conv, agent_id=agent_id, contact_id=contact.id)
             return self._contact_view(s, contact)
 
     def _contact_view(self, s: Session, c: Contact) -> ContactView:
-        points = s.execute(select(ContactPoint).where(ContactPoint.contact_id == c.id)).scalars()
+        points = s.execute(select(ContactPoint).where(col(ContactPoint.contact_id) == c.id)).scalars()
         return ContactView(id=c.id, display_name=c.display_name,
                            points=[{"kind": p.kind, "address": p.address} for p in points])
 
@@ -347,7 +348,7 @@ class Actions(InboxBase):
         return CallView(message=view, handler=chosen.name, detail=text, started=True,
                         call_id=meta.get("call_id"), outcome=meta.get("outcome"))
 
-    def _call_handler(self, name: str | None):  # type: ignore[no-untyped-def]
+    def _call_handler(self, name: str | None) -> CallHandler | _NoHandler:
         if name is not None:
             if name not in self.call_handlers:
                 raise NotFound(f"There is no call handler {name!r}; installed: {', '.join(self.call_handlers) or 'none'}.")

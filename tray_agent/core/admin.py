@@ -6,6 +6,8 @@ from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from tray_agent.core import events, reporter
 from tray_agent.core.base import InboxBase
@@ -42,7 +44,7 @@ class Admin(InboxBase):
         if auto_close_seconds is not None and not ctype.rules.auto_close_configurable:
             raise InvalidInput(f"{ctype.label} closes idle conversations by its own rule; it cannot be changed.")
         with self._tx() as (s, out):
-            if s.execute(select(Channel.id).where(Channel.name == name)).scalar() is not None:
+            if s.execute(select(col(Channel.id)).where(col(Channel.name) == name)).scalar() is not None:
                 raise Conflict(f"A channel named {name!r} exists already.")
             self._check_route(s, route_agent_id, route_queue_id)
             ch = Channel(kind=kind, name=name, business_address=address, settings=dict(settings or {}),
@@ -105,7 +107,8 @@ class Admin(InboxBase):
             ch = s.get(Channel, channel_id)
             if ch is None:
                 raise NotFound(f"There is no channel {channel_id}.")
-            used = s.execute(select(func.count()).select_from(Conversation).where(Conversation.channel_id == channel_id)).scalar_one()
+            used = s.execute(select(func.count()).select_from(Conversation)
+                             .where(col(Conversation.channel_id) == channel_id)).scalar_one()
             if used:
                 ch.enabled = False
             else:
@@ -116,9 +119,9 @@ class Admin(InboxBase):
 
     def list_channels(self, *, include_disabled: bool = False) -> list[ChannelView]:
         with self.db.read() as s:
-            q = select(Channel).order_by(Channel.id)
+            q = select(Channel).order_by(col(Channel.id))
             if not include_disabled:
-                q = q.where(Channel.enabled.is_(True))  # type: ignore[attr-defined]
+                q = q.where(col(Channel.enabled).is_(True))
             return [self._channel_view(c) for c in s.execute(q).scalars()]
 
     def get_channel(self, channel_id: int) -> ChannelView:
@@ -140,7 +143,7 @@ class Admin(InboxBase):
                            route_queue_id=ch.route_queue_id, auto_close_seconds=ch.auto_close_seconds,
                            available=t is not None)
 
-    def _check_route(self, s, agent_id: int | None, queue_id: int | None) -> None:  # type: ignore[no-untyped-def]
+    def _check_route(self, s: Session, agent_id: int | None, queue_id: int | None) -> None:
         if agent_id is not None and s.get(Agent, agent_id) is None:
             raise NotFound(f"There is no agent {agent_id}.")
         if queue_id is not None and s.get(MessageQueue, queue_id) is None:
@@ -153,7 +156,7 @@ class Admin(InboxBase):
         if not name:
             raise InvalidInput("An agent needs a name.")
         with self._tx() as (s, out):
-            if email and s.execute(select(Agent.id).where(Agent.email == email)).scalar() is not None:
+            if email and s.execute(select(col(Agent.id)).where(col(Agent.email) == email)).scalar() is not None:
                 raise Conflict(f"An agent with the e-mail {email} exists already.")
             a = Agent(name=name, email=email, extension=extension, settings={})
             s.add(a)
@@ -164,7 +167,7 @@ class Admin(InboxBase):
     def ensure_agent(self, name: str, email: str) -> AgentView:
         """The agent with this e-mail, created on first use (the desktop's local agent)."""
         with self.db.read() as s:
-            a = s.execute(select(Agent).where(Agent.email == email)).scalar_one_or_none()
+            a = s.execute(select(Agent).where(col(Agent.email) == email)).scalar_one_or_none()
             if a is not None:
                 return self._agent_view(a)
         try:
@@ -174,7 +177,7 @@ class Admin(InboxBase):
 
     def list_agents(self) -> list[AgentView]:
         with self.db.read() as s:
-            return [self._agent_view(a) for a in s.execute(select(Agent).order_by(Agent.name)).scalars()]
+            return [self._agent_view(a) for a in s.execute(select(Agent).order_by(col(Agent.name))).scalars()]
 
     def get_agent(self, agent_id: int) -> AgentView:
         with self.db.read() as s:
@@ -193,7 +196,7 @@ class Admin(InboxBase):
         if not name:
             raise InvalidInput("A queue needs a name.")
         with self._tx() as (s, out):
-            if s.execute(select(MessageQueue.id).where(MessageQueue.name == name)).scalar() is not None:
+            if s.execute(select(col(MessageQueue.id)).where(col(MessageQueue.name) == name)).scalar() is not None:
                 raise Conflict(f"A queue named {name!r} exists already.")
             q = MessageQueue(name=name)
             s.add(q)
@@ -209,7 +212,7 @@ class Admin(InboxBase):
             q = s.get(MessageQueue, queue_id)
             if q is None:
                 raise NotFound(f"There is no queue {queue_id}.")
-            s.execute(delete(QueueMember).where(QueueMember.queue_id == queue_id))
+            s.execute(delete(QueueMember).where(col(QueueMember.queue_id) == queue_id))
             for aid in member_ids:
                 self._agent(s, aid)
                 s.add(QueueMember(queue_id=queue_id, agent_id=aid))
@@ -222,7 +225,7 @@ class Admin(InboxBase):
             for qm in s.execute(select(QueueMember)).scalars():
                 members.setdefault(qm.queue_id, []).append(qm.agent_id)
             return [QueueView(id=q.id, name=q.name, member_ids=members.get(q.id, []))
-                    for q in s.execute(select(MessageQueue).order_by(MessageQueue.name)).scalars()]
+                    for q in s.execute(select(MessageQueue).order_by(col(MessageQueue.name))).scalars()]
 
     # -- settings ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from tray_agent.channels import ChannelType
 from tray_agent.core import events
@@ -57,7 +58,7 @@ class ChannelSnapshot:
 
     @classmethod
     def of(cls, ch: Channel) -> "ChannelSnapshot":
-        return cls(id=ch.id, kind=ch.kind, name=ch.name, business_address=ch.business_address,  # type: ignore[arg-type]
+        return cls(id=ch.id, kind=ch.kind, name=ch.name, business_address=ch.business_address,
                    settings=copy.deepcopy(ch.settings or {}), route_agent_id=ch.route_agent_id,
                    route_queue_id=ch.route_queue_id, auto_close_seconds=ch.auto_close_seconds,
                    enabled=ch.enabled, healthy=ch.healthy, health_detail=ch.health_detail,
@@ -98,7 +99,7 @@ class InboxBase:
             self._publish(written)
 
     def _publish(self, written: Sequence[Event]) -> None:
-        self.bus.published(max(e.seq for e in written))  # type: ignore[type-var]
+        self.bus.published(max(e.seq for e in written))
         if self.on_commit is not None:
             # Raw records: views are built only by a listener that wants them, off this path.
             self.on_commit(written)
@@ -164,17 +165,17 @@ class InboxBase:
     # -- visibility -----------------------------------------------------------------
 
     def _my_queues(self, s: Session, agent_id: int) -> list[int]:
-        return list(s.execute(select(QueueMember.queue_id).where(QueueMember.agent_id == agent_id)).scalars())
+        return list(s.execute(select(col(QueueMember.queue_id)).where(col(QueueMember.agent_id) == agent_id)).scalars())
 
     def _visible(self, agent_id: int, queues: list[int]) -> Any:
         """Conversations an agent sees: their own, and unassigned ones routed to their queues
         (or to no queue at all)."""
-        unassigned = Conversation.assigned_agent_id.is_(None)  # type: ignore[union-attr]
+        unassigned = col(Conversation.assigned_agent_id).is_(None)
         if queues:
-            routed = or_(Conversation.queue_id.is_(None), Conversation.queue_id.in_(queues))  # type: ignore[union-attr]
+            routed = or_(col(Conversation.queue_id).is_(None), col(Conversation.queue_id).in_(queues))
         else:
-            routed = Conversation.queue_id.is_(None)  # type: ignore[union-attr]
-        return or_(Conversation.assigned_agent_id == agent_id, and_(unassigned, routed))
+            routed = col(Conversation.queue_id).is_(None)
+        return or_(col(Conversation.assigned_agent_id) == agent_id, and_(unassigned, routed))
 
     def _conversation(self, s: Session, agent_id: int, conversation_id: int, *,
                       for_update: bool = False) -> Conversation:
@@ -248,41 +249,43 @@ class InboxBase:
     # -- views ----------------------------------------------------------------------
 
     def _agent_names(self, s: Session) -> dict[int, str]:
-        return {a.id: a.name for a in s.execute(select(Agent.id, Agent.name)).all()}
+        return {a.id: a.name for a in s.execute(select(col(Agent.id), col(Agent.name))).all()}
 
     def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation]) -> list[ConversationView]:
         if not convs:
             return []
         ids = [c.id for c in convs]
         reads = {r.conversation_id: r for r in s.execute(
-            select(ReadState).where(ReadState.agent_id == agent_id, ReadState.conversation_id.in_(ids))  # type: ignore[attr-defined]
+            select(ReadState).where(col(ReadState.agent_id) == agent_id, col(ReadState.conversation_id).in_(ids))
         ).scalars()}
         names = self._agent_names(s)
         queue_ids = {c.queue_id for c in convs if c.queue_id}
-        queues = {q.id: q.name for q in s.execute(select(MessageQueue).where(MessageQueue.id.in_(queue_ids))).scalars()} if queue_ids else {}
+        queues = {q.id: q.name for q in s.execute(
+            select(MessageQueue).where(col(MessageQueue.id).in_(queue_ids))).scalars()} if queue_ids else {}
         contact_ids = {c.contact_id for c in convs if c.contact_id}
-        contacts = {c.id: c.display_name for c in s.execute(select(Contact).where(Contact.id.in_(contact_ids))).scalars()} if contact_ids else {}
+        contacts = {c.id: c.display_name for c in s.execute(
+            select(Contact).where(col(Contact.id).in_(contact_ids))).scalars()} if contact_ids else {}
         # One grouped count for the page: inbound messages after each conversation's read mark.
         behind = [c.id for c in convs if c.last_inbound_message_id and
                   c.last_inbound_message_id > (reads[c.id].last_read_message_id if c.id in reads else 0)]
         counts: dict[int, int] = {}
         if behind:
-            last_read = func.coalesce(select(ReadState.last_read_message_id).where(
-                ReadState.conversation_id == Message.conversation_id, ReadState.agent_id == agent_id
+            last_read = func.coalesce(select(col(ReadState.last_read_message_id)).where(
+                col(ReadState.conversation_id) == col(Message.conversation_id), col(ReadState.agent_id) == agent_id
             ).scalar_subquery(), 0)
-            counts = dict(s.execute(select(Message.conversation_id, func.count()).where(
-                Message.conversation_id.in_(behind), Message.direction == IN, Message.id > last_read,  # type: ignore[attr-defined]
-            ).group_by(Message.conversation_id)).all())
+            counts = dict(s.execute(select(col(Message.conversation_id), func.count()).where(
+                col(Message.conversation_id).in_(behind), col(Message.direction) == IN, col(Message.id) > last_read,
+            ).group_by(col(Message.conversation_id))).all())
         # Who wrote each last reply: the newest outbound message, found backwards along
         # ix_message_conversation (system messages such as a transfer may come after it).
         replied = [c.id for c in convs if c.last_message_direction == OUT]
         senders: dict[int, int | None] = {}
         if replied:
-            last_sender = select(Message.sender_agent_id).where(
-                Message.conversation_id == Conversation.id, Message.direction == OUT,
-            ).order_by(Message.id.desc()).limit(1).scalar_subquery()  # type: ignore[attr-defined]
-            senders = dict(s.execute(select(Conversation.id, last_sender).where(
-                Conversation.id.in_(replied))).all())  # type: ignore[attr-defined]
+            last_sender = select(col(Message.sender_agent_id)).where(
+                col(Message.conversation_id) == col(Conversation.id), col(Message.direction) == OUT,
+            ).order_by(col(Message.id).desc()).limit(1).scalar_subquery()
+            senders = dict(s.execute(select(col(Conversation.id), last_sender).where(
+                col(Conversation.id).in_(replied))).all())
         out = []
         for c in convs:
             ch = self._channel(c.channel_id, s)
@@ -310,11 +313,11 @@ class InboxBase:
             return []
         ids = [m.id for m in msgs]
         atts: dict[int, list[AttachmentView]] = {}
-        for a in s.execute(select(Attachment).where(Attachment.message_id.in_(ids)).order_by(Attachment.id)).scalars():
+        for a in s.execute(select(Attachment).where(col(Attachment.message_id).in_(ids)).order_by(col(Attachment.id))).scalars():
             atts.setdefault(a.message_id, []).append(attachment_view(a))
         names = self._agent_names(s)
-        open_convs = set(s.execute(select(Conversation.id).where(
-            Conversation.id.in_({m.conversation_id for m in msgs}), Conversation.status == "open")).scalars())  # type: ignore[union-attr]
+        open_convs = set(s.execute(select(col(Conversation.id)).where(
+            col(Conversation.id).in_({m.conversation_id for m in msgs}), col(Conversation.status) == "open")).scalars())
         return [message_view(m, atts.get(m.id, []), names, m.conversation_id in open_convs) for m in msgs]
 
     def _agent_view(self, a: Agent) -> AgentView:

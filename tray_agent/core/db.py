@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ def _postgres_partial_indexes() -> None:
     """Give the models' partial indexes their PostgreSQL WHERE (see ``models.OPEN_ONLY``)."""
     from tray_agent.core.models import OPEN_ONLY, Conversation
 
-    for index in Conversation.__table__.indexes:  # type: ignore[attr-defined]
+    for index in Conversation.__table__.indexes:  # type: ignore[attr-defined]  # set by the metaclass
         if index.name == "uq_conversation_open":
             index.dialect_options["postgresql"]["where"] = OPEN_ONLY
 
@@ -102,7 +103,7 @@ class Database:
 
 def _sqlite_pragmas(engine: Engine, cache_kib: Callable[[], int]) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # a DB-API connection: untyped
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -118,7 +119,7 @@ def _sqlite_pragmas(engine: Engine, cache_kib: Callable[[], int]) -> None:
         dbapi_conn.create_function("tray_index_text", 1, index_text, deterministic=True)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("tray_write")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 

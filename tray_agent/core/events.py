@@ -11,8 +11,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import ColumnElement, or_, select, text
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from tray_agent.core.models import Event, QueueMember
 
@@ -64,14 +65,14 @@ def append(
     return ev
 
 
-def visible_to(agent_id: int):  # type: ignore[no-untyped-def]
+def visible_to(agent_id: int) -> ColumnElement[bool]:
     """SQL condition: events this agent may see (theirs, their queues', or everyone's)."""
-    my_queues = select(QueueMember.queue_id).where(QueueMember.agent_id == agent_id)
+    my_queues = select(col(QueueMember.queue_id)).where(col(QueueMember.agent_id) == agent_id)
     return or_(
-        Event.visible_agent_id == agent_id,
-        Event.visible_queue_id.in_(my_queues),  # type: ignore[union-attr]
-        (Event.visible_agent_id.is_(None)) & (Event.visible_queue_id.is_(None)),  # type: ignore[union-attr]
-        Event.agent_id == agent_id,
+        col(Event.visible_agent_id) == agent_id,
+        col(Event.visible_queue_id).in_(my_queues),
+        (col(Event.visible_agent_id).is_(None)) & (col(Event.visible_queue_id).is_(None)),
+        col(Event.agent_id) == agent_id,
     )
 
 
@@ -81,7 +82,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[int], None]] = []
+        self._listeners: list[Callable[[int], object]] = []
 
     def published(self, seq: int) -> None:
         with self._lock:
@@ -89,7 +90,7 @@ class EventBus:
         for fn in listeners:
             fn(seq)
 
-    def subscribe(self, fn: Callable[[int], None]) -> Callable[[], None]:
+    def subscribe(self, fn: Callable[[int], object]) -> Callable[[], None]:
         """Call ``fn(seq)`` after each commit (from the committing thread); returns unsubscribe."""
         with self._lock:
             self._listeners.append(fn)

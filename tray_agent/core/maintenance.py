@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase
@@ -37,8 +38,8 @@ class Maintenance(InboxBase):
             while True:
                 with self._tx() as (s, out):
                     due = list(s.execute(select(Conversation).where(
-                        Conversation.channel_id == ch.id, Conversation.status == "open",
-                        Conversation.last_activity_at <= now - after).limit(SWEEP_BATCH)).scalars())  # type: ignore[operator]
+                        col(Conversation.channel_id) == ch.id, col(Conversation.status) == "open",
+                        col(Conversation.last_activity_at) <= now - after).limit(SWEEP_BATCH)).scalars())
                     for conv in due:
                         self._close(s, out, conv, f"Closed automatically after {_human(after)} without activity", None)
                 closed += len(due)
@@ -53,7 +54,7 @@ class Maintenance(InboxBase):
         while True:
             with self._tx() as (s, out):
                 due = list(s.execute(select(Attachment).where(
-                    Attachment.expired.is_(False), Attachment.expires_at <= now).limit(SWEEP_BATCH)).scalars())  # type: ignore[attr-defined, operator]
+                    col(Attachment.expired).is_(False), col(Attachment.expires_at) <= now).limit(SWEEP_BATCH)).scalars())
                 for a in due:
                     self.files.delete(a.storage_path)
                     a.expired, a.storage_path, a.link_token = True, "", None
@@ -77,7 +78,7 @@ class Maintenance(InboxBase):
 
     def task_statuses(self) -> list[TaskStatus]:
         with self.db.read() as s:
-            return list(s.execute(select(TaskStatus).order_by(TaskStatus.name)).scalars())
+            return list(s.execute(select(TaskStatus).order_by(col(TaskStatus.name))).scalars())
 
 
 def _human(td: timedelta) -> str:

@@ -35,9 +35,12 @@ IN, OUT, SYSTEM = "in", "out", "system"
 STATUS_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 FAILED = "failed"
 
+# Primary keys are typed ``int`` though they default to None: the database assigns them at
+# flush, and every reader (views, queries, events) works with stored rows, where they are set.
+
 
 class Agent(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     name: str
     email: Optional[str] = Field(default=None, sa_column=Column(String, unique=True))
     last_seen_at: Optional[datetime] = _ts()
@@ -48,7 +51,7 @@ class Agent(SQLModel, table=True):
 
 class MessageQueue(SQLModel, table=True):
     __tablename__ = "message_queue"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
 
 
@@ -59,7 +62,7 @@ class QueueMember(SQLModel, table=True):
 
 
 class Channel(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     kind: str
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
     business_address: str
@@ -80,7 +83,7 @@ class Channel(SQLModel, table=True):
 
 
 class Contact(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     display_name: str
     created_at: Optional[datetime] = _ts()
 
@@ -90,7 +93,7 @@ class ContactPoint(SQLModel, table=True):
 
     __tablename__ = "contact_point"
     __table_args__ = (UniqueConstraint("kind", "address"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", index=True)
     kind: str
     address: str
@@ -115,7 +118,7 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_queue", "queue_id", "assigned_agent_id", "last_activity_at", "id"),
         Index("ix_conversation_due", "status", "last_activity_at"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     channel_id: int = Field(foreign_key="channel.id")
     customer_address: str
     customer_name: Optional[str] = None
@@ -141,7 +144,8 @@ class Message(SQLModel, table=True):
         UniqueConstraint("channel_id", "provider_message_id", name="uq_message_provider_id"),
         Index("ix_message_conversation", "conversation_id", "id"),
     )
-    id: Optional[int] = Field(default=None, sa_column=Column(Integer().with_variant(BigInteger(), "postgresql"), primary_key=True, autoincrement=True))
+    id: int = Field(default=None, sa_column=Column(Integer().with_variant(BigInteger(), "postgresql"), primary_key=True,
+                                                   autoincrement=True))
     conversation_id: int = Field(foreign_key="conversation.id")
     channel_id: int = Field(foreign_key="channel.id")
     direction: str  # in | out | system
@@ -164,7 +168,7 @@ class Message(SQLModel, table=True):
 
 class Attachment(SQLModel, table=True):
     __table_args__ = (Index("ix_attachment_expiry", "expired", "expires_at"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
     file_name: str
     mime_type: str
@@ -180,7 +184,7 @@ class Attachment(SQLModel, table=True):
 
 
 class Transfer(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     from_agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
     to_agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
@@ -215,7 +219,8 @@ class OutboxItem(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """The append-only log of every change to the inbox, in commit order."""
 
-    seq: Optional[int] = Field(default=None, sa_column=Column(Integer().with_variant(BigInteger(), "postgresql"), primary_key=True, autoincrement=True))
+    seq: int = Field(default=None, sa_column=Column(Integer().with_variant(BigInteger(), "postgresql"), primary_key=True,
+                                                    autoincrement=True))
     type: str
     # No index: readers scan by seq; one more B-tree per event would slow every ingest.
     conversation_id: Optional[int] = None
@@ -232,7 +237,7 @@ class PluginError(SQLModel, table=True):
     """A plugin hook that raised: kept so `plugins` and `doctor` can show it."""
 
     __tablename__ = "plugin_error"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     plugin: str
     hook: str
     error: str
@@ -259,7 +264,7 @@ class EarlyStatus(SQLModel, table=True):
 
     __tablename__ = "early_status"
     __table_args__ = (Index("ix_early_status_provider_id", "channel_id", "provider_message_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     channel_id: int = Field(foreign_key="channel.id")
     provider_message_id: str
     status: str

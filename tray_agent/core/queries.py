@@ -7,10 +7,11 @@ import base64
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import and_, column, func, or_, select, table, text
+from sqlalchemy import ColumnElement, and_, column, func, or_, select, table, text
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from tray_agent.core.base import InboxBase, attachment_view, event_view
+from tray_agent.core.base import ChannelSnapshot, InboxBase, attachment_view, event_view
 from tray_agent.core.clock import utc
 from tray_agent.core.errors import InvalidInput, NotFound
 from tray_agent.core import events
@@ -35,24 +36,24 @@ class Queries(InboxBase):
         with self.db.read() as s:
             queues = self._my_queues(s, agent_id)
             q = select(Conversation).where(self._visible(agent_id, queues))
-            q = q.where(Conversation.archived.is_(filter == "archived"))  # type: ignore[attr-defined]
+            q = q.where(col(Conversation.archived).is_(filter == "archived"))
             if filter == "mine":
-                q = q.where(Conversation.assigned_agent_id == agent_id)
+                q = q.where(col(Conversation.assigned_agent_id) == agent_id)
             elif filter == "unassigned":
-                q = q.where(Conversation.assigned_agent_id.is_(None))  # type: ignore[union-attr]
+                q = q.where(col(Conversation.assigned_agent_id).is_(None))
             elif filter == "unread":
-                rs = select(ReadState.last_read_message_id).where(
-                    ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
-                marked = select(ReadState.marked_unread).where(
-                    ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
-                q = q.where(or_(Conversation.last_inbound_message_id > func.coalesce(rs, 0), marked.is_(True)))
+                rs = select(col(ReadState.last_read_message_id)).where(
+                    col(ReadState.conversation_id) == col(Conversation.id), col(ReadState.agent_id) == agent_id).scalar_subquery()
+                marked = select(col(ReadState.marked_unread)).where(
+                    col(ReadState.conversation_id) == col(Conversation.id), col(ReadState.agent_id) == agent_id).scalar_subquery()
+                q = q.where(or_(col(Conversation.last_inbound_message_id) > func.coalesce(rs, 0), marked.is_(True)))
             if channel_id is not None:
-                q = q.where(Conversation.channel_id == channel_id)
+                q = q.where(col(Conversation.channel_id) == channel_id)
             if cursor:
                 at, cid = _decode_cursor(cursor)
-                q = q.where(or_(Conversation.last_activity_at < at,
-                                and_(Conversation.last_activity_at == at, Conversation.id < cid)))
-            q = q.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+                q = q.where(or_(col(Conversation.last_activity_at) < at,
+                                and_(col(Conversation.last_activity_at) == at, col(Conversation.id) < cid)))
+            q = q.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc()).limit(limit + 1)
             rows = list(s.execute(q).scalars())
             more = len(rows) > limit
             rows = rows[:limit]
@@ -64,13 +65,13 @@ class Queries(InboxBase):
         page = self.list_inbox(agent_id, "unread", limit=5)
         with self.db.read() as s:
             queues = self._my_queues(s, agent_id)
-            rs = select(ReadState.last_read_message_id).where(
-                ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
-            marked = select(ReadState.marked_unread).where(
-                ReadState.conversation_id == Conversation.id, ReadState.agent_id == agent_id).scalar_subquery()
+            rs = select(col(ReadState.last_read_message_id)).where(
+                col(ReadState.conversation_id) == col(Conversation.id), col(ReadState.agent_id) == agent_id).scalar_subquery()
+            marked = select(col(ReadState.marked_unread)).where(
+                col(ReadState.conversation_id) == col(Conversation.id), col(ReadState.agent_id) == agent_id).scalar_subquery()
             count = s.execute(select(func.count()).select_from(Conversation).where(
-                self._visible(agent_id, queues), Conversation.archived.is_(False),  # type: ignore[attr-defined]
-                or_(Conversation.last_inbound_message_id > func.coalesce(rs, 0), marked.is_(True)))).scalar_one()
+                self._visible(agent_id, queues), col(Conversation.archived).is_(False),
+                or_(col(Conversation.last_inbound_message_id) > func.coalesce(rs, 0), marked.is_(True)))).scalar_one()
         return count, [c.id for c in page.items]
 
     def get_conversation(self, agent_id: int, conversation_id: int) -> ConversationDetail:
@@ -80,7 +81,7 @@ class Queries(InboxBase):
             ch = self._channel(conv.channel_id, s)
             rules = self._rules(ch)
             others = list(s.execute(select(Conversation).where(
-                self._related(s, conv), Conversation.id != conv.id).order_by(Conversation.id.desc())).scalars())  # type: ignore[union-attr]
+                self._related(s, conv), col(Conversation.id) != conv.id).order_by(col(Conversation.id).desc())).scalars())
             related = [RelatedConversation(
                 id=o.id, channel_id=o.channel_id, channel_label=self._label(self._channel(o.channel_id, s)),
                 status=o.status, started_at=o.created_at) for o in others]
@@ -88,7 +89,7 @@ class Queries(InboxBase):
                                       composer=self._composer(conv, ch, agent_id),
                                       earlier_conversation_ids=[o.id for o in others], related=related)
 
-    def _composer(self, conv: Conversation, ch, agent_id: int) -> ComposerState:  # type: ignore[no-untyped-def]
+    def _composer(self, conv: Conversation, ch: ChannelSnapshot, agent_id: int) -> ComposerState:
         rules = self._rules(ch)
         closes = R.window_closes_at(rules, conv.last_inbound_at)
         state = ComposerState(can_reply=True, window_closes_at=closes, max_file_bytes=rules.max_file_bytes,
@@ -109,10 +110,10 @@ class Queries(InboxBase):
                 state.can_reply, state.reason = False, exc.message
         return state
 
-    def _related(self, s: Session, conv: Conversation):  # type: ignore[no-untyped-def]
+    def _related(self, s: Session, conv: Conversation) -> ColumnElement[bool]:
         """The customer's conversations: same channel and address, or the same saved contact."""
-        same = and_(Conversation.channel_id == conv.channel_id, Conversation.customer_address == conv.customer_address)
-        return or_(same, Conversation.contact_id == conv.contact_id) if conv.contact_id else same
+        same = and_(col(Conversation.channel_id) == conv.channel_id, col(Conversation.customer_address) == conv.customer_address)
+        return or_(same, col(Conversation.contact_id) == conv.contact_id) if conv.contact_id else same
 
     def history(self, agent_id: int, conversation_id: int, *, before: int | None = None,
                 limit: int = 50) -> MessagePage:
@@ -121,15 +122,15 @@ class Queries(InboxBase):
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as s:
             conv = self._conversation(s, agent_id, conversation_id)
-            conv_ids = list(s.execute(select(Conversation.id).where(self._related(s, conv))).scalars())
+            conv_ids = list(s.execute(select(col(Conversation.id)).where(self._related(s, conv))).scalars())
             # One ordered index range per conversation, merged here: an IN-list would make
             # the database sort every message of a long conversation.
             rows: list[Message] = []
             for cid in conv_ids:
-                q = select(Message).where(Message.conversation_id == cid)
+                q = select(Message).where(col(Message.conversation_id) == cid)
                 if before is not None:
-                    q = q.where(Message.id < before)
-                rows.extend(s.execute(q.order_by(Message.id.desc()).limit(limit + 1)).scalars())
+                    q = q.where(col(Message.id) < before)
+                rows.extend(s.execute(q.order_by(col(Message.id).desc()).limit(limit + 1)).scalars())
             rows.sort(key=lambda m: m.id, reverse=True)
             more = len(rows) > limit
             rows = rows[:limit]
@@ -150,20 +151,20 @@ class Queries(InboxBase):
                 # of 2-6 characters have their own index, so "ord" is as cheap as "order").
                 fts = table("message_fts", column("rowid"))
                 q = (select(Message, Conversation).select_from(fts)
-                     .join(Message, Message.id == fts.c.rowid)
-                     .join(Conversation, Conversation.id == Message.conversation_id)
+                     .join(Message, col(Message.id) == fts.c.rowid)
+                     .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
                      .where(text("message_fts MATCH :m"), self._visible(agent_id, queues)))
                 if before is not None:
                     q = q.where(fts.c.rowid < before)
                 q = q.order_by(fts.c.rowid.desc())
                 params = {"m": search_text.sqlite_match(terms)}
             else:
-                q = (select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
+                q = (select(Message, Conversation).join(Conversation, col(Conversation.id) == col(Message.conversation_id))
                      .where(text("to_tsvector('simple', tray_index_text(message.text)) @@ to_tsquery('simple', :m)"),
                             self._visible(agent_id, queues)))
                 if before is not None:
-                    q = q.where(Message.id < before)
-                q = q.order_by(Message.id.desc())  # type: ignore[union-attr]
+                    q = q.where(col(Message.id) < before)
+                q = q.order_by(col(Message.id).desc())
                 params = {"m": search_text.postgres_tsquery(terms)}
             rows = s.execute(q.limit(limit), params).all()
             msgs = self._message_views(s, [m for m, _ in rows])
@@ -186,13 +187,13 @@ class Queries(InboxBase):
         """Saved contacts whose name contains ``query`` (to add a number to one of them)."""
         limit = max(1, min(limit, MAX_PAGE))
         with self.db.read() as s:
-            q = select(Contact).order_by(Contact.display_name, Contact.id).limit(limit)
+            q = select(Contact).order_by(col(Contact.display_name), col(Contact.id)).limit(limit)
             if query.strip():
-                q = q.where(Contact.display_name.ilike(f"%{query.strip()}%"))  # type: ignore[attr-defined]
+                q = q.where(col(Contact.display_name).ilike(f"%{query.strip()}%"))
             contacts = list(s.execute(q).scalars())
             points: dict[int, list[dict[str, str]]] = {}
             for p in s.execute(select(ContactPoint).where(
-                    ContactPoint.contact_id.in_([c.id for c in contacts]))).scalars():  # type: ignore[attr-defined]
+                    col(ContactPoint.contact_id).in_([c.id for c in contacts]))).scalars():
                 points.setdefault(p.contact_id, []).append({"kind": p.kind, "address": p.address})
             return [ContactView(id=c.id, display_name=c.display_name, points=points.get(c.id, []))
                     for c in contacts]
@@ -200,13 +201,13 @@ class Queries(InboxBase):
     def events_since(self, agent_id: int, after_seq: int = 0, limit: int = 500) -> list[EventView]:
         """Committed events this agent may see, after ``after_seq``, in order."""
         with self.db.read() as s:
-            rows = s.execute(select(Event).where(Event.seq > after_seq, events.visible_to(agent_id))
-                             .order_by(Event.seq).limit(max(1, min(limit, 5000)))).scalars()  # type: ignore[arg-type]
+            rows = s.execute(select(Event).where(col(Event.seq) > after_seq, events.visible_to(agent_id))
+                             .order_by(col(Event.seq)).limit(max(1, min(limit, 5000)))).scalars()
             return [event_view(e) for e in rows]
 
     def last_seq(self) -> int:
         with self.db.read() as s:
-            return s.execute(select(func.max(Event.seq))).scalar() or 0
+            return s.execute(select(func.max(col(Event.seq)))).scalar() or 0
 
 
 def _encode_cursor(at: datetime | None, cid: int | None) -> str:

@@ -87,8 +87,8 @@ def render(count: int = 0, dnd: bool = False, size: int = SIZE) -> "Image.Image"
         tx = min(cx, 62 - half_w + 1) * scale if len(text) == 3 else cx * scale
         d.text((tx, cy * scale + scale), text, font=font, fill=WHITE, anchor="mm")
 
-    out = img.resize((SIZE, SIZE), Image.LANCZOS)
-    return out if size == SIZE else out.resize((size, size), Image.LANCZOS)
+    out = img.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+    return out if size == SIZE else out.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def write_assets(folder: Path = ASSETS) -> list[Path]:

@@ -101,4 +101,4 @@ def request_open(url: str, token: str, conversation_id: int | None = None,
     req = urllib.request.Request(url.rstrip("/") + OPEN_PATH, data=body, method="POST",
                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback, our own API)
-        return json.loads(resp.read() or b"{}")  # type: ignore[no-any-return]
+        return json.loads(resp.read() or b"{}")

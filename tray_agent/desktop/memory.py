@@ -31,7 +31,7 @@ def _trim() -> None:
     try:
         if _libc is None:
             _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _libc.malloc_trim(0)  # type: ignore[attr-defined]
+        _libc.malloc_trim(0)  # type: ignore[attr-defined]  # CDLL functions are looked up at run time
     except (OSError, AttributeError):  # not glibc (musl): nothing to trim
         _libc = False
 

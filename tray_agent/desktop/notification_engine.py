@@ -398,7 +398,8 @@ class Notifications(BusFollower):
             return None
         try:
             if getattr(notifier, "supports_replace", False):
-                nid = notifier.notify(alert.title, alert.body, sound=play,  # type: ignore[call-arg]
+                # A notifier that supports_replace takes replaces= and returns the notification's id.
+                nid = notifier.notify(alert.title, alert.body, sound=play,  # type: ignore[call-arg, func-returns-value]
                                       conversation_id=alert.conversation_id, replaces=replaces)
             else:
                 notifier.notify(alert.title, alert.body, sound=play, conversation_id=alert.conversation_id)
@@ -412,7 +413,7 @@ class Notifications(BusFollower):
             return None
         record["outcome"] = "shown"
         record["id"] = nid
-        return nid  # type: ignore[no-any-return]
+        return nid
 
     def _play(self, notifier: Any) -> None:
         player = getattr(notifier, "sound", None)

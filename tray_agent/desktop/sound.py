@@ -16,6 +16,7 @@ import sys
 import threading
 import wave
 from pathlib import Path
+from typing import Literal
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class SoundPlayer:
 
     def __init__(self, path: Path = SOUND_FILE) -> None:
         self.path = path
-        self._player: list[str] | None | bool = False  # False: not looked up yet
+        self._player: list[str] | None | Literal[False] = False  # False: not looked up yet
         self._warned = False
         self.played = 0
 
@@ -82,8 +83,8 @@ class SoundPlayer:
                 self._warned = True
             return False
         try:
-            if player == ["winsound"]:
-                import winsound  # type: ignore[import-not-found]
+            if sys.platform == "win32" and player == ["winsound"]:
+                import winsound
 
                 winsound.PlaySound(str(self.path), winsound.SND_FILENAME | winsound.SND_ASYNC)
             else:

@@ -62,7 +62,7 @@ def gui_unavailable_reason() -> str | None:
         from gi.repository import Gtk
     except (ImportError, ValueError) as exc:
         return f"GTK 3 for Python is missing ({exc}); install PyGObject (pip install 'tray-agent[linux]')"
-    if not Gtk.init_check()[0]:
+    if not Gtk.init_check()[0]:  # type: ignore[index]  # GTK 3's init_check returns (ok, argv); the stubs are GTK 4's
         return f"cannot open the display {os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')}"
     return None
 
@@ -148,8 +148,12 @@ class Tray:
         if self.backend in ("gtk", "appindicator"):
             from gi.repository import GLib
 
+            def on_signal(*_: object) -> bool:
+                handler()
+                return False  # GLib.SOURCE_REMOVE: the first signal starts the shutdown
+
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, lambda *_: (handler(), False)[1])
+                GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, on_signal)
         else:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: handler())

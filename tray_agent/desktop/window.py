@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from tray_agent.desktop.webview_tuning import attach as tune_webkit
@@ -37,7 +37,7 @@ def with_token(url: str, token: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"token={quote(token)}", parts.fragment))
 
 
-def _gui_name() -> str | None:
+def _gui_name() -> Literal["gtk"] | None:
     if sys.platform.startswith("linux") or "bsd" in sys.platform:
         return "gtk"
     return None  # pywebview's default: EdgeChromium on Windows, Cocoa/WKWebView on macOS
@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             # WM_CLASS ("tray-agent-window", "Tray-agent"): what window managers and
             # desktop entries (StartupWMClass) group windows by.
             GLib.set_prgname("tray-agent-window")
-            Gdk.set_program_class("Tray-agent")
+            Gdk.set_program_class("Tray-agent")  # type: ignore[attr-defined]  # GDK 3 only; the stubs are GDK 4's
             from gi.repository import Gtk
-            if not Gtk.init_check()[0]:
+            if not Gtk.init_check()[0]:  # type: ignore[index]  # GTK 3's init_check returns (ok, argv); the stubs are GTK 4's
                 raise RuntimeError("GTK cannot open the display")
         import webview
     except Exception as exc:  # ImportError, ValueError (typelib missing), no display
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window = webview.create_window(TITLE, url, width=1000, height=700, min_size=(560, 420),
                                    text_select=True, background_color="#FFFFFF")
+    assert window is not None  # None only when created from another thread after start()
     window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
     tune_webkit(window)  # WebKit set for an inbox, not a browser
     signal.signal(signal.SIGTERM, lambda *_: window.destroy())

@@ -51,7 +51,7 @@ class GroupCommit:
                 for _m, fut in waiting:
                     fut.cancel()
                 raise
-            for (_m, fut), error in zip(batch, results):
+            for (_m, fut), error in zip(batch, results, strict=True):
                 if fut.done():
                     continue
                 if error is None:

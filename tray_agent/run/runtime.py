@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from tray_agent import credentials
 from tray_agent.app import App
@@ -100,7 +101,7 @@ class Runtime:
 
     def start_adapters(self) -> None:
         with self.app.db.read() as s:
-            channels = list(s.execute(select(Channel).where(Channel.enabled.is_(True))).scalars())  # type: ignore[attr-defined]
+            channels = list(s.execute(select(Channel).where(col(Channel.enabled).is_(True))).scalars())
         for ch in channels:
             self._start_adapter(ch)
 
@@ -276,7 +277,7 @@ class Runtime:
                 await self._send(message_id, *claimed)
         return attempted
 
-    async def _send(self, message_id: int, channel_id: int, out) -> None:  # type: ignore[no-untyped-def]
+    async def _send(self, message_id: int, channel_id: int, out: OutboundMessage) -> None:
         inbox = self.app.inbox
         adapter = self.adapters.get(channel_id)
         if adapter is None:
@@ -313,13 +314,13 @@ def backoff(attempt: int) -> float:
     return base * (0.8 + 0.4 * random.random())
 
 
-def _with_links(rt: Runtime, out, message_id: int):  # type: ignore[no-untyped-def]
+def _with_links(rt: Runtime, out: OutboundMessage, message_id: int) -> OutboundMessage:
     """Give each outbound file the public link the provider (or the customer) fetches it at."""
     from dataclasses import replace
 
     with rt.app.db.read() as s:
-        ids = list(s.execute(select(Attachment.id).where(Attachment.message_id == message_id,
-                                                         Attachment.expired.is_(False))  # type: ignore[attr-defined]
-                             .order_by(Attachment.id)).scalars())
-    files = tuple(replace(f, public_url=rt.file_url(aid)) for f, aid in zip(out.files, ids))
+        ids = list(s.execute(select(col(Attachment.id)).where(col(Attachment.message_id) == message_id,
+                                                         col(Attachment.expired).is_(False))
+                             .order_by(col(Attachment.id))).scalars())
+    files = tuple(replace(f, public_url=rt.file_url(aid)) for f, aid in zip(out.files, ids, strict=True))
     return replace(out, files=files)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from tray_agent.sandbox.webhooks import Delivery, progress, tls_context
 router = APIRouter(include_in_schema=False)
 V = "/v{version}"
 LIMITS = {"image": 5_000_000, "audio": 16_000_000, "video": 16_000_000, "document": 100_000_000, "sticker": 100_000}
-REENGAGE = {"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
+REENGAGE: dict[str, Any] = {"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
             "error_data": {"details": "Message failed to send because more than 24 hours have passed since the "
                                       "customer last replied to this number."},
             "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}
@@ -101,7 +102,7 @@ async def send_message(version: str, node: str, request: Request) -> Response:
         return meta_error(400, 131047, "(#131047) Re-engagement message", REENGAGE["error_data"]["details"])
     msg = WaMessage(id=state.wamid(), phone_number_id=node, customer=wa_id, direction="outbound", type=kind, text="",
                     timestamp=state.now(), status="accepted")
-    content = body.get(kind) if isinstance(body.get(kind), dict) else {}
+    content = v if isinstance(v := body.get(kind), dict) else {}
     if kind == "text":
         msg.text = str(content.get("body") or "")
         if not msg.text or len(msg.text) > 4096:
@@ -256,7 +257,8 @@ def _envelope(sb: Any, phone_number_id: str, value: dict[str, Any]) -> dict[str,
             "entry": [{"id": state.creds.waba_id, "changes": [{"field": "messages", "value": value}]}]}
 
 
-def status_step(sb: Any, msg: WaMessage, status: str, error: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def status_step(sb: Any, msg: WaMessage, status: str,
+                error: dict[str, Any] | None = None) -> tuple[Callable[[], None], Delivery | None]:
     state = sb.state
     ids = identity(msg.customer)
     item: dict[str, Any] = {"id": msg.id, "status": status, "timestamp": str(int(state.now().timestamp())),

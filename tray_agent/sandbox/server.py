@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +36,7 @@ def create_app(state: SandboxState) -> tuple[Any, SimpleNamespace]:
     api.state.sandbox = handle
 
     @api.middleware("http")
-    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         # A page elsewhere resolving its own name to 127.0.0.1 still sends its own Host.
         if not is_loopback_host(request.headers.get("host")):
             return JSONResponse({"error": "forbidden", "message": "The sandbox answers loopback hosts only."}, 403)

@@ -11,6 +11,7 @@ import hmac
 import re
 from datetime import date, datetime, timezone
 from email.utils import format_datetime
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from tray_agent.core import phone
 from tray_agent.core.errors import InvalidInput
-from tray_agent.sandbox.state import SmsMessage
+from tray_agent.sandbox.state import Blob, SmsMessage
 from tray_agent.sandbox.webhooks import Delivery, progress, tls_context
 
 router = APIRouter(include_in_schema=False)
@@ -218,7 +219,7 @@ async def media_content(account_sid: str, sid: str, media_sid: str, request: Req
     return RedirectResponse(f"{str(request.base_url).rstrip('/')}/_sandbox/blobs/{blob.id}", 307)
 
 
-def _media_blob(request: Request, sid: str, media_sid: str):  # type: ignore[no-untyped-def]
+def _media_blob(request: Request, sid: str, media_sid: str) -> Blob | None:
     state = _sb(request).state
     m = state.sms.get(sid)
     blob_id = dict(m.media).get(media_sid) if m else None
@@ -228,7 +229,8 @@ def _media_blob(request: Request, sid: str, media_sid: str):  # type: ignore[no-
 # -- webhooks to the agent ------------------------------------------------------------------------
 
 
-def status_step(sb: Any, msg: SmsMessage, status: str, error_code: int | None = None):  # type: ignore[no-untyped-def]
+def status_step(sb: Any, msg: SmsMessage, status: str,
+                error_code: int | None = None) -> tuple[Callable[[], None], Delivery | None]:
     """(apply, delivery) for one status of an outbound message: the callback is signed
     over the StatusCallback URL the agent gave with the send."""
     state = sb.state

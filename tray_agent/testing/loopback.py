@@ -7,7 +7,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tray_agent.net import LOOPBACK as HOST, free_port
 
@@ -23,7 +23,7 @@ class LoopbackServer:
     (a channel adapter's HTTP client, the outbox) must run there, not in the test's thread.
     """
 
-    def __init__(self, app: Any, *, port: int | None = None, lifespan: str = "auto") -> None:
+    def __init__(self, app: Any, *, port: int | None = None, lifespan: Literal["auto", "on", "off"] = "auto") -> None:
         import uvicorn
 
         self.port = port or free_port()

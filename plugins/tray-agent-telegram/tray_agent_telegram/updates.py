@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def parse_update(update: Any) -> ParsedMessage | None:
         return None  # groups and channels are not one-to-one customer conversations
     if not _is_int(msg.get("message_id")):
         return None
-    sender = msg.get("from") if isinstance(msg.get("from"), dict) else {}
+    sender = v if isinstance(v := msg.get("from"), dict) else {}
     if sender.get("is_bot"):
         return None
     text = msg.get("text") if isinstance(msg.get("text"), str) else msg.get("caption")
@@ -94,5 +94,5 @@ def _name(obj: dict[str, Any]) -> str | None:
     return name or None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)

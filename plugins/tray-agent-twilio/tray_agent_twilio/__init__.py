@@ -7,7 +7,8 @@ that talks to Twilio is imported only when a channel of this type is configured.
 from __future__ import annotations
 
 from importlib import resources
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tray_agent import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules, ChannelType, hookimpl
 

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from ipaddress import ip_address
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -302,7 +303,7 @@ class TwilioAdapter:
             self._poll_floor = floor if self._poll_floor is None else max(self._poll_floor, floor)
         return stored
 
-    async def _ingest_listed(self, m: dict) -> int:  # type: ignore[type-arg]
+    async def _ingest_listed(self, m: dict[str, Any]) -> int:
         form = inbound.list_entry_form(m)
         refs: list[inbound.MediaRef] = []
         if int(m.get("num_media") or 0) > 0:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from importlib import resources
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tray_agent import MB, PRODUCT_MAX_FILE_BYTES, AddressKind, ChannelRules, ChannelType, hookimpl
 

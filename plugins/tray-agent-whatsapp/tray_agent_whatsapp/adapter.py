@@ -155,7 +155,7 @@ class WhatsAppAdapter:
             return PlainTextResponse(str(exc), 400)
         try:
             ready = [await self._with_media(item) for item in items]
-            for m, error in zip(ready, await self.ctx.store(ready)):
+            for m, error in zip(ready, await self.ctx.store(ready), strict=True):
                 if isinstance(error, InvalidInput):  # e.g. a sender no address kind fits: never storable
                     problems.append(f"message {m.provider_message_id} was not stored: {error.message}")
                 elif error is not None:

@@ -67,7 +67,7 @@ def values(payload: dict[str, Any], phone_number_id: str) -> Iterator[dict[str, 
             value = change.get("value")
             if not isinstance(value, dict):
                 continue
-            meta = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            meta = v if isinstance(v := value.get("metadata"), dict) else {}
             if meta.get("phone_number_id") not in (None, phone_number_id):
                 continue
             yield value
@@ -116,7 +116,7 @@ def _contact_of(m: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, 
     if found is None and len(contacts) == 1 and not (phone and contacts[0].get("wa_id")):
         found = contacts[0]
     c = found or {}
-    profile = c.get("profile") if isinstance(c.get("profile"), dict) else {}
+    profile = v if isinstance(v := c.get("profile"), dict) else {}
     username = str(profile.get("username") or "")
     name = str(profile.get("name") or "") or (f"@{username.lstrip('@')}" if username else "")
     return {k: v for k, v in (("wa_id", str(c.get("wa_id") or "")), ("user_id", str(c.get("user_id") or "")),
@@ -154,7 +154,7 @@ def statuses(value: dict[str, Any], problems: list[str]) -> list[StatusUpdate]:
 
 
 def _content(m: dict[str, Any], kind: str) -> tuple[str, MediaRef | None]:
-    body = m.get(kind) if isinstance(m.get(kind), dict) else {}
+    body = v if isinstance(v := m.get(kind), dict) else {}
     if kind == "text":
         text = str(body.get("body") or "")
         if len(text) > MAX_TEXT_CHARS:

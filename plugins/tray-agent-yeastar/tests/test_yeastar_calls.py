@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-import keyring
 import pytest
 
 from tray_agent.channels import InboundMessage
@@ -176,7 +175,7 @@ def test_an_unreachable_pbx_is_a_failed_call_saying_so(set_up, desk, monkeypatch
     assert r.status_code == 409 and r.json()["message"].startswith("The PBX at http://127.0.0.1:9 cannot be reached")
 
 
-def test_credentials_from_the_keyring_and_doctor_says_what_is_missing(pbx, desk, memory_keyring, monkeypatch):
+def test_credentials_from_the_keyring_and_doctor_says_what_is_missing(pbx, desk, memory_keyring, monkeypatch):  # noqa: F811  (the fixture imported above)
     monkeypatch.setenv("TRAY_AGENT_CALLS_YEASTAR_PBX_URL", pbx.url)  # type: ignore[attr-defined]
     agent, conv = desk()
     handler = agent.app.call_handlers["yeastar"]
@@ -202,7 +201,7 @@ def test_not_an_e164_number_is_refused_without_calling_the_pbx(set_up):
         YeastarHandler().call("0044 20 7946", "1005")
 
 
-def test_set_up_and_call_from_the_cli_as_typed(pbx, memory_keyring, tmp_path, monkeypatch):
+def test_set_up_and_call_from_the_cli_as_typed(pbx, memory_keyring, tmp_path, monkeypatch):  # noqa: F811  (the fixture imported above)
     from click.testing import CliRunner
 
     from tray_agent.app import App

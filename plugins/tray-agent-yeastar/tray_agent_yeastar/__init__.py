@@ -6,7 +6,8 @@ its Client ID and Secret in the OS keyring. The HTTP and WebSocket clients load 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tray_agent import hookimpl
 

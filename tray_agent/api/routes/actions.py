@@ -3,7 +3,7 @@ read marks, call, save the customer as a contact, and send a failed message agai
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 

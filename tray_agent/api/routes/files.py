@@ -49,7 +49,7 @@ async def upload(request: Request, inbox: InboxDep, agent: AgentId,
         detail = await run_in_threadpool(inbox.get_conversation, agent, conversation_id)
         limit, label = detail.composer.max_file_bytes, detail.channel_label
     else:
-        ch = await run_in_threadpool(inbox.get_channel, channel_id)  # type: ignore[arg-type]
+        ch = await run_in_threadpool(inbox.get_channel, channel_id)  # type: ignore[arg-type]  # set: exactly one is (above)
         limit, label = int(ch.rules["max_file_bytes"]), ch.label
     name = unquote(x_file_name)
     # The server has checked the header is a number (else it answered 400 itself).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from alembic import context
 from sqlmodel import SQLModel
 
@@ -11,7 +13,7 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | Literal[False]:
     # Keep migrations free of the models' Python-side types: a migration must keep
     # working after the models change.
     if type_ == "type":
@@ -30,7 +32,10 @@ def run() -> None:
         # index's triggers call (migration 0003).
         from tray_agent.core.db import Database
 
-        connection = Database(config.get_main_option("sqlalchemy.url")).engine.connect()
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("alembic run without a connection needs sqlalchemy.url (alembic -x or alembic.ini)")
+        connection = Database(url).engine.connect()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
