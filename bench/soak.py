@@ -116,7 +116,8 @@ class Day:
             self.failed(exc)
 
 
-def sample(pid: int, home: Path, sandbox_pid: int | None, last: tuple[float, float], sent: int) -> tuple[Sample, tuple[float, float]]:
+def sample(pid: int, home: Path, sandbox_pid: int | None, last: tuple[float, float],
+           sent: int) -> tuple[Sample, tuple[float, float]]:
     st = proc_stat(pid)
     now = time.monotonic()
     cpu = 100 * (st["cpu_ticks"] - last[1]) / TICKS / max(1e-6, now - last[0])
@@ -135,7 +136,7 @@ def slope_per_hour(samples: list[Sample], key: str) -> float:
     ys = [getattr(s, key) for s in samples]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     den = sum((x - mx) ** 2 for x in xs) or 1.0
-    return 3600 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
+    return 3600 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
 
 
 def line(label: str, s: Sample) -> str:

@@ -47,7 +47,7 @@ class ApiState:
 
 
 def get_state(request: HTTPConnection) -> ApiState:
-    return request.app.state.tray  # type: ignore[no-any-return]
+    return request.app.state.tray
 
 
 def get_app(request: Request) -> App:

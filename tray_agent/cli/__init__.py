@@ -72,12 +72,12 @@ class AgentGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None:
-            context_obj(ctx).plugins
+            _ = context_obj(ctx).plugins  # loading them adds their commands
             found = super().get_command(ctx, cmd_name)
         return found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        context_obj(ctx).plugins
+        _ = context_obj(ctx).plugins
         return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -45,7 +45,8 @@ def call_handler_set(c: Ctx, name: str, settings: tuple[str, ...], secret_values
         if key in given or credentials.get(scope, key):
             continue
         if no_prompt:
-            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… or set {credentials.env_name(scope, key)}.")
+            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… "
+                               f"or set {credentials.env_name(scope, key)}.")
         given[key] = click.prompt(f"{key} ({description})", hide_input=True)
     for key, value in given.items():
         credentials.put(scope, key, value)

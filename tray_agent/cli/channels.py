@@ -76,7 +76,8 @@ def channel_add(c: Ctx, kind: str, name: str, address: str | None, settings: tup
         if key in given or key in ctype.optional_secrets or credentials.get(name, key):
             continue
         if no_prompt:
-            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… or set {credentials.env_name(name, key)}.")
+            raise InvalidInput(f"The credential {key} is missing: pass --secret {key}=… "
+                               f"or set {credentials.env_name(name, key)}.")
         given[key] = click.prompt(f"{key} ({description})", hide_input=True)
     stored = []
     try:

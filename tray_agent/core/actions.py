@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from tray_agent.calls import CallHandler, CallResult, availability
 from tray_agent.core import events
-from tray_agent.core.base import ChannelSnapshot, preview
+from tray_agent.core.base import ChannelSnapshot, InboxBase, preview
 from tray_agent.core.errors import CallFailed, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.models import (

@@ -206,17 +206,17 @@ class InboxBase:
         s.flush()
         return a
 
-    def _open_conversation(self, s: Session, out: list[Event], ch: Channel, address: str,
+    def _open_conversation(self, s: Session, out: list[Event], ch: Channel | ChannelSnapshot, address: str,
                            customer_name: str | None, now: datetime, *, started_by: str = "customer",
                            agent_id: int | None = None) -> Conversation:
         """The open conversation with this customer on this channel, or a new routed one."""
         conv = s.execute(select(Conversation).where(
-            Conversation.channel_id == ch.id, Conversation.customer_address == address,
-            Conversation.status == "open")).scalar_one_or_none()
+            col(Conversation.channel_id) == ch.id, col(Conversation.customer_address) == address,
+            col(Conversation.status) == "open")).scalar_one_or_none()
         if conv is not None:
             return conv
-        contact_id = s.execute(select(ContactPoint.contact_id).where(
-            ContactPoint.address == address)).scalars().first()
+        contact_id = s.execute(select(col(ContactPoint.contact_id)).where(
+            col(ContactPoint.address) == address)).scalars().first()
         conv = Conversation(
             channel_id=ch.id, customer_address=address, customer_name=customer_name, contact_id=contact_id,
             assigned_agent_id=agent_id if agent_id is not None else ch.route_agent_id,
@@ -228,7 +228,7 @@ class InboxBase:
         return conv
 
     def _system_message(self, s: Session, out: list[Event], conv: Conversation, kind: str, text: str,
-                        agent_id: int | None, *, meta: dict | None = None, touch: bool = True) -> Message:
+                        agent_id: int | None, *, meta: dict[str, Any] | None = None, touch: bool = True) -> Message:
         now = self.clock.now()
         msg = Message(conversation_id=conv.id, channel_id=conv.channel_id, direction=SYSTEM, kind=kind,
                       text=text, sender_agent_id=agent_id, created_at=now, meta=meta or {})

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from tray_agent.channels import OutboundFile, OutboundMessage, StatusUpdate
 from tray_agent.core import events
@@ -30,26 +31,26 @@ class Outbox(InboxBase):
     def outbox_due(self, now: datetime | None = None, limit: int = 20) -> list[int]:
         now = now or self.clock.now()
         with self.db.read() as s:
-            return list(s.execute(select(OutboxItem.message_id).where(
-                OutboxItem.state == "pending", OutboxItem.next_attempt_at <= now)
-                .order_by(OutboxItem.next_attempt_at).limit(limit)).scalars())
+            return list(s.execute(select(col(OutboxItem.message_id)).where(
+                col(OutboxItem.state) == "pending", col(OutboxItem.next_attempt_at) <= now)
+                .order_by(col(OutboxItem.next_attempt_at)).limit(limit)).scalars())
 
     def outbox_next_due_at(self) -> datetime | None:
         with self.db.read() as s:
-            return s.execute(select(OutboxItem.next_attempt_at).where(OutboxItem.state == "pending")
-                             .order_by(OutboxItem.next_attempt_at).limit(1)).scalar()
+            return s.execute(select(col(OutboxItem.next_attempt_at)).where(col(OutboxItem.state) == "pending")
+                             .order_by(col(OutboxItem.next_attempt_at)).limit(1)).scalar()
 
     def outbox_claim(self, message_id: int) -> tuple[int, OutboundMessage] | None:
         """Mark a pending item as being sent (committed before the provider is called).
         Returns (channel id, what to send), or None if another worker took it."""
         with self._tx() as (s, out):
-            won = s.execute(update(OutboxItem).where(OutboxItem.message_id == message_id, OutboxItem.state == "pending")
-                            .values(state="sending", attempts=OutboxItem.attempts + 1)
+            won = s.execute(update(OutboxItem).where(col(OutboxItem.message_id) == message_id, col(OutboxItem.state) == "pending")  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
+                            .values(state="sending", attempts=col(OutboxItem.attempts) + 1)
                             .execution_options(synchronize_session=False)).rowcount
             if not won:
                 return None
-            item = s.get(OutboxItem, message_id)
-            msg = s.get(Message, message_id)
+            item = s.get_one(OutboxItem, message_id)
+            msg = s.get_one(Message, message_id)
             if msg.status == "queued":
                 msg.status = "sending"
             return item.channel_id, self._outbound(s, msg, item)
@@ -60,10 +61,10 @@ class Outbox(InboxBase):
             item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
             return None if item is None or msg is None else self._outbound(s, msg, item)
 
-    def _outbound(self, s, msg: Message, item: OutboxItem) -> OutboundMessage:  # type: ignore[no-untyped-def]
-        conv = s.get(Conversation, msg.conversation_id)
+    def _outbound(self, s: Session, msg: Message, item: OutboxItem) -> OutboundMessage:
+        conv = s.get_one(Conversation, msg.conversation_id)
         links = set(msg.meta.get("as_link", []))
-        atts = s.execute(select(Attachment).where(Attachment.message_id == msg.id).order_by(Attachment.id)).scalars()
+        atts = s.execute(select(Attachment).where(col(Attachment.message_id) == msg.id).order_by(col(Attachment.id))).scalars()
         files = []
         for a in atts:
             if a.expired:
@@ -78,9 +79,9 @@ class Outbox(InboxBase):
         this answer. A provider id another message of the channel already holds is refused
         (ProviderIdTaken, nothing changed): it is not this message's."""
         with self._tx() as (s, out):
-            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            item, msg = s.get_one(OutboxItem, message_id), s.get_one(Message, message_id)
             # The lock update_status takes before keeping an early callback (see there).
-            s.execute(select(Channel.id).where(Channel.id == msg.channel_id).with_for_update())
+            s.execute(select(col(Channel.id)).where(col(Channel.id) == msg.channel_id).with_for_update())
             if self._held(s, msg.channel_id, [provider_message_id], message_id):
                 raise ProviderIdTaken(f"The provider's message {provider_message_id} is already another "
                                       "message's; it was not taken for this one.")
@@ -95,8 +96,8 @@ class Outbox(InboxBase):
             conv = s.get(Conversation, msg.conversation_id)
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=msg.id, status=msg.status)
             early = list(s.execute(select(EarlyStatus).where(
-                EarlyStatus.channel_id == msg.channel_id, EarlyStatus.provider_message_id == provider_message_id)
-                .order_by(EarlyStatus.id)).scalars())
+                col(EarlyStatus.channel_id) == msg.channel_id, col(EarlyStatus.provider_message_id) == provider_message_id)
+                .order_by(col(EarlyStatus.id))).scalars())
             for e in early:
                 self._apply_status(s, out, msg, StatusUpdate(provider_message_id, e.status, e.at, e.error_code,
                                                              e.reason, e.rule_violation))
@@ -107,16 +108,16 @@ class Outbox(InboxBase):
         on the same number, or sends lost for good): the table stays small."""
         now = now or self.clock.now()
         with self._tx() as (s, _out):
-            return int(s.execute(delete(EarlyStatus).where(EarlyStatus.received_at <= now - EARLY_STATUS_TTL)  # type: ignore[operator]
+            return int(s.execute(delete(EarlyStatus).where(col(EarlyStatus.received_at) <= now - EARLY_STATUS_TTL)  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
                                  .execution_options(synchronize_session=False)).rowcount or 0)
 
     def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
         error = redact(error)  # a provider's or HTTP client's words: may quote a token
         with self._tx() as (s, _out):
-            item = s.get(OutboxItem, message_id)
+            item = s.get_one(OutboxItem, message_id)
             item.state, item.last_error = "pending", error[:500]
             item.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
-            msg = s.get(Message, message_id)
+            msg = s.get_one(Message, message_id)
             msg.status = "queued"
             msg.status_reason = f"Retrying: {error}"[:500]
 
@@ -124,7 +125,7 @@ class Outbox(InboxBase):
                       rule_refused: bool = False) -> None:
         reason = redact(reason)
         with self._tx() as (s, out):
-            item, msg = s.get(OutboxItem, message_id), s.get(Message, message_id)
+            item, msg = s.get_one(OutboxItem, message_id), s.get_one(Message, message_id)
             item.state, item.last_error = "failed", reason[:500]
             msg.status, msg.status_reason, msg.error_code, msg.rule_refused = "failed", reason[:500], code, rule_refused
             conv = s.get(Conversation, msg.conversation_id)
@@ -138,25 +139,25 @@ class Outbox(InboxBase):
             return self._held(s, channel_id, provider_ids, message_id)
 
     @staticmethod
-    def _held(s, channel_id: int, provider_ids: Sequence[str], message_id: int | None) -> set[str]:  # type: ignore[no-untyped-def]
+    def _held(s: Session, channel_id: int, provider_ids: Sequence[str], message_id: int | None) -> set[str]:
         if not provider_ids:
             return set()
-        q = select(Message.provider_message_id).where(Message.channel_id == channel_id,
-                                                      Message.provider_message_id.in_(list(provider_ids)))  # type: ignore[union-attr]
+        q = select(col(Message.provider_message_id)).where(col(Message.channel_id) == channel_id,
+                                                      col(Message.provider_message_id).in_(list(provider_ids)))
         if message_id is not None:
-            q = q.where(Message.id != message_id)
-        return set(s.execute(q).scalars())
+            q = q.where(col(Message.id) != message_id)
+        return {p for p in s.execute(q).scalars() if p is not None}  # (IN never matches NULL)
 
     def outbox_interrupted(self) -> list[tuple[int, int]]:
         """Items a crash left mid-send: (message id, channel id). The worker decides, per
         channel, whether the provider already has them."""
         with self.db.read() as s:
-            return [(m, c) for m, c in s.execute(select(OutboxItem.message_id, OutboxItem.channel_id)
-                                                 .where(OutboxItem.state == "sending")).all()]
+            return [(m, c) for m, c in s.execute(select(col(OutboxItem.message_id), col(OutboxItem.channel_id))
+                                                 .where(col(OutboxItem.state) == "sending")).all()]
 
     def outbox_requeue(self, message_id: int) -> None:
         with self._tx() as (s, _out):
-            item = s.get(OutboxItem, message_id)
+            item = s.get_one(OutboxItem, message_id)
             item.state, item.next_attempt_at = "pending", self.clock.now()
             item.attempts = max(0, item.attempts - 1)
 
@@ -175,7 +176,7 @@ class Outbox(InboxBase):
             if msg is None:
                 # Taken in the same order by outbox_sent: on PostgreSQL one of the two then
                 # sees the other's commit, so the callback is never kept after the id landed.
-                s.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
+                s.execute(select(col(Channel.id)).where(col(Channel.id) == channel_id).with_for_update())
                 msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
             if msg is None:
                 s.add(EarlyStatus(channel_id=channel_id, provider_message_id=upd.provider_message_id,
@@ -187,7 +188,7 @@ class Outbox(InboxBase):
     @staticmethod
     def _by_provider_id(s: Session, channel_id: int, provider_id: str) -> Message | None:
         return s.execute(select(Message).where(
-            Message.channel_id == channel_id, Message.provider_message_id == provider_id)).scalar_one_or_none()
+            col(Message.channel_id) == channel_id, col(Message.provider_message_id) == provider_id)).scalar_one_or_none()
 
     def _apply_status(self, s: Session, out: list[Event], msg: Message, upd: StatusUpdate) -> bool:
         status = upd.status

@@ -15,7 +15,7 @@ import sys
 
 from collections.abc import Callable
 
-from tray_agent import CallResult, HandlerSetup, InvalidInput, TrayAgentError, hookimpl
+from tray_agent import CallHandler, CallResult, HandlerSetup, InvalidInput, TrayAgentError, hookimpl
 
 SCHEMES = ("tel", "sip", "callto")
 

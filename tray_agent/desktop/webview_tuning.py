@@ -26,7 +26,7 @@ def attach(window: Any) -> None:
         import gi
 
         gi.require_version("WebKit2", "4.1")
-        from gi.repository import WebKit2
+        from gi.repository import WebKit2  # type: ignore[attr-defined]  # the stubs describe GTK 4 only
     except (ImportError, ValueError):
         return  # not the GTK back-end
     _memory_pressure(WebKit2)

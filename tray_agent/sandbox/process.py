@@ -139,7 +139,12 @@ def child_main() -> int:
     sys.stdout.flush()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    reader = threading.Thread(target=lambda: (stdin.read(), done.set()), daemon=True)
+
+    def wait_for_eof() -> None:
+        stdin.read()  # the agent closed its end (it stopped, or died)
+        done.set()
+
+    reader = threading.Thread(target=wait_for_eof, daemon=True)
     reader.start()
     done.wait()
     sandbox.stop()

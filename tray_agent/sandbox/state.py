@@ -58,7 +58,7 @@ class Recent(dict[str, V], Generic[V]):
         if value is not None and self.on_evict is not None:
             self.on_evict(value)
 
-    def pop(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def pop(self, key: str, default: Any = None) -> Any:
         if key not in self:
             return default
         value = super().pop(key)
