@@ -21,7 +21,7 @@ from tray_agent.core.errors import StorageUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration; start-up skips importing alembic when the store is already there.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0004"
 #: SQLite's page cache per connection, in KiB (filled only as pages are touched).
 CACHE_KIB = 32768
 

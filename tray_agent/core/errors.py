@@ -48,11 +48,40 @@ class Conflict(TrayAgentError):
     code = "conflict"
 
 
+class AlreadyTaken(Conflict):
+    """A colleague took the conversation over first. ``reason`` is the stable code the sync
+    API answers with (the desktop API keeps its ``code``)."""
+
+    reason = "already_taken"
+
+    def __init__(self, message: str, *, owner_id: int | None, owner_name: str,
+                 taken_at: datetime | None) -> None:
+        super().__init__(message, owner_id=owner_id)
+        self.owner_name = owner_name
+        self.taken_at = taken_at
+
+
+class NotOwner(Forbidden):
+    """Only the agent handling the conversation may do this."""
+
+    reason = "not_owner"
+
+
 class RuleViolation(TrayAgentError):
     """The channel's rules forbid this (start not allowed, window closed, closed conversation)."""
 
     status = 409
     code = "rule_violation"
+
+
+class ConversationClosed(RuleViolation):
+    reason = "conversation_closed"
+
+
+class PickupDisabled(RuleViolation):
+    """The queue is a shared inbox (pickup mode "none"): nobody takes its conversations."""
+
+    reason = "pickup_disabled"
 
 
 class ReplyWindowClosed(RuleViolation):
