@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,22 @@ PUBLIC_PREFIXES = security.PUBLIC_PREFIXES
 def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = None,
                start_runtime: bool = True) -> FastAPI:
     runtime = runtime or Runtime(app, app.config.api.public_url)
+    # No Swagger page: it loads its script from a CDN, which the CSP (rightly) refuses.
+    api = FastAPI(title="Tray Agent", version=_version(), lifespan=runtime_lifespan(app, runtime, start_runtime),
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
+    api.state.app = app
+    api.state.runtime = runtime
+    api.state.token = token or security.load_or_create_token(app.paths.token_file)
+    api.add_middleware(security.Guard, token_of=lambda: api.state.token)
+
+    add_error_handlers(api)
+    add_provider_routes(api, app, runtime)
+    _include_routes(api, app)
+    return api
+
+
+def runtime_lifespan(app: App, runtime: Runtime, start_runtime: bool = True):  # type: ignore[no-untyped-def]
+    """The server's lifespan: the channels' runtime runs while it serves."""
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -51,17 +67,17 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
             if start_runtime:
                 await runtime.stop()
 
-    # No Swagger page: it loads its script from a CDN, which the CSP (rightly) refuses.
-    api = FastAPI(title="Tray Agent", version=_version(), lifespan=lifespan,
-                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
-    api.state.app = app
-    api.state.runtime = runtime
-    api.state.token = token or security.load_or_create_token(app.paths.token_file)
-    api.add_middleware(security.Guard, token_of=lambda: api.state.token)
+    return lifespan
+
+
+def add_error_handlers(api: FastAPI, user_error_body: Callable[[TrayAgentError], dict[str, Any]]
+                       = TrayAgentError.to_dict) -> None:
+    """Errors as the API's JSON: {"error": code, "message": one line} (a team server's sync
+    API passes its own ``user_error_body`` for its stable refusal codes)."""
 
     @api.exception_handler(TrayAgentError)
     async def user_error(_request: Request, exc: TrayAgentError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        return JSONResponse(user_error_body(exc), status_code=exc.status, headers=_retry_after(exc))
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -75,6 +91,15 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
         return JSONResponse({"error": "invalid_input", "message": _one_line(exc.errors()),
                              "detail": jsonable_encoder([{k: e.get(k) for k in ("loc", "msg", "type")}
                                                           for e in exc.errors()])}, status_code=422)
+
+
+def _retry_after(exc: TrayAgentError) -> dict[str, str] | None:
+    wait = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(wait)} if isinstance(wait, int) else None
+
+
+def add_provider_routes(api: FastAPI, app: App, runtime: Runtime) -> None:
+    """The paths providers call: channel webhooks (signed) and expiring file links."""
 
     @api.api_route("/webhooks/{channel_id}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
     async def webhook(channel_id: int, path: str, request: Request) -> Response:
@@ -90,9 +115,6 @@ def create_api(app: App, runtime: Runtime | None = None, *, token: str | None = 
         if a is None or a.expired or not a.storage_path or len(link) < 20:
             return JSONResponse({"error": "not_found", "message": "This file link has expired."}, 404)
         return FileResponse(app.inbox.files.path(a.storage_path), media_type=a.mime_type, filename=a.file_name)
-
-    _include_routes(api, app)
-    return api
 
 
 def _one_line(errors: Sequence[Any]) -> str:

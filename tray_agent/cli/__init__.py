@@ -95,6 +95,7 @@ def _register() -> None:
     from tray_agent.cli import admin, inbox  # noqa: F401  (commands register on import)
     from tray_agent.cli import desktop_integration, plugin_kit  # noqa: F401
     from tray_agent.cli import channels  # noqa: F401  (channel add|list|remove|test, sandbox)
+    from tray_agent.cli import server  # noqa: F401  (the team server and its administration)
 
 
 _register()

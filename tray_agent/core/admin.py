@@ -128,14 +128,17 @@ class Admin(InboxBase):
 
     # -- agents and queues -------------------------------------------------------------
 
-    def add_agent(self, name: str, email: str | None = None, extension: str | None = None) -> AgentView:
+    def add_agent(self, name: str, email: str | None = None, extension: str | None = None, *,
+                  role: str = "agent") -> AgentView:
         name = (name or "").strip()
         if not name:
             raise InvalidInput("An agent needs a name.")
+        if role not in ("agent", "admin"):
+            raise InvalidInput(f"An agent's role is agent or admin, not {role!r}.")
         with self._tx() as (s, out):
             if email and s.execute(select(Agent.id).where(Agent.email == email)).scalar() is not None:
                 raise Conflict(f"An agent with the e-mail {email} exists already.")
-            a = Agent(name=name, email=email, extension=extension, settings={})
+            a = Agent(name=name, email=email, extension=extension, settings={}, role=role)
             s.add(a)
             s.flush()
             self._emit(s, out, events.AGENT_UPDATED, None, agent_id=a.id, change="added")

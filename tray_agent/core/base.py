@@ -222,7 +222,7 @@ class InboxBase:
 
     def _agent_view(self, a: Agent) -> AgentView:
         now = self.clock.now()
-        return AgentView(id=a.id, name=a.name, email=a.email, last_seen_at=a.last_seen_at,
+        return AgentView(id=a.id, name=a.name, email=a.email, last_seen_at=a.last_seen_at, role=a.role,
                          online=bool(a.last_seen_at and now - a.last_seen_at < ONLINE_FOR))
 
 

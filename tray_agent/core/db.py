@@ -49,6 +49,9 @@ class Database:
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
             _postgres_partial_indexes()
         self._writer = self.engine.execution_options(tray_write=True)
+        # SQLite's WAL readers already keep one snapshot from their first read on.
+        self._snapshot = self.engine if self.is_sqlite else self.engine.execution_options(
+            isolation_level="REPEATABLE READ")
 
     @classmethod
     def for_file(cls, path: Path) -> "Database":
@@ -65,6 +68,14 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as s:
+            with s.begin():
+                yield s
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read transaction that sees one state throughout, however long it reads (a sync
+        snapshot notes the event cursor, then reads the state that cursor describes)."""
+        with _storage_errors(), Session(self._snapshot, expire_on_commit=False) as s:
             with s.begin():
                 yield s
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import or_, select, text
@@ -27,6 +28,11 @@ CHANNEL_UPDATED = "channel.updated"
 SETTINGS_UPDATED = "settings.updated"
 AGENT_UPDATED = "agent.updated"
 
+
+#: The client's idempotency key for the action being done in this context (the team
+#: server's sync API sets it): the events the action writes carry it as ``client_key``, so
+#: the client can swap its local echo for the real row.
+CLIENT_KEY: ContextVar[str | None] = ContextVar("tray_agent_client_key", default=None)
 
 #: Key of the PostgreSQL advisory lock that orders event-log writers.
 _LOG_LOCK = 0x7A1E7
@@ -54,6 +60,9 @@ def append(
     **data: Any,
 ) -> Event:
     serialize_writers(session)
+    key = CLIENT_KEY.get()
+    if key is not None:
+        data.setdefault("client_key", key)
     ev = Event(
         type=type, conversation_id=conversation_id, message_id=message_id, agent_id=agent_id,
         visible_agent_id=visible_agent_id, visible_queue_id=visible_queue_id,

@@ -10,7 +10,9 @@ from __future__ import annotations
 from tray_agent.core.admin import Admin
 from tray_agent.core.maintenance import Maintenance
 from tray_agent.core.queries import Queries
+from tray_agent.core.sync import Sync
 
 
-class Inbox(Maintenance, Queries, Admin):
-    """Ingest, agent actions, queries, administration and the background rules, in one place."""
+class Inbox(Maintenance, Queries, Admin, Sync):
+    """Ingest, agent actions, queries, administration, the background rules and what a
+    syncing client reads, in one place."""

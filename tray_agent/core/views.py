@@ -14,6 +14,8 @@ class AgentView(BaseModel):
     email: Optional[str] = None
     online: bool = False
     last_seen_at: Optional[datetime] = None
+    #: "agent", or "admin" on a team server.
+    role: str = "agent"
 
 
 class QueueView(BaseModel):
