@@ -21,7 +21,7 @@ from tray_agent.app import App
 from tray_agent.channels import InboundMessage
 from tray_agent.config import load
 from tray_agent.core.clock import FrozenClock
-from tray_agent.core.models import Message
+from tray_agent.core.models import Conversation, Message
 from tray_agent.core.views import AgentView, ChannelView, QueueView
 from tray_agent.paths import resolve
 from tray_agent.plugins import PluginHost
@@ -114,6 +114,10 @@ class Team:
                                                              address or f"+1415555{n:04d}", text))
         with self.app.db.read() as s:
             return s.get(Message, mid).conversation_id  # type: ignore[union-attr]
+
+    def address_of(self, conversation_id: int) -> str:
+        with self.app.db.read() as s:
+            return s.get(Conversation, conversation_id).customer_address  # type: ignore[union-attr]
 
 
 @contextmanager
