@@ -156,6 +156,16 @@ class Accounts:
 
     def sign_in(self, code: str, device_name: str, source: str) -> tuple[DeviceView, AgentView, str]:
         """Trade a one-time code for a device token (returned once, stored hashed)."""
+        try:
+            return self._sign_in(code, device_name, source)
+        except InvalidCode:
+            self.by_address.hit(f"addr:{source}")
+            selector = normalize_code(code)[:SELECTOR_LEN]
+            if selector:
+                self.by_code.hit(f"code:{selector}")
+            raise
+
+    def _sign_in(self, code: str, device_name: str, source: str) -> tuple[DeviceView, AgentView, str]:
         self.by_address.check(f"addr:{source}", "from this address")
         raw = normalize_code(code)
         device_name = " ".join((device_name or "").split())[:100]

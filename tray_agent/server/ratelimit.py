@@ -1,4 +1,5 @@
-"""A sliding-window rate limiter for sign-in attempts, per key (a source address, a code).
+"""A sliding-window limit on failed sign-in attempts, per key (a source address, a code):
+an office signing in fifty desktops from behind one address is not slowed down.
 
 It lives in one replica's memory; the per-code cap that holds across replicas is the
 code's own ``failed_attempts`` in the database (see ``accounts``).
@@ -32,16 +33,25 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, key: str, what: str) -> None:
-        """Count one attempt for ``key``; over the limit, refuse with the seconds to wait."""
+        """Refuse, with the seconds to wait, once ``key`` has used up its attempts."""
         now = self.clock.now()
         with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= self.window:
-                hits.popleft()
+            hits = self._recent(key, now)
             if len(hits) >= self.limit:
                 wait = max(1, int((hits[0] + self.window - now).total_seconds() + 0.999))
-                raise TooManyAttempts(f"Too many sign-in attempts {what}; try again in {wait} s.", wait)
-            hits.append(now)
+                raise TooManyAttempts(f"Too many failed sign-in attempts {what}; try again in {wait} s.", wait)
+
+    def hit(self, key: str) -> None:
+        """Count one failed attempt for ``key``."""
+        now = self.clock.now()
+        with self._lock:
+            self._recent(key, now).append(now)
             if len(self._hits) > 10_000:  # an address scan must not grow this without bound
                 for k in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window]:
                     del self._hits[k]
+
+    def _recent(self, key: str, now: datetime) -> deque[datetime]:
+        hits = self._hits.setdefault(key, deque())
+        while hits and now - hits[0] >= self.window:
+            hits.popleft()
+        return hits
