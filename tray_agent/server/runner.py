@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,18 @@ class Tls:
         return cls(Path(cert), Path(key))
 
 
+class _ReplicaServer(_Server):
+    """uvicorn that, stopped by SIGTERM or SIGINT, returns instead of re-raising the signal,
+    so the sandbox and the store close and the process exits 0 (what a service manager
+    and a container runtime expect of a clean stop)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 class TeamServer:
     """One replica: uvicorn serving the team server's API in the current event loop."""
 
@@ -93,7 +107,7 @@ class TeamServer:
         self.api = create_server_api(app, self.runtime, self.accounts)
         ssl = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)} if tls else {}
         # proxy_headers: a reverse proxy on loopback passes the client's address (rate limits).
-        self.server = _Server(uvicorn.Config(self.api, host=host, port=port, log_level="warning", lifespan="on",
+        self.server = _ReplicaServer(uvicorn.Config(self.api, host=host, port=port, log_level="warning", lifespan="on",
                                              access_log=False, timeout_graceful_shutdown=5,
                                              proxy_headers=True, **ssl))  # type: ignore[arg-type]
         self._auto = None
