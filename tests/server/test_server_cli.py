@@ -76,6 +76,11 @@ def test_an_admin_adds_an_agent_who_signs_in_then_the_device_is_revoked(tmp_path
                 "--email", "zoe@example.com", "--admin", "--json")
     code = json.loads(added.stdout)["code"]
     assert json.loads(added.stdout)["agent"]["role"] == "admin"
+    agent_id = json.loads(added.stdout)["agent"]["id"]
+    run(home, "server", "--database", postgres_db_url, "queue", "add", "--name", "Sales", "--member", str(agent_id),
+        "--pickup", "manual")
+    queues = json.loads(run(home, "server", "--database", postgres_db_url, "queue", "list", "--json").stdout)
+    assert [(q["name"], q["pickup_mode"], q["member_ids"]) for q in queues] == [("Sales", "manual", [agent_id])]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with serving(home, "--database", postgres_db_url, "--listen", f"127.0.0.1:{port}") as proc:
@@ -90,7 +95,7 @@ def test_an_admin_adds_an_agent_who_signs_in_then_the_device_is_revoked(tmp_path
         assert httpx.get(f"{url}/sync/v1/me", headers=auth).status_code == 401
     assert proc.returncode == 0
     audit = run(home, "server", "--database", postgres_db_url, "audit").stdout
-    assert "agent.added" in audit and "device.signed_in" in audit and "device.revoked" in audit
+    assert all(a in audit for a in ("agent.added", "queue.added", "device.signed_in", "device.revoked"))
     # The code and the token never reach the server's output.
     assert code not in (proc.stderr.read() if proc.stderr else "")
 

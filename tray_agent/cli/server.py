@@ -130,6 +130,56 @@ def agent_list(sc: ServerCtx, as_json: bool) -> None:
     emit(agents, as_json, "\n".join(f"{a.id}\t{a.name}\t{a.email or ''}\t{a.role}" for a in agents) or "No agents.")
 
 
+# -- queues -------------------------------------------------------------------------------
+
+@server.group("queue")
+def queue_group() -> None:
+    """Message queues: members and pickup mode."""
+
+
+@queue_group.command("add")
+@click.option("--name", required=True)
+@click.option("--member", "members", type=int, multiple=True, help="An agent id (repeat for each member).")
+@click.option("--pickup", type=click.Choice(["auto", "manual", "none"]), default="auto", show_default=True,
+              help="auto: the first reply takes it; manual: only Pick Up does; none: a shared inbox.")
+@pass_server
+def queue_add(sc: ServerCtx, name: str, members: tuple[int, ...], pickup: str) -> None:
+    q = sc.app.inbox.add_queue(name, list(members), pickup_mode=pickup)
+    sc.accounts.record(sc.actor, "queue.added", f"queue:{q.id}", {"members": q.member_ids, "pickup_mode": pickup})
+    click.echo(f"Added queue {q.name} (id {q.id}, pickup {q.pickup_mode}, {len(q.member_ids)} members).")
+
+
+@queue_group.command("pickup")
+@click.argument("queue_id", type=int)
+@click.argument("mode", type=click.Choice(["auto", "manual", "none"]))
+@pass_server
+def queue_pickup(sc: ServerCtx, queue_id: int, mode: str) -> None:
+    """Set how the queue's conversations are taken over."""
+    q = sc.app.inbox.set_pickup_mode(queue_id, mode)
+    sc.accounts.record(sc.actor, "queue.pickup_mode", f"queue:{q.id}", {"pickup_mode": mode})
+    click.echo(f"Queue {q.name}: pickup {q.pickup_mode}.")
+
+
+@queue_group.command("members")
+@click.argument("queue_id", type=int)
+@click.argument("agent_ids", type=int, nargs=-1)
+@pass_server
+def queue_members(sc: ServerCtx, queue_id: int, agent_ids: tuple[int, ...]) -> None:
+    """Set the queue's members (agent ids; none empties it)."""
+    q = sc.app.inbox.set_queue_members(queue_id, list(agent_ids))
+    sc.accounts.record(sc.actor, "queue.members", f"queue:{q.id}", {"members": q.member_ids})
+    click.echo(f"Queue {q.name}: {len(q.member_ids)} members.")
+
+
+@queue_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_server
+def queue_list(sc: ServerCtx, as_json: bool) -> None:
+    queues = sc.app.inbox.list_queues()
+    emit(queues, as_json, "\n".join(f"{q.id}\t{q.name}\t{q.pickup_mode}\t{q.member_ids}" for q in queues)
+         or "No queues.")
+
+
 # -- devices ------------------------------------------------------------------------------
 
 @server.group("device")

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound
-from tray_agent.core.models import Agent, Channel, Conversation, MessageQueue, QueueMember
+from tray_agent.core.models import PICKUP_MODES, Agent, Channel, Conversation, MessageQueue, QueueMember
 from tray_agent.core.views import AgentView, ChannelView, QueueView
 
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -171,21 +171,22 @@ class Admin(InboxBase):
             if a.last_seen_at is None or (now - a.last_seen_at).total_seconds() > 30:
                 a.last_seen_at = now
 
-    def add_queue(self, name: str, member_ids: list[int] | None = None) -> QueueView:
+    def add_queue(self, name: str, member_ids: list[int] | None = None, *, pickup_mode: str = "auto") -> QueueView:
         name = (name or "").strip()
         if not name:
             raise InvalidInput("A queue needs a name.")
+        _check_pickup(pickup_mode)
         with self._tx() as (s, out):
             if s.execute(select(MessageQueue.id).where(MessageQueue.name == name)).scalar() is not None:
                 raise Conflict(f"A queue named {name!r} exists already.")
-            q = MessageQueue(name=name)
+            q = MessageQueue(name=name, pickup_mode=pickup_mode)
             s.add(q)
             s.flush()
             for aid in member_ids or []:
                 self._agent(s, aid)
                 s.add(QueueMember(queue_id=q.id, agent_id=aid))
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
-            return QueueView(id=q.id, name=q.name, member_ids=list(member_ids or []))
+            return QueueView(id=q.id, name=q.name, member_ids=list(member_ids or []), pickup_mode=q.pickup_mode)
 
     def set_queue_members(self, queue_id: int, member_ids: list[int]) -> QueueView:
         with self._tx() as (s, out):
@@ -197,14 +198,27 @@ class Admin(InboxBase):
                 self._agent(s, aid)
                 s.add(QueueMember(queue_id=queue_id, agent_id=aid))
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
-            return QueueView(id=q.id, name=q.name, member_ids=member_ids)
+            return QueueView(id=q.id, name=q.name, member_ids=member_ids, pickup_mode=q.pickup_mode)
+
+    def set_pickup_mode(self, queue_id: int, pickup_mode: str) -> QueueView:
+        """How the queue's conversations are taken: auto (the first reply), manual (Pick Up
+        only) or none (a shared inbox)."""
+        _check_pickup(pickup_mode)
+        with self._tx() as (s, out):
+            q = s.get(MessageQueue, queue_id)
+            if q is None:
+                raise NotFound(f"There is no queue {queue_id}.")
+            q.pickup_mode = pickup_mode
+            self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
+            members = list(s.execute(select(QueueMember.agent_id).where(QueueMember.queue_id == q.id)).scalars())
+            return QueueView(id=q.id, name=q.name, member_ids=members, pickup_mode=q.pickup_mode)
 
     def list_queues(self) -> list[QueueView]:
         with self.db.read() as s:
             members: dict[int, list[int]] = {}
             for qm in s.execute(select(QueueMember)).scalars():
                 members.setdefault(qm.queue_id, []).append(qm.agent_id)
-            return [QueueView(id=q.id, name=q.name, member_ids=members.get(q.id, []))
+            return [QueueView(id=q.id, name=q.name, member_ids=members.get(q.id, []), pickup_mode=q.pickup_mode)
                     for q in s.execute(select(MessageQueue).order_by(MessageQueue.name)).scalars()]
 
     # -- settings ------------------------------------------------------------------------
@@ -224,6 +238,11 @@ class Admin(InboxBase):
             self._emit(s, out, events.SETTINGS_UPDATED, None, agent_id=agent_id, visible_agent_id=agent_id,
                        keys=sorted(patch))
             return merged_settings(a.settings)
+
+
+def _check_pickup(mode: str) -> None:
+    if mode not in PICKUP_MODES:
+        raise InvalidInput(f"A queue's pickup mode is one of {', '.join(PICKUP_MODES)}, not {mode!r}.")
 
 
 def merged_settings(stored: dict[str, Any] | None) -> dict[str, Any]:

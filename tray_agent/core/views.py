@@ -22,6 +22,8 @@ class QueueView(BaseModel):
     id: int
     name: str
     member_ids: list[int]
+    #: auto (the first reply takes it), manual (Pick Up only), none (a shared inbox).
+    pickup_mode: str = "auto"
 
 
 class ChannelView(BaseModel):

@@ -250,6 +250,11 @@ class Accounts:
 
     # -- audit log ------------------------------------------------------------------------
 
+    def record(self, actor: Actor, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+        """Write an administrative action done through the service layer to the audit log."""
+        with self.db.write() as s:
+            self._audit(s, actor, action, target, detail or {})
+
     def _audit(self, s: Any, actor: Actor, action: str, target: str, detail: dict[str, Any]) -> None:
         s.add(AuditEntry(at=self.clock.now(), actor_agent_id=actor.agent_id, actor=actor.label,
                          action=action, target=target, detail=detail))
