@@ -54,6 +54,11 @@ INTERNAL = {
     "close_idle": "the runtime's sweep",
     "expire_files": "the runtime's sweep",
     "ensure_agent": "the desktop's start-up",
+    # The team server's own surface (tests/server/test_server_sync.py covers them).
+    "snapshot": "the team server's GET /sync/v1/snapshot",
+    "events_for": "the team server's GET /sync/v1/events",
+    "event_bounds": "the team server's cursor checks",
+    "set_pickup_mode": "the team server's console (tray-agent server queue pickup)",
 }
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from tray_agent import __version__
 from tray_agent.cli import cli
+from tray_agent.core.db import HEAD_REVISION
 
 
 def run(home, *args: str):  # type: ignore[no-untyped-def]
@@ -26,7 +27,7 @@ def test_doctor_reports_paths_database_and_schema(home):
     r = run(home, "doctor", "--json")
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
-    assert report["database"]["schema_revision"] == "0001"
+    assert report["database"]["schema_revision"] == HEAD_REVISION
     assert report["paths"]["data"] == str(home.data)
     assert any(h["name"] == "tel" for h in report["call_handlers"])
 

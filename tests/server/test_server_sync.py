@@ -226,3 +226,12 @@ def test_fifty_simultaneous_claims_over_http_have_one_winner_and_49_told_who(tea
         assert len(picked) == 1 and picked[0].text == f"{winners[0]} picked up this conversation"
     finally:
         team.inbox.set_queue_members(team.queue.id, [team.agents["Alice"].id, team.agents["Bea"].id])
+
+
+def test_the_sync_api_documents_itself(team: Team):
+    with team.http() as c:
+        paths = c.get("/sync/v1/openapi.json").json()["paths"]
+    assert {"/sync/v1/sign-in", "/sync/v1/snapshot", "/sync/v1/events", "/sync/v1/conversations/{conversation_id}/reply",
+            "/sync/v1/conversations/{conversation_id}/claim", "/sync/v1/conversations/{conversation_id}/transfer"} <= set(paths)
+    # The desktop's own API is not served by the team server.
+    assert not any(p.startswith("/api/") for p in paths)
