@@ -36,6 +36,9 @@ CLIENT_KEY: ContextVar[str | None] = ContextVar("tray_agent_client_key", default
 
 #: Key of the PostgreSQL advisory lock that orders event-log writers.
 _LOG_LOCK = 0x7A1E7
+#: The PostgreSQL channel a commit that wrote events notifies (team server replicas
+#: listen on it to wake their readers; the events table stays the truth).
+NOTIFY_CHANNEL = "tray_agent_events"
 
 
 def serialize_writers(session: Session) -> None:
@@ -45,6 +48,10 @@ def serialize_writers(session: Session) -> None:
     before the first event of a transaction, does the same (re-taking it is a no-op)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
+        if not session.info.get("tray_notify"):
+            # Delivered at commit, once per transaction; a wake-up only, with no payload.
+            session.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+            session.info["tray_notify"] = True
 
 
 def append(

@@ -21,7 +21,8 @@ from tray_agent.server.idempotency import MAX_KEY, run_once
 from tray_agent.server.routes_sync import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["sync actions"])
-KeyHeader = Annotated[Optional[str], Header(alias="Idempotency-Key", max_length=MAX_KEY)]
+#: The `Idempotency-Key` header (FastAPI maps the parameter name idempotency_key to it).
+KeyHeader = Annotated[Optional[str], Header(max_length=MAX_KEY)]
 _ERRORS = {404: {"description": "not_found: the conversation is not one this agent sees"},
            409: {"description": "already_taken (owner_id, owner_name, taken_at), conversation_closed, "
                                 "reply_window_closed (closed_at), in_progress"}}

@@ -25,6 +25,7 @@ from tray_agent.paths import Paths
 from tray_agent.runtime import Runtime
 from tray_agent.server.accounts import Accounts
 from tray_agent.server.api import create_server_api
+from tray_agent.server.wakeups import PgWakeups
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,9 @@ class TeamServer:
                                              access_log=False, timeout_graceful_shutdown=5,
                                              proxy_headers=True, **ssl))  # type: ignore[arg-type]
         self._auto = None
+        # Commits through other replicas wake this one's event streams.
+        self.wakeups = PgWakeups(app.db.url)
+        self.api.state.subscribers.append(self.wakeups.subscribe)
 
     async def serve(self) -> None:
         startup.sync_config_channels(self.app)
@@ -120,9 +124,11 @@ class TeamServer:
             self._auto = await start_for(self.app, self)  # type: ignore[arg-type]
         else:
             startup.disable_sandbox_channels(self.app)
+        self.wakeups.start()
         try:
             await self.server.serve()
         finally:
+            await asyncio.to_thread(self.wakeups.stop)
             if self._auto is not None:
                 await self._auto.stop()
 
