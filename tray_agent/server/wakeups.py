@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import make_url
 
-from tray_agent.core.events import NOTIFY_CHANNEL
+from tray_agent.core.events import NOTIFY_CHANNEL, EventBus
 
 log = logging.getLogger(__name__)
 RETRY = 2.0
@@ -23,23 +23,14 @@ class PgWakeups:
     def __init__(self, database_url: str) -> None:
         url = make_url(database_url)
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._listeners: list[Callable[[int], None]] = []
-        self._lock = threading.Lock()
+        self._bus = EventBus()  # the same fan-out as in-process commits, fed from the connection
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.listening = threading.Event()
 
     def subscribe(self, fn: Callable[[int], None]) -> Callable[[], None]:
         """Call ``fn(0)`` whenever another process (or this one) committed events."""
-        with self._lock:
-            self._listeners.append(fn)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if fn in self._listeners:
-                    self._listeners.remove(fn)
-
-        return unsubscribe
+        return self._bus.subscribe(fn)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
@@ -70,7 +61,4 @@ class PgWakeups:
         self.listening.clear()
 
     def _wake(self) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for fn in listeners:
-            fn(0)
+        self._bus.published(0)
