@@ -235,3 +235,16 @@ def test_the_sync_api_documents_itself(team: Team):
             "/sync/v1/conversations/{conversation_id}/claim", "/sync/v1/conversations/{conversation_id}/transfer"} <= set(paths)
     # The desktop's own API is not served by the team server.
     assert not any(p.startswith("/api/") for p in paths)
+
+
+def test_leaving_a_queue_tells_the_agent_which_queue_they_left(team: Team):
+    since = cursor_of(team, "Bea")
+    members = [team.agents["Alice"].id, team.agents["Bea"].id]
+    team.inbox.set_queue_members(team.queue.id, [team.agents["Alice"].id])
+    try:
+        got = [e for e in events(team, "Bea", since)["events"] if e["data"].get("change") == "queue"]
+        assert got[-1]["data"]["queue_id"] == team.queue.id and got[-1]["data"]["removed"] == [team.agents["Bea"].id]
+        with team.http("Bea") as c:
+            assert c.get("/sync/v1/snapshot").json()["my_queue_ids"] == []
+    finally:
+        team.inbox.set_queue_members(team.queue.id, members)

@@ -193,11 +193,15 @@ class Admin(InboxBase):
             q = s.get(MessageQueue, queue_id)
             if q is None:
                 raise NotFound(f"There is no queue {queue_id}.")
+            before = set(s.execute(select(QueueMember.agent_id).where(QueueMember.queue_id == queue_id)).scalars())
             s.execute(delete(QueueMember).where(QueueMember.queue_id == queue_id))
             for aid in member_ids:
                 self._agent(s, aid)
                 s.add(QueueMember(queue_id=queue_id, agent_id=aid))
-            self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
+            # Who joined and who left: a syncing client of one who left drops the queue's
+            # unassigned conversations, one who joined fetches them.
+            self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id,
+                       added=sorted(set(member_ids) - before), removed=sorted(before - set(member_ids)))
             return QueueView(id=q.id, name=q.name, member_ids=member_ids, pickup_mode=q.pickup_mode)
 
     def set_pickup_mode(self, queue_id: int, pickup_mode: str) -> QueueView:
