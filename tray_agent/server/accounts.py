@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.models import Agent
@@ -29,6 +30,8 @@ SELECTOR_LEN, SECRET_LEN = 6, 14
 CODE_VALID = timedelta(hours=24)
 #: Wrong secrets tried against one code before it is burnt (across every replica).
 CODE_MAX_FAILURES = 10
+#: Seconds a replica keeps the epoch before reading it again.
+EPOCH_TTL = 5.0
 #: The console on the server host (the CLI) acts as this in the audit log.
 CONSOLE = "console"
 
@@ -99,12 +102,22 @@ class Accounts:
         self.clock = inbox.clock
         self.by_address = RateLimiter(self.clock, 10, timedelta(minutes=5))
         self.by_code = RateLimiter(self.clock, 5, timedelta(minutes=15))
+        self._epoch: str | None = None
+        self._epoch_at = 0.0
 
     # -- the database's identity --------------------------------------------------------
 
     def epoch(self) -> str:
-        """A random id made once per database: a cursor from another database (a new one,
-        another server) is told to resync."""
+        """This database's epoch: a random id made once and stored, joined with where the
+        data lives (the database's OID, PostgreSQL's timeline), so a new database, a restore
+        into a new database and a point-in-time recovery each change it, and a cursor from
+        before is told to resync. Re-read every few seconds (``server new-epoch``)."""
+        now = time.monotonic()
+        if self._epoch is None or now - self._epoch_at >= EPOCH_TTL:
+            self._epoch, self._epoch_at = self._stored_epoch() + self._placement(), now
+        return self._epoch
+
+    def _stored_epoch(self) -> str:
         with self.db.read() as s:
             row = s.get(ServerMeta, "epoch")
             if row is not None:
@@ -117,6 +130,18 @@ class Accounts:
         with self.db.read() as s:
             return s.get(ServerMeta, "epoch").value  # type: ignore[union-attr]
 
+    def _placement(self) -> str:
+        if self.db.is_sqlite:
+            return ""
+        with self.db.read() as s:
+            parts = [str(s.execute(text("SELECT oid FROM pg_database WHERE datname = current_database()")).scalar())]
+        try:
+            with self.db.read() as s:  # readable by superusers and pg_monitor only, on some set-ups
+                parts.append(str(s.execute(text("SELECT timeline_id FROM pg_control_checkpoint()")).scalar()))
+        except DBAPIError:
+            pass
+        return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
+
     def new_epoch(self, actor: Actor) -> str:
         """After restoring a backup: every desktop's cursor is from the lost future, so each
         is told to resync from a fresh snapshot."""
@@ -126,7 +151,8 @@ class Accounts:
             row.value = value
             s.add(row)
             self._audit(s, actor, "epoch.renewed", "server", {})
-        return value
+        self._epoch = None
+        return self.epoch()
 
     # -- agents and codes -----------------------------------------------------------------
 
