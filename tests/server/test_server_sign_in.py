@@ -3,6 +3,7 @@ stored hashed and can be revoked, sign-in attempts are rate-limited."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -103,3 +104,22 @@ def test_bad_sign_in_bodies_are_one_line_4xx(team: Team):
         assert r.status_code == 422 and r.json()["error"] == "invalid_input"
         r = c.post("/sync/v1/sign-in", content=b"not json", headers={"content-type": "application/json"})
         assert r.status_code == 422
+
+
+def test_revoking_a_device_ends_its_open_event_stream(team: Team, monkeypatch: pytest.MonkeyPatch):
+    from tray_agent.server import stream
+
+    monkeypatch.setattr(stream, "TOUCH_EVERY", 0.5)
+    agent = team.agents["Carl"]
+    token = team.sign_in("Carl", team.accounts.issue_code(CONSOLE_ACTOR, agent.id), device="Tablet")
+    device = [d for d in team.accounts.list_devices(agent.id) if d.name == "Tablet"][0]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    with team.http() as c:
+        since = c.get("/sync/v1/snapshot", headers={"Authorization": f"Bearer {token}"}).json()["cursor"]
+        with c.stream("GET", "/sync/v1/events", params={"since": since}, headers=headers) as r:
+            assert r.status_code == 200
+            team.accounts.revoke_device(CONSOLE_ACTOR, device.id)
+            t0 = time.monotonic()
+            for _ in r.iter_lines():
+                assert time.monotonic() - t0 < 15, "the stream went on after the device was revoked"
+    assert time.monotonic() - t0 < 15

@@ -252,6 +252,12 @@ class Accounts:
                 s.execute(update(Device).where(Device.id == row.id).values(last_seen_at=now))
         return Caller(agent_id=row.agent_id, device_id=row.id, admin=row.role == "admin")
 
+    def device_active(self, device_id: int) -> bool:
+        """False once the device is revoked (a long-lived stream checks this)."""
+        with self.db.read() as s:
+            d = s.get(Device, device_id)
+            return d is not None and d.revoked_at is None
+
     def list_devices(self, agent_id: int | None = None) -> list[DeviceView]:
         with self.db.read() as s:
             q = select(Device, Agent.name).join(Agent, Agent.id == Device.agent_id).order_by(Device.id)

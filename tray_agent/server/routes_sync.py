@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Header, Query, Request
@@ -101,7 +102,8 @@ async def events(request: Request, caller: CallerDep, app: AppDep, accounts: Acc
     stopping: asyncio.Event = state.stopping
     subscribers = tuple(getattr(state, "subscribers", ()))
     if wait is None and "text/event-stream" in request.headers.get("accept", ""):
-        return StreamingResponse(_sse(app, caller.agent_id, epoch, after, stopping, subscribers),
+        allowed = partial(accounts.device_active, caller.device_id)
+        return StreamingResponse(_sse(app, caller.agent_id, epoch, after, stopping, subscribers, allowed),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     got, upto = await _long_poll(app, caller.agent_id, after, wait or 0.0, stopping, subscribers)
@@ -131,9 +133,10 @@ async def _long_poll(app: AppDep, agent_id: int, after: int, wait: float, stoppi
 
 
 async def _sse(app: AppDep, agent_id: int, epoch: str, after: int, stopping: asyncio.Event,
-               subscribers: tuple[stream.Subscribe, ...]) -> AsyncIterator[str]:
+               subscribers: tuple[stream.Subscribe, ...], allowed: Callable[[], bool]) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
-    async for item in stream.follow(app.inbox, agent_id, after, stopping=stopping, subscribers=subscribers):
+    async for item in stream.follow(app.inbox, agent_id, after, stopping=stopping, subscribers=subscribers,
+                                    allowed=allowed):
         if item is None:
             yield ": keep-alive\n\n"
             continue

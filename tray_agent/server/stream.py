@@ -18,7 +18,7 @@ BATCH = 500
 #: Another replica's commits are seen within this even if a wake-up was missed.
 REREAD = 2.0
 KEEPALIVE = 15.0
-#: Presence is refreshed this often while a desktop is connected.
+#: Presence is refreshed (and the device checked for revocation) this often while connected.
 TOUCH_EVERY = 30.0
 
 Subscribe = Callable[[Callable[[int], None]], Callable[[], None]]
@@ -26,9 +26,11 @@ Subscribe = Callable[[Callable[[int], None]], Callable[[], None]]
 
 async def follow(inbox: Inbox, agent_id: int, after: int, *, stopping: asyncio.Event,
                  subscribers: tuple[Subscribe, ...] = (), reread: float = REREAD,
-                 keepalive: float = KEEPALIVE) -> AsyncIterator[tuple[list[EventView], int] | None]:
+                 keepalive: float = KEEPALIVE,
+                 allowed: Callable[[], bool] = lambda: True) -> AsyncIterator[tuple[list[EventView], int] | None]:
     """Yields (events, seq read up to) whenever the cursor moves — with an empty list when
-    it only moved past events this agent may not see — and None when a keep-alive is due."""
+    it only moved past events this agent may not see — and None when a keep-alive is due.
+    Ends when ``allowed()`` turns false (the device was revoked), checked with presence."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
 
@@ -44,6 +46,8 @@ async def follow(inbox: Inbox, agent_id: int, after: int, *, stopping: asyncio.E
         quiet_since = time.monotonic()
         while not stopping.is_set():
             if time.monotonic() - touched >= TOUCH_EVERY:
+                if not await run_in_threadpool(allowed):
+                    return
                 await run_in_threadpool(inbox.touch_agent, agent_id)
                 touched = time.monotonic()
             # Cleared before reading: a commit during the read sets it again, and the wait
