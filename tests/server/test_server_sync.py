@@ -248,3 +248,18 @@ def test_leaving_a_queue_tells_the_agent_which_queue_they_left(team: Team):
             assert c.get("/sync/v1/snapshot").json()["my_queue_ids"] == []
     finally:
         team.inbox.set_queue_members(team.queue.id, members)
+
+
+def test_an_admin_reassigning_a_colleagues_conversation_is_in_the_audit_log(team: Team):
+    conv = team.customer_says("escalate me")
+    team.inbox.claim(team.agents["Alice"].id, conv)
+    with team.http("Ada") as c:
+        r = c.post(f"/sync/v1/conversations/{conv}/transfer", json={"to_agent_id": team.agents["Bea"].id},
+                   headers={"Idempotency-Key": "ada-1"})
+    assert r.status_code == 200 and r.json()["assigned_agent_id"] == team.agents["Bea"].id
+    assert ("Ada", "conversation.transfer", f"conversation:{conv}") in [
+        (e.actor, e.action, e.target) for e in team.accounts.audit_log(10)]
+    with team.http("Alice") as c:
+        refused = c.post(f"/sync/v1/conversations/{conv}/transfer", json={"to_agent_id": team.agents["Carl"].id},
+                         headers={"Idempotency-Key": "alice-late"})
+    assert refused.status_code == 404  # no longer hers to see

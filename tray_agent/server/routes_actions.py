@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import ConversationView, MessageView
+from tray_agent.server.accounts import Actor, Caller
 from tray_agent.server.deps import AppDep, CallerDep
 from tray_agent.server.idempotency import MAX_KEY, run_once
 from tray_agent.server.routes_sync import PREFIX
@@ -45,9 +46,27 @@ class TransferBody(ActionBody):
 
 def _act(request: Request, app: AppDep, caller: CallerDep, key: str | None, body: ActionBody | None,
          action: Callable[[], BaseModel], status: int = 200) -> JSONResponse:
+    if caller.admin:
+        action = _audited(request, caller, action)
     code, answer = run_once(app.db, app.clock, caller.agent_id, key or (body.client_key if body else None),
                             f"{request.method} {request.url.path}", action, status)
     return JSONResponse(answer, status_code=code)
+
+
+def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) -> Callable[[], BaseModel]:
+    """An administrator's action on a conversation (often a colleague's) goes to the audit log."""
+    verb = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    target = f"conversation:{request.path_params.get('conversation_id')}"
+
+    def run() -> BaseModel:
+        result = action()
+        if verb != "read":
+            accounts = request.app.state.accounts
+            accounts.record(Actor(accounts.inbox.get_agent(caller.agent_id).name, caller.agent_id),
+                            f"conversation.{verb}", target)
+        return result
+
+    return run
 
 
 @router.post("/conversations/{conversation_id}/reply", status_code=201, response_model=MessageView,
