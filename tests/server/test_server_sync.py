@@ -263,3 +263,14 @@ def test_an_admin_reassigning_a_colleagues_conversation_is_in_the_audit_log(team
         refused = c.post(f"/sync/v1/conversations/{conv}/transfer", json={"to_agent_id": team.agents["Carl"].id},
                          headers={"Idempotency-Key": "alice-late"})
     assert refused.status_code == 404  # no longer hers to see
+
+
+def test_a_connected_desktop_shows_its_agent_online_to_colleagues(team: Team):
+    from datetime import timedelta
+
+    team.clock.advance(timedelta(minutes=10))  # everyone's last sign of life is old now
+    with team.http("Carl") as c:
+        c.get("/sync/v1/events", params={"since": cursor_of(team, "Carl"), "wait": 0})
+    with team.http("Bea") as c:
+        people = {a["name"]: a["online"] for a in c.get("/sync/v1/snapshot", params={"limit": 1}).json()["agents"]}
+    assert people["Carl"] is True and people["Alice"] is False

@@ -112,7 +112,9 @@ async def events(request: Request, caller: CallerDep, app: AppDep, accounts: Acc
 
 async def _long_poll(app: AppDep, agent_id: int, after: int, wait: float, stopping: asyncio.Event,
                      subscribers: tuple[stream.Subscribe, ...]) -> tuple[list[EventView], int]:
-    """Read once; if nothing is there for this agent, follow until an event or ``wait`` ends."""
+    """Read once; if nothing is there for this agent, follow until an event or ``wait`` ends.
+    A long-polling desktop is present, as a streaming one is."""
+    await run_in_threadpool(app.inbox.touch_agent, agent_id)
     got, upto = await run_in_threadpool(app.inbox.events_for, agent_id, after, stream.BATCH)
     deadline = time.monotonic() + wait
     if got or wait <= 0:
