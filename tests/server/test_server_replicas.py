@@ -65,9 +65,14 @@ def test_an_event_committed_via_one_replica_wakes_a_stream_on_the_other(team: Te
 
 def test_without_wake_ups_the_periodic_re_read_still_delivers(team: Team, replica_b: TeamServer,
                                                               monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(replica_b.api.state, "subscribers", [])
+    subscribers = replica_b.api.state.subscribers
+    saved = list(subscribers)
+    subscribers.clear()
     monkeypatch.setattr(stream, "REREAD", 1.0)
-    got, took = long_poll_after_commit_on_a(team, replica_b)
+    try:
+        got, took = long_poll_after_commit_on_a(team, replica_b)
+    finally:
+        subscribers.extend(saved)
     assert any(e["type"] == "message.created" for e in got) and took < 10
 
 
@@ -89,3 +94,13 @@ def test_claims_racing_across_both_replicas_have_one_winner(team: Team, replica_
     winner = [w for w, r in results.items() if r.status_code == 200][0]
     loser = [r for r in results.values() if r.status_code == 409][0]
     assert loser.json()["owner_name"] == winner
+
+
+def test_a_commit_that_sent_no_wake_up_is_still_noticed_within_seconds(team: Team, replica_b: TeamServer,
+                                                                       monkeypatch: pytest.MonkeyPatch):
+    from tray_agent.core import events as core_events
+
+    monkeypatch.setattr(stream, "REREAD", 60.0)
+    monkeypatch.setattr(core_events, "NOTIFY_CHANNEL", "nobody_listens")  # replica A's wake-ups go nowhere
+    got, took = long_poll_after_commit_on_a(team, replica_b)
+    assert any(e["type"] == "message.created" for e in got) and took < 10

@@ -15,8 +15,9 @@ from tray_agent.core.service import Inbox
 from tray_agent.core.views import EventView
 
 BATCH = 500
-#: Another replica's commits are seen within this even if a wake-up was missed.
-REREAD = 2.0
+#: Each stream re-reads this often on its own, the last resort: a replica's wake-ups
+#: (wakeups.PgWakeups) already cover other replicas' commits within seconds.
+REREAD = 15.0
 KEEPALIVE = 15.0
 #: Presence is refreshed (and the device checked for revocation) this often while connected.
 TOUCH_EVERY = 30.0
