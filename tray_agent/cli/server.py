@@ -80,6 +80,12 @@ def server(ctx: click.Context, database: str | None, listen: str | None, cert: s
     tls = Tls.of(cert or cfg.server.cert, key or cfg.server.key)
     srv = TeamServer(sc.app, host=host, port=port, tls=tls, public_url=cfg.server.public_url, sandbox=sandbox)
     click.echo(f"Tray Agent team server on {srv.url} (database {_shown(sc.app.db.url)})", err=True)
+    from tray_agent.api.security import is_loopback_host
+
+    if tls is None and not is_loopback_host(host) and not cfg.server.public_url.startswith("https://"):
+        click.echo("warning: listening beyond loopback without TLS: sign-in codes and device tokens would "
+                   "cross the network in clear; give --cert/--key or put a TLS proxy in front "
+                   "([server] public_url = https://...).", err=True)
     sc.app.settle()
     asyncio.run(srv.serve())
 
