@@ -16,7 +16,6 @@ from tray_agent.app import App
 from tray_agent.config import load
 from tray_agent.paths import resolve
 from tray_agent.plugins import PluginHost
-from tray_agent.server import stream
 from tray_agent.server.runner import TeamServer
 from tests.fixtures._util import free_port
 from tests.server.live import ServerThread, Team
@@ -34,6 +33,9 @@ def replica_b(team: Team, module_db: str, tmp_path_factory: pytest.TempPathFacto
     srv = TeamServer(app, host="127.0.0.1", port=free_port())
     thread = ServerThread(srv).start()
     assert srv.wakeups.listening.wait(20)
+    with on_b(srv, team, "Bea") as c:  # the first stream starts the replica's reader of the log
+        since = c.get("/sync/v1/snapshot", params={"limit": 1, "messages": 0}).json()["cursor"]
+        c.get("/sync/v1/events", params={"since": since, "wait": 0.5})
     try:
         yield srv
     finally:
@@ -55,25 +57,16 @@ def long_poll_after_commit_on_a(team: Team, b: TeamServer) -> tuple[list[dict], 
     return r.json()["events"], time.monotonic() - t0
 
 
-def test_an_event_committed_via_one_replica_wakes_a_stream_on_the_other(team: Team, replica_b: TeamServer,
-                                                                         monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(stream, "REREAD", 60.0)  # only the NOTIFY can wake it in time
-    got, took = long_poll_after_commit_on_a(team, replica_b)
-    assert [e["data"].get("direction") for e in got if e["type"] == "message.created"] == ["in"]
-    assert took < 10
-
-
-def test_without_wake_ups_the_periodic_re_read_still_delivers(team: Team, replica_b: TeamServer,
-                                                              monkeypatch: pytest.MonkeyPatch):
-    subscribers = replica_b.api.state.subscribers
-    saved = list(subscribers)
-    subscribers.clear()
-    monkeypatch.setattr(stream, "REREAD", 1.0)
+def test_an_event_committed_via_one_replica_wakes_a_stream_on_the_other(team: Team, replica_b: TeamServer):
+    tail = replica_b.api.state.tail
+    tail.reread = 60.0  # only the NOTIFY can wake it in time...
+    time.sleep(2.5)  # ...once the re-read already under way has passed
     try:
         got, took = long_poll_after_commit_on_a(team, replica_b)
     finally:
-        subscribers.extend(saved)
-    assert any(e["type"] == "message.created" for e in got) and took < 10
+        tail.reread = 2.0
+    assert [e["data"].get("direction") for e in got if e["type"] == "message.created"] == ["in"]
+    assert took < 10
 
 
 def test_claims_racing_across_both_replicas_have_one_winner(team: Team, replica_b: TeamServer):
@@ -100,7 +93,6 @@ def test_a_commit_that_sent_no_wake_up_is_still_noticed_within_seconds(team: Tea
                                                                        monkeypatch: pytest.MonkeyPatch):
     from tray_agent.core import events as core_events
 
-    monkeypatch.setattr(stream, "REREAD", 60.0)
     monkeypatch.setattr(core_events, "NOTIFY_CHANNEL", "nobody_listens")  # replica A's wake-ups go nowhere
     got, took = long_poll_after_commit_on_a(team, replica_b)
     assert any(e["type"] == "message.created" for e in got) and took < 10

@@ -106,10 +106,29 @@ class Sync(InboxBase):
             limit = max(1, min(limit, 5000))
             rows = list(s.execute(q.order_by(Event.seq).limit(limit)).scalars())
             upto = rows[-1].seq if len(rows) == limit else end
-        out: list[EventView] = []
-        for e in rows:
-            out.extend(_for_agent(e, agent_id, admin, queues))
-        return out, max(after, upto)
+        return for_agent(rows, agent_id, admin, queues), max(after, upto)
+
+    def agent_scope(self, agent_id: int) -> tuple[bool, set[int]]:
+        """What an agent's event filter needs: whether they are an admin, and their queues."""
+        with self.db.read() as s:
+            return self._is_admin(s, agent_id), set(self._my_queues(s, agent_id))
+
+    def events_tail(self, after: int, limit: int = 5000) -> tuple[list[Event], int]:
+        """Every event after ``after`` (unfiltered: a replica's shared reader filters them per
+        agent in memory), and the seq read up to."""
+        with self.db.read() as s:
+            end = s.execute(select(func.max(Event.seq))).scalar() or 0
+            rows = list(s.execute(select(Event).where(Event.seq > after, Event.seq <= end)
+                                  .order_by(Event.seq).limit(limit)).scalars())
+            return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
+
+
+def for_agent(rows: list[Event], agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
+    """The events of ``rows`` this agent may see, with removals where one leaves their view."""
+    out: list[EventView] = []
+    for e in rows:
+        out.extend(_for_agent(e, agent_id, admin, queues))
+    return out
 
 
 def _sees(agent_id: int, admin: bool, queues: set[int], owner: int | None, queue: int | None) -> bool:

@@ -14,6 +14,7 @@ from tray_agent.runtime import Runtime
 from tray_agent.server import routes_actions, routes_sync
 from tray_agent.server.accounts import Accounts
 from tray_agent.server.idempotency import refusal
+from tray_agent.server.tail import LogTail
 
 
 def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = None, *,
@@ -26,8 +27,10 @@ def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = No
     api.state.runtime = runtime
     api.state.accounts = accounts
     accounts.epoch()  # made once, before the first snapshot
-    #: Extra wake-up sources for event streams (LISTEN/NOTIFY across replicas).
+    #: Extra wake-up sources for the log's reader (LISTEN/NOTIFY across replicas).
     api.state.subscribers = []
+    #: The replica's one reader of the event log, started by the first stream.
+    api.state.tail = LogTail(app.inbox, api.state.subscribers)
     add_error_handlers(api, refusal)
     add_provider_routes(api, app, runtime)
     api.include_router(routes_sync.router)

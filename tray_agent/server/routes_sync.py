@@ -21,6 +21,7 @@ from tray_agent.server import stream
 from tray_agent.server.accounts import DeviceView
 from tray_agent.server.cursor import check_cursor, format_cursor
 from tray_agent.server.deps import AccountsDep, AppDep, CallerDep, InboxDep
+from tray_agent.server.tail import LogTail
 from tray_agent.core.views import AgentView
 
 PREFIX = "/sync/v1"
@@ -100,18 +101,18 @@ async def events(request: Request, caller: CallerDep, app: AppDep, accounts: Acc
     after = check_cursor(cursor, epoch, oldest, newest)
     state = request.app.state
     stopping: asyncio.Event = state.stopping
-    subscribers = tuple(getattr(state, "subscribers", ()))
+    tail: LogTail = state.tail
     if wait is None and "text/event-stream" in request.headers.get("accept", ""):
         allowed = partial(accounts.device_active, caller.device_id)
-        return StreamingResponse(_sse(app, caller.agent_id, epoch, after, stopping, subscribers, allowed),
+        return StreamingResponse(_sse(app, tail, caller.agent_id, epoch, after, stopping, allowed),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    got, upto = await _long_poll(app, caller.agent_id, after, wait or 0.0, stopping, subscribers)
+    got, upto = await _long_poll(app, tail, caller.agent_id, after, wait or 0.0, stopping)
     return JSONResponse({"events": [_wire(epoch, e) for e in got], "cursor": format_cursor(epoch, upto)})
 
 
-async def _long_poll(app: AppDep, agent_id: int, after: int, wait: float, stopping: asyncio.Event,
-                     subscribers: tuple[stream.Subscribe, ...]) -> tuple[list[EventView], int]:
+async def _long_poll(app: AppDep, tail: LogTail, agent_id: int, after: int, wait: float,
+                     stopping: asyncio.Event) -> tuple[list[EventView], int]:
     """Read once; if nothing is there for this agent, follow until an event or ``wait`` ends.
     A long-polling desktop is present, as a streaming one is."""
     await run_in_threadpool(app.inbox.touch_agent, agent_id)
@@ -119,8 +120,7 @@ async def _long_poll(app: AppDep, agent_id: int, after: int, wait: float, stoppi
     deadline = time.monotonic() + wait
     if got or wait <= 0:
         return got, upto
-    follower = stream.follow(app.inbox, agent_id, upto, stopping=stopping, subscribers=subscribers,
-                             reread=min(stream.REREAD, wait))
+    follower = stream.follow(app.inbox, tail, agent_id, upto, stopping=stopping)
     try:
         while not got and (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -134,11 +134,10 @@ async def _long_poll(app: AppDep, agent_id: int, after: int, wait: float, stoppi
     return got, upto
 
 
-async def _sse(app: AppDep, agent_id: int, epoch: str, after: int, stopping: asyncio.Event,
-               subscribers: tuple[stream.Subscribe, ...], allowed: Callable[[], bool]) -> AsyncIterator[str]:
+async def _sse(app: AppDep, tail: LogTail, agent_id: int, epoch: str, after: int, stopping: asyncio.Event,
+               allowed: Callable[[], bool]) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
-    async for item in stream.follow(app.inbox, agent_id, after, stopping=stopping, subscribers=subscribers,
-                                    allowed=allowed):
+    async for item in stream.follow(app.inbox, tail, agent_id, after, stopping=stopping, allowed=allowed):
         if item is None:
             yield ": keep-alive\n\n"
             continue

@@ -128,6 +128,7 @@ class TeamServer:
         try:
             await self.server.serve()
         finally:
+            await self.api.state.tail.stop()
             await asyncio.to_thread(self.wakeups.stop)
             if self._auto is not None:
                 await self._auto.stop()

@@ -1,8 +1,8 @@
 """Wake-ups across replicas: one dedicated PostgreSQL connection per replica LISTENs on the
 channel every event-writing commit NOTIFYs (``core.events.NOTIFY_CHANNEL``) and wakes this
-replica's event streams. It only wakes: the events table is the truth, so between
-notifications it also checks the log's end every few seconds (a missed wake-up costs a
-moment, not an event), and a lost connection is re-made. It needs a direct connection (a
+replica's reader of the log (``tail.LogTail``). It only wakes: the events table is the
+truth, and the reader also re-reads every few seconds, so a missed wake-up costs a moment,
+not an event; a lost connection is re-made. It needs a direct connection (a
 transaction-mode pooler drops LISTEN).
 """
 
@@ -18,8 +18,6 @@ from tray_agent.core.events import NOTIFY_CHANNEL, EventBus
 
 log = logging.getLogger(__name__)
 RETRY = 2.0
-#: How often the log's end is checked between notifications.
-POLL = 2.0
 
 
 class PgWakeups:
@@ -53,15 +51,8 @@ class PgWakeups:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self.listening.set()
                     self._wake()  # anything committed while we were not listening
-                    newest = None
                     while not self._stop.is_set():
-                        notified = any(True for _ in conn.notifies(timeout=POLL))
-                        # The log's end, read on the same connection: a wake-up that was
-                        # never sent (or lost) is noticed within POLL seconds, for every
-                        # stream of this replica at the cost of one query.
-                        seen = conn.execute("SELECT max(seq) FROM event").fetchone()[0]  # type: ignore[index]
-                        if notified or seen != newest:
-                            newest = seen
+                        if any(True for _ in conn.notifies(timeout=1.0)):
                             self._wake()
             except Exception as exc:  # the database restarted, the network blinked: listen again
                 self.listening.clear()
