@@ -2,8 +2,8 @@
 
 A throwaway PostgreSQL (the test suite's fixture class) and two `tray-agent server`
 replicas run as subprocesses on loopback. This process creates the agents and queues,
-signs every agent in over HTTP, spreads them over both replicas as long-polling sync
-clients, then commits customer messages at a steady rate (through its own store handle,
+signs every agent in over HTTP, spreads them over both replicas as sync clients following
+their event stream (SSE), then commits customer messages at a steady rate (through its own store handle,
 as a third process would) and measures commit → event delivered to every eligible client.
 
     python bench/team_server.py [--agents 200] [--queues 30] [--rate 200] [--seconds 60]
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -86,15 +87,17 @@ def rss_mb(pid: int) -> float:
 
 
 async def follower(base: str, token: str, cursor: str, seen: dict[str, list[float]], stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
-        while not stop.is_set():
-            r = await c.get("/sync/v1/events", params={"since": cursor, "wait": 5})
-            now = time.monotonic()
-            body = r.json()
-            cursor = body["cursor"]
-            for e in body["events"]:
-                if e["type"] == "message.created" and e["data"].get("direction") == "in":
-                    seen.setdefault(str(e["message_id"]), []).append(now)
+    """One desktop's event stream (SSE), noting when each inbound message arrives."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=None) as c:
+        async with c.stream("GET", "/sync/v1/events", params={"since": cursor}) as r:
+            async for line in r.aiter_lines():
+                if stop.is_set():
+                    return
+                if line.startswith("data:"):
+                    e = json.loads(line[5:])
+                    if e["type"] == "message.created" and e["data"].get("direction") == "in":
+                        seen.setdefault(str(e["message_id"]), []).append(time.monotonic())
 
 
 def main() -> None:
@@ -164,6 +167,8 @@ def main() -> None:
                 await asyncio.sleep(max(0.0, t0 + n / args.rate - time.monotonic()))
             await asyncio.sleep(5)
             stop.set()
+            for t in tasks:
+                t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run(run())
