@@ -58,6 +58,8 @@ INTERNAL = {
     "snapshot": "the team server's GET /sync/v1/snapshot",
     "events_for": "the team server's GET /sync/v1/events",
     "event_bounds": "the team server's cursor checks",
+    "events_tail": "the team server's one reader of the log per replica",
+    "agent_scope": "the team server's per-agent event filter",
     "set_pickup_mode": "the team server's console (tray-agent server queue pickup)",
 }
 
