@@ -115,3 +115,12 @@ def test_the_server_serves_tls_from_a_certificate_and_key(tmp_path: Path, postgr
         assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     half = run(home, "server", "--database", postgres_db_url, "--cert", str(cert), check=False)
     assert half.returncode == 1 and "both a certificate" in half.stderr
+
+
+def test_listening_beyond_loopback_without_tls_warns_that_tokens_would_cross_in_clear(tmp_path: Path,
+                                                                                      postgres_db_url: str):
+    port = free_port()
+    with serving(tmp_path / "home", "--database", postgres_db_url, "--listen", f"0.0.0.0:{port}") as proc:
+        wait_up(f"http://127.0.0.1:{port}", proc)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert "warning: listening beyond loopback without TLS" in err and proc.returncode == 0
