@@ -71,6 +71,21 @@ class CallsSection:
 
 
 @dataclass
+class ServerSection:
+    """``tray-agent server``: the team server (PostgreSQL only)."""
+
+    #: SQLAlchemy URL of the team's PostgreSQL database (postgresql://user@host/db).
+    database: str = ""
+    #: host:port to listen on; behind a reverse proxy keep it on loopback.
+    listen: str = "127.0.0.1:8700"
+    #: The base URL providers and desktops reach the server at (the proxy's); empty = own.
+    public_url: str = ""
+    #: PEM certificate chain and key to serve TLS directly (both, or neither).
+    cert: str = ""
+    key: str = ""
+
+
+@dataclass
 class LogSection:
     level: LogLevel = "INFO"
 
@@ -82,6 +97,7 @@ class Config:
     api: ApiSection = field(default_factory=ApiSection)
     sandbox: SandboxSection = field(default_factory=SandboxSection)
     calls: CallsSection = field(default_factory=CallsSection)
+    server: ServerSection = field(default_factory=ServerSection)
     log: LogSection = field(default_factory=LogSection)
     #: Configured channels by name: {"kind": ..., "business_address": ..., "settings": {...}}.
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -59,6 +59,13 @@ INTERNAL = {
     "set_agent_extension": "an administrator, with `tray-agent agent extension`",
     "record_task": "the supervisor, when a background task fails or recovers",
     "task_statuses": "doctor (GET /api/tasks reads the running supervisor itself)",
+    # The team server's own surface (tests/server/test_server_sync.py covers them).
+    "snapshot": "the team server's GET /sync/v1/snapshot",
+    "events_for": "the team server's GET /sync/v1/events",
+    "event_bounds": "the team server's cursor checks",
+    "events_tail": "the team server's one reader of the log per replica",
+    "agent_scope": "the team server's per-agent event filter",
+    "set_pickup_mode": "the team server's console (tray-agent server queue pickup)",
 }
 
 

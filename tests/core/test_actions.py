@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tray_agent.core.errors import (
-    Conflict, FileTooLarge, Forbidden, InvalidInput, NotFound, ReplyWindowClosed, RuleViolation,
+    AlreadyTaken, Conflict, FileTooLarge, Forbidden, InvalidInput, NotFound, ReplyWindowClosed, RuleViolation,
 )
 from tray_agent.core.rules import MB
 
@@ -109,7 +109,8 @@ def test_queue_members_all_see_a_new_conversation_until_one_takes_it_over(world)
     # The other member is told it left their list.
     assert any(e.type == "conversation.updated" and e.data["change"] == "claimed"
                for e in world.inbox.events_since(world.me.id, seq))
-    with pytest.raises(NotFound):
+    # A member who replies too late is told who took it, not that it does not exist.
+    with pytest.raises(AlreadyTaken, match="Bob has already taken over"):
         world.inbox.reply(world.me.id, conv, "me too")
 
 

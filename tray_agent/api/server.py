@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -33,6 +33,9 @@ from tray_agent.core.models import Attachment
 from tray_agent.net import free_port, is_loopback_host
 from tray_agent.quiet_server import QuietServer
 
+if TYPE_CHECKING:
+    from tray_agent.run.runtime import Runtime
+
 log = logging.getLogger(__name__)
 PUBLIC_PREFIXES = security.PUBLIC_PREFIXES
 
@@ -49,9 +52,20 @@ def create_api(state: ApiState) -> FastAPI:
     api.add_exception_handler(Exception, failures.last_resort)
     contract.install(api)
 
+    add_error_handlers(api)
+    add_provider_routes(api, app, lambda: state.runner.runtime)
+    _include_routes(api, app)
+    return api
+
+
+def add_error_handlers(api: FastAPI, user_error_body: Callable[[TrayAgentError], dict[str, Any]]
+                       = TrayAgentError.to_dict) -> None:
+    """Errors as the API's JSON: {"error": code, "message": one line}. The team server's sync
+    API passes its own ``user_error_body`` for its stable refusal codes."""
+
     @api.exception_handler(TrayAgentError)
     async def user_error(_request: Request, exc: TrayAgentError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        return JSONResponse(user_error_body(exc), status_code=exc.status, headers=_retry_after(exc))
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -68,9 +82,19 @@ def create_api(state: ApiState) -> FastAPI:
                              "detail": jsonable_encoder([{k: e.get(k) for k in ("loc", "msg", "type")}
                                                           for e in exc.errors()])}, status_code=422)
 
+
+def _retry_after(exc: TrayAgentError) -> dict[str, str] | None:
+    wait = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(wait)} if isinstance(wait, int) else None
+
+
+def add_provider_routes(api: FastAPI, app: App, runtime: Callable[[], "Runtime"]) -> None:
+    """The paths providers call: channel webhooks (signed, bounded bodies) and expiring file
+    links. ``runtime()`` is the running channel runtime (its adapters' webhook routes)."""
+
     @api.api_route("/webhooks/{channel_id}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
     async def webhook(channel_id: int, path: str, request: Request) -> Response:
-        for route in state.runner.runtime.routes.get(channel_id, []):
+        for route in runtime().routes.get(channel_id, []):
             if route.method == request.method and route.path.strip("/") == path.strip("/"):
                 try:
                     await body_limit.read_body(request, route.max_body_bytes)
@@ -86,9 +110,6 @@ def create_api(state: ApiState) -> FastAPI:
         if a is None or a.expired or not a.storage_path or len(link) < 20:
             return JSONResponse({"error": "not_found", "message": "This file link has expired."}, 404)
         return FileResponse(app.inbox.files.path(a.storage_path), media_type=a.mime_type, filename=a.file_name)
-
-    _include_routes(api, app)
-    return api
 
 
 def _one_line(errors: Sequence[Any]) -> str:

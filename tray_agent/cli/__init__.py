@@ -143,6 +143,7 @@ def _register() -> None:
     from tray_agent.cli import desktop_integration, plugin_kit  # noqa: F401
     from tray_agent.cli import channels  # noqa: F401  (channel add|list|remove|test, sandbox)
     from tray_agent.cli import calls  # noqa: F401  (call-handler set, agent extension)
+    from tray_agent.cli import server  # noqa: F401  (the team server and its administration)
 
 
 _register()

@@ -14,7 +14,10 @@ from sqlmodel import col
 from tray_agent.calls import CallHandler, CallResult, availability
 from tray_agent.core import events
 from tray_agent.core.base import ChannelSnapshot, InboxBase, preview
-from tray_agent.core.errors import CallFailed, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation, TrayAgentError
+from tray_agent.core.errors import (
+    AlreadyTaken, CallFailed, Conflict, ConversationClosed, Forbidden, InvalidInput, NotFound, NotOwner,
+    PickupDisabled, RuleViolation, TrayAgentError,
+)
 from tray_agent.core.files import StagedFile
 from tray_agent.core.models import (
     OUT, Agent, Contact, ContactPoint, Conversation, Event, Message, MessageQueue,
@@ -29,18 +32,23 @@ class Actions(InboxBase):
 
     def reply(self, agent_id: int, conversation_id: int, text: str = "",
               files: Sequence[StagedFile] = ()) -> MessageView:
-        """Send a message in a conversation (taking it over if it is unassigned)."""
+        """Send a message in a conversation. An unassigned one is taken over by the reply
+        when its queue's pickup mode is "auto" (the default); "manual" and "none" leave it
+        unassigned."""
         with self._tx() as (s, out):
-            conv = self._conversation(s, agent_id, conversation_id, for_update=True)
+            conv = self._acting_on(s, agent_id, conversation_id, for_update=True)
             ch = self._channel(conv.channel_id, s)
             rules = self._rules(ch)
             if conv.status != "open":
-                raise RuleViolation("This conversation is closed; reopen it to reply.")
+                raise ConversationClosed("This conversation is closed; reopen it to reply.")
             self._require_sendable(ch)
             R.check_replyable(rules, conv.customer_address)
             if conv.started_by != "agent" or conv.last_inbound_at is not None:
                 R.check_reply(rules, conv.last_inbound_at, self.clock.now())
-            self._take_if_unassigned(s, out, conv, agent_id)
+            if conv.assigned_agent_id not in (None, agent_id):
+                raise self._taken(s, conv)
+            if self._pickup_mode(s, conv) == "auto":
+                self._take_if_unassigned(s, out, conv, agent_id)
             msg = self._queue_outbound(s, out, conv, agent_id, text, files)
             return self._message_views(s, [msg])[0]
 
@@ -77,7 +85,7 @@ class Actions(InboxBase):
                 raise RuleViolation(msg.status_reason or "The channel's rules refused this message; "
                                     "sending it again cannot work.")
             if conv.status != "open":
-                raise RuleViolation("This conversation is closed; reopen it to send again.")
+                raise ConversationClosed("This conversation is closed; reopen it to send again.")
             ch = self._channel(conv.channel_id, s)
             if conv.last_inbound_at is not None:
                 R.check_reply(self._rules(ch), conv.last_inbound_at, self.clock.now())
@@ -133,30 +141,54 @@ class Actions(InboxBase):
         """Take over a queued conversation. Of two agents claiming at once, one wins; the
         other is told who did."""
         with self._tx() as (s, out):
-            conv = s.get(Conversation, conversation_id)
-            routed_to_me = conv is not None and (conv.queue_id is None or conv.queue_id in self._my_queues(s, agent_id))
-            if conv is None or not (routed_to_me or conv.assigned_agent_id == agent_id):
-                raise NotFound(f"There is no conversation {conversation_id} in your inbox.")
+            conv = self._acting_on(s, agent_id, conversation_id)
             if conv.assigned_agent_id == agent_id:
                 return self._conversation_views(s, agent_id, [conv])[0]
+            if conv.assigned_agent_id is None and self._pickup_mode(s, conv) == "none":
+                raise PickupDisabled("This queue is a shared inbox: its conversations are not picked up; "
+                                     "reply to it directly.")
             # Taken already (perhaps a moment ago by a colleague): say who, not "not found".
             self._take_if_unassigned(s, out, conv, agent_id)
+            self._system_message(s, out, conv, "picked_up", f"{self._agent(s, agent_id).name} picked up this "
+                                 "conversation", agent_id, meta={"agent_id": agent_id}, touch=False)
             return self._conversation_views(s, agent_id, [conv])[0]
+
+    def _acting_on(self, s: Session, agent_id: int, conversation_id: int, *,
+                   for_update: bool = False) -> Conversation:
+        """The conversation an agent acts on; one a colleague took from a queue the agent is
+        in answers "already taken" (who and when), anything else they do not see 404."""
+        conv = s.get(Conversation, conversation_id, with_for_update=for_update and not self.db.is_sqlite)
+        if conv is not None and self._sees(s, agent_id, conv):
+            return conv
+        if conv is not None and conv.assigned_agent_id is not None and (
+                conv.queue_id is None or conv.queue_id in self._my_queues(s, agent_id)):
+            raise self._taken(s, conv)
+        raise NotFound(f"There is no conversation {conversation_id} in your inbox.")
+
+    def _pickup_mode(self, s: Session, conv: Conversation) -> str:
+        queue = s.get(MessageQueue, conv.queue_id) if conv.queue_id is not None else None
+        return queue.pickup_mode if queue is not None else "auto"
+
+    def _taken(self, s: Session, conv: Conversation) -> AlreadyTaken:
+        owner = self._agent_names(s).get(conv.assigned_agent_id or -1, "another agent")
+        return AlreadyTaken(f"{owner} has already taken over this conversation.", owner_id=conv.assigned_agent_id,
+                            owner_name=owner, taken_at=conv.assigned_at)
 
     def _take_if_unassigned(self, s: Session, out: list[Event], conv: Conversation, agent_id: int) -> None:
         if conv.assigned_agent_id == agent_id:
             return
+        now = self.clock.now()
         # A conditional UPDATE is the arbiter: exactly one of two racing claims changes the row.
         won = s.execute(update(Conversation).where(  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
             col(Conversation.id) == conv.id, col(Conversation.assigned_agent_id).is_(None)
-        ).values(assigned_agent_id=agent_id).execution_options(synchronize_session=False)).rowcount
+        ).values(assigned_agent_id=agent_id, assigned_at=now).execution_options(synchronize_session=False)).rowcount
         if not won:
             s.refresh(conv)
-            owner = self._agent_names(s).get(conv.assigned_agent_id or -1, "another agent")
-            raise Conflict(f"{owner} has already taken over this conversation.", owner_id=conv.assigned_agent_id)
-        conv.assigned_agent_id = agent_id
+            raise self._taken(s, conv)
+        conv.assigned_agent_id, conv.assigned_at = agent_id, now
+        # Visible to the queue's members too: they see it leave (prev_* = who saw it before).
         self._emit(s, out, events.CONVERSATION_UPDATED, conv, agent_id=agent_id, change="claimed",
-                   visible_queue_id=conv.queue_id)
+                   visible_queue_id=conv.queue_id, prev_agent_id=None, prev_queue_id=conv.queue_id)
 
     def transfer(self, agent_id: int, conversation_id: int, *, to_agent_id: int | None = None,
                  to_queue_id: int | None = None, note: str = "") -> ConversationView:
@@ -165,21 +197,23 @@ class Actions(InboxBase):
             raise InvalidInput("Transfer to either a colleague or a queue.")
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id, for_update=True)
-            if conv.assigned_agent_id not in (None, agent_id):
-                raise Forbidden("Only the agent handling this conversation can transfer it.")
             me = self._agent(s, agent_id)
+            # An administrator may reassign a colleague's conversation (as Linkus lets them).
+            if conv.assigned_agent_id not in (None, agent_id) and me.role != "admin":
+                raise NotOwner("Only the agent handling this conversation can transfer it.")
+            prev_agent_id, prev_queue_id = conv.assigned_agent_id, conv.queue_id
             if to_agent_id is not None:
                 if to_agent_id == agent_id:
                     raise InvalidInput("The conversation is already yours.")
                 target = s.get(Agent, to_agent_id)
                 if target is None:
                     raise NotFound(f"There is no colleague {to_agent_id}.")
-                conv.assigned_agent_id, target_name = to_agent_id, target.name
+                conv.assigned_agent_id, conv.assigned_at, target_name = to_agent_id, self.clock.now(), target.name
             else:
                 queue = s.get(MessageQueue, to_queue_id)
                 if queue is None:
                     raise NotFound(f"There is no queue {to_queue_id}.")
-                conv.assigned_agent_id, conv.queue_id, target_name = None, queue.id, queue.name
+                conv.assigned_agent_id, conv.assigned_at, conv.queue_id, target_name = None, None, queue.id, queue.name
             note = (note or "").strip()
             s.add(Transfer(conversation_id=conv.id, from_agent_id=agent_id, to_agent_id=to_agent_id,
                            to_queue_id=to_queue_id, note=note, created_at=self.clock.now()))
@@ -189,7 +223,8 @@ class Actions(InboxBase):
                                              "to_queue_id": to_queue_id, "note": note})
             conv.archived = False
             self._emit(s, out, events.CONVERSATION_TRANSFERRED, conv, agent_id=agent_id, message_id=msg.id,
-                       from_agent_id=agent_id, to_agent_id=to_agent_id, to_queue_id=to_queue_id, note=note)
+                       from_agent_id=agent_id, to_agent_id=to_agent_id, to_queue_id=to_queue_id, note=note,
+                       prev_agent_id=prev_agent_id, prev_queue_id=prev_queue_id)
             return self._conversation_views(s, agent_id, [conv])[0]
 
     # -- state -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlmodel import col
 from tray_agent.core import events, reporter
 from tray_agent.core.base import InboxBase
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound
-from tray_agent.core.models import Agent, Channel, Conversation, MessageQueue, QueueMember
+from tray_agent.core.models import PICKUP_MODES, Agent, Channel, Conversation, MessageQueue, QueueMember
 from tray_agent.core.views import AgentView, ChannelView, QueueView
 from tray_agent.credentials import redact
 
@@ -151,14 +151,17 @@ class Admin(InboxBase):
 
     # -- agents and queues -------------------------------------------------------------
 
-    def add_agent(self, name: str, email: str | None = None, extension: str | None = None) -> AgentView:
+    def add_agent(self, name: str, email: str | None = None, extension: str | None = None, *,
+                  role: str = "agent") -> AgentView:
         name = (name or "").strip()
         if not name:
             raise InvalidInput("An agent needs a name.")
+        if role not in ("agent", "admin"):
+            raise InvalidInput(f"An agent's role is agent or admin, not {role!r}.")
         with self._tx() as (s, out):
             if email and s.execute(select(col(Agent.id)).where(col(Agent.email) == email)).scalar() is not None:
                 raise Conflict(f"An agent with the e-mail {email} exists already.")
-            a = Agent(name=name, email=email, extension=extension, settings={})
+            a = Agent(name=name, email=email, extension=extension, settings={}, role=role)
             s.add(a)
             s.flush()
             self._emit(s, out, events.AGENT_UPDATED, None, agent_id=a.id, change="added")
@@ -191,40 +194,58 @@ class Admin(InboxBase):
             if a.last_seen_at is None or (now - a.last_seen_at).total_seconds() > 30:
                 a.last_seen_at = now
 
-    def add_queue(self, name: str, member_ids: list[int] | None = None) -> QueueView:
+    def add_queue(self, name: str, member_ids: list[int] | None = None, *, pickup_mode: str = "auto") -> QueueView:
         name = (name or "").strip()
         if not name:
             raise InvalidInput("A queue needs a name.")
+        _check_pickup(pickup_mode)
         with self._tx() as (s, out):
             if s.execute(select(col(MessageQueue.id)).where(col(MessageQueue.name) == name)).scalar() is not None:
                 raise Conflict(f"A queue named {name!r} exists already.")
-            q = MessageQueue(name=name)
+            q = MessageQueue(name=name, pickup_mode=pickup_mode)
             s.add(q)
             s.flush()
             for aid in member_ids or []:
                 self._agent(s, aid)
                 s.add(QueueMember(queue_id=q.id, agent_id=aid))
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
-            return QueueView(id=q.id, name=q.name, member_ids=list(member_ids or []))
+            return QueueView(id=q.id, name=q.name, member_ids=list(member_ids or []), pickup_mode=q.pickup_mode)
 
     def set_queue_members(self, queue_id: int, member_ids: list[int]) -> QueueView:
         with self._tx() as (s, out):
             q = s.get(MessageQueue, queue_id)
             if q is None:
                 raise NotFound(f"There is no queue {queue_id}.")
+            before = set(s.execute(select(col(QueueMember.agent_id)).where(col(QueueMember.queue_id) == queue_id)).scalars())
             s.execute(delete(QueueMember).where(col(QueueMember.queue_id) == queue_id))
             for aid in member_ids:
                 self._agent(s, aid)
                 s.add(QueueMember(queue_id=queue_id, agent_id=aid))
+            # Who joined and who left: a syncing client of one who left drops the queue's
+            # unassigned conversations, one who joined fetches them.
+            self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id,
+                       added=sorted(set(member_ids) - before), removed=sorted(before - set(member_ids)))
+            return QueueView(id=q.id, name=q.name, member_ids=member_ids, pickup_mode=q.pickup_mode)
+
+    def set_pickup_mode(self, queue_id: int, pickup_mode: str) -> QueueView:
+        """How the queue's conversations are taken: auto (the first reply), manual (Pick Up
+        only) or none (a shared inbox)."""
+        _check_pickup(pickup_mode)
+        with self._tx() as (s, out):
+            q = s.get(MessageQueue, queue_id)
+            if q is None:
+                raise NotFound(f"There is no queue {queue_id}.")
+            q.pickup_mode = pickup_mode
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
-            return QueueView(id=q.id, name=q.name, member_ids=member_ids)
+            members = list(s.execute(select(QueueMember.agent_id).where(QueueMember.queue_id == q.id)).scalars())
+            return QueueView(id=q.id, name=q.name, member_ids=members, pickup_mode=q.pickup_mode)
 
     def list_queues(self) -> list[QueueView]:
         with self.db.read() as s:
             members: dict[int, list[int]] = {}
             for qm in s.execute(select(QueueMember)).scalars():
                 members.setdefault(qm.queue_id, []).append(qm.agent_id)
-            return [QueueView(id=q.id, name=q.name, member_ids=members.get(q.id, []))
+            return [QueueView(id=q.id, name=q.name, member_ids=members.get(q.id, []), pickup_mode=q.pickup_mode)
                     for q in s.execute(select(MessageQueue).order_by(col(MessageQueue.name))).scalars()]
 
     # -- settings ------------------------------------------------------------------------
@@ -244,6 +265,11 @@ class Admin(InboxBase):
             self._emit(s, out, events.SETTINGS_UPDATED, None, agent_id=agent_id, visible_agent_id=agent_id,
                        keys=sorted(patch))
             return merged_settings(a.settings)
+
+
+def _check_pickup(mode: str) -> None:
+    if mode not in PICKUP_MODES:
+        raise InvalidInput(f"A queue's pickup mode is one of {', '.join(PICKUP_MODES)}, not {mode!r}.")
 
 
 def merged_settings(stored: dict[str, Any] | None) -> dict[str, Any]:

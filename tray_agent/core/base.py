@@ -185,9 +185,17 @@ class InboxBase:
         return conv
 
     def _sees(self, s: Session, agent_id: int, conv: Conversation) -> bool:
+        if conv.assigned_agent_id == agent_id:
+            return True
+        if self._is_admin(s, agent_id):
+            return True  # a team server's administrator sees every conversation
         if conv.assigned_agent_id is not None:
             return conv.assigned_agent_id == agent_id
         return conv.queue_id is None or conv.queue_id in self._my_queues(s, agent_id)
+
+    def _is_admin(self, s: Session, agent_id: int) -> bool:
+        agent = s.get(Agent, agent_id)
+        return agent is not None and agent.role == "admin"
 
     def _agent(self, s: Session, agent_id: int) -> Agent:
         agent = s.get(Agent, agent_id)
@@ -322,7 +330,7 @@ class InboxBase:
 
     def _agent_view(self, a: Agent) -> AgentView:
         now = self.clock.now()
-        return AgentView(id=a.id, name=a.name, email=a.email, last_seen_at=a.last_seen_at,
+        return AgentView(id=a.id, name=a.name, email=a.email, last_seen_at=a.last_seen_at, role=a.role,
                          online=bool(a.last_seen_at and now - a.last_seen_at < ONLINE_FOR))
 
 

@@ -23,7 +23,7 @@ from tray_agent.core.search_text import index_text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration; start-up skips importing alembic when the store is already there.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 #: SQLite's page cache per connection, in KiB (filled only as pages are touched).
 CACHE_KIB = 32768
 
@@ -51,6 +51,9 @@ class Database:
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
             _postgres_partial_indexes()
         self._writer = self.engine.execution_options(tray_write=True)
+        # SQLite's WAL readers already keep one snapshot from their first read on.
+        self._snapshot = self.engine if self.is_sqlite else self.engine.execution_options(
+            isolation_level="REPEATABLE READ")
 
     @classmethod
     def for_file(cls, path: Path) -> "Database":
@@ -67,6 +70,14 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         with _storage_errors(), Session(self.engine, expire_on_commit=False) as s:
+            with s.begin():
+                yield s
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read transaction that sees one state throughout, however long it reads (a sync
+        snapshot notes the event cursor, then reads the state that cursor describes)."""
+        with _storage_errors(), Session(self._snapshot, expire_on_commit=False) as s:
             with s.begin():
                 yield s
 

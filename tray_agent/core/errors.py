@@ -57,6 +57,23 @@ class ProviderIdTaken(Conflict):
     """A provider's message id offered for a send that another message already holds."""
 
     code = "provider_id_taken"
+class AlreadyTaken(Conflict):
+    """A colleague took the conversation over first. ``reason`` is the stable code the sync
+    API answers with (the desktop API keeps its ``code``)."""
+
+    reason = "already_taken"
+
+    def __init__(self, message: str, *, owner_id: int | None, owner_name: str,
+                 taken_at: datetime | None) -> None:
+        super().__init__(message, owner_id=owner_id)
+        self.owner_name = owner_name
+        self.taken_at = taken_at
+
+
+class NotOwner(Forbidden):
+    """Only the agent handling the conversation may do this."""
+
+    reason = "not_owner"
 
 
 class RuleViolation(TrayAgentError):
@@ -64,6 +81,16 @@ class RuleViolation(TrayAgentError):
 
     status = 409
     code = "rule_violation"
+
+
+class ConversationClosed(RuleViolation):
+    reason = "conversation_closed"
+
+
+class PickupDisabled(RuleViolation):
+    """The queue is a shared inbox (pickup mode "none"): nobody takes its conversations."""
+
+    reason = "pickup_disabled"
 
 
 class ReplyWindowClosed(RuleViolation):

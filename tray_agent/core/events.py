@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, text
@@ -29,8 +30,16 @@ SETTINGS_UPDATED = "settings.updated"
 AGENT_UPDATED = "agent.updated"
 
 
+#: The client's idempotency key for the action being done in this context (the team
+#: server's sync API sets it): the events the action writes carry it as ``client_key``, so
+#: the client can swap its local echo for the real row.
+CLIENT_KEY: ContextVar[str | None] = ContextVar("tray_agent_client_key", default=None)
+
 #: Key of the PostgreSQL advisory lock that orders event-log writers.
 _LOG_LOCK = 0x7A1E7
+#: The PostgreSQL channel a commit that wrote events notifies (team server replicas
+#: listen on it to wake their readers; the events table stays the truth).
+NOTIFY_CHANNEL = "tray_agent_events"
 
 
 def serialize_writers(session: Session) -> None:
@@ -40,6 +49,10 @@ def serialize_writers(session: Session) -> None:
     before the first event of a transaction, does the same (re-taking it is a no-op)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
+        if not session.info.get("tray_notify"):
+            # Delivered at commit, once per transaction; a wake-up only, with no payload.
+            session.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+            session.info["tray_notify"] = True
 
 
 def append(
@@ -55,6 +68,9 @@ def append(
     **data: Any,
 ) -> Event:
     serialize_writers(session)
+    key = CLIENT_KEY.get()
+    if key is not None:
+        data.setdefault("client_key", key)
     ev = Event(
         type=type, conversation_id=conversation_id, message_id=message_id, agent_id=agent_id,
         visible_agent_id=visible_agent_id, visible_queue_id=visible_queue_id,

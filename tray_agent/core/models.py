@@ -47,12 +47,20 @@ class Agent(SQLModel, table=True):
     #: Own phone number, used by click-to-call handlers; never shown to customers.
     extension: Optional[str] = None
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: "agent", or "admin" (a team server's administrator: sees every conversation).
+    role: str = Field(default="agent", sa_column=Column(String, nullable=False, server_default="agent"))
+
+
+#: A queue's pickup modes: the first member to reply takes it (auto), only Pick Up takes it
+#: (manual), or nobody takes it: a shared inbox (none).
+PICKUP_MODES = ("auto", "manual", "none")
 
 
 class MessageQueue(SQLModel, table=True):
     __tablename__ = "message_queue"
     id: int = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    pickup_mode: str = Field(default="auto", sa_column=Column(String, nullable=False, server_default="auto"))
 
 
 class QueueMember(SQLModel, table=True):
@@ -127,6 +135,8 @@ class Conversation(SQLModel, table=True):
     archived: bool = False
     assigned_agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
     queue_id: Optional[int] = Field(default=None, foreign_key="message_queue.id")
+    #: When the current owner took it (claim or transfer): "already taken ... at".
+    assigned_at: Optional[datetime] = _ts()
     started_by: str = "customer"  # customer | agent
     created_at: Optional[datetime] = _ts()
     closed_at: Optional[datetime] = _ts()
@@ -273,3 +283,6 @@ class EarlyStatus(SQLModel, table=True):
     rule_violation: bool = False
     at: Optional[datetime] = _ts()
     received_at: Optional[datetime] = _ts()
+# The team server's tables (devices, sign-in codes, audit log, ...) register on the same
+# metadata, so migrations and the schema check see them wherever the models are imported.
+from tray_agent.core import team_models  # noqa: E402,F401

@@ -13,8 +13,10 @@ from tray_agent.core.ingest import Ingest
 from tray_agent.core.maintenance import Maintenance
 from tray_agent.core.outbox import Outbox
 from tray_agent.core.queries import Queries
+from tray_agent.core.sync import Sync
 
 
-class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin):
-    """Ingest, agent actions, the outbox, the background rules, queries and administration,
-    in one place. Each part stands on ``InboxBase`` alone; what two parts share lives there."""
+class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync):
+    """Ingest, agent actions, the outbox, the background rules, queries, administration and
+    what a syncing client reads, in one place. Each part stands on ``InboxBase`` alone; what
+    two parts share lives there."""

@@ -14,12 +14,16 @@ class AgentView(BaseModel):
     email: Optional[str] = None
     online: bool = False
     last_seen_at: Optional[datetime] = None
+    #: "agent", or "admin" on a team server.
+    role: str = "agent"
 
 
 class QueueView(BaseModel):
     id: int
     name: str
     member_ids: list[int]
+    #: auto (the first reply takes it), manual (Pick Up only), none (a shared inbox).
+    pickup_mode: str = "auto"
 
 
 class ChannelView(BaseModel):

@@ -1,0 +1,36 @@
+"""Team server tests: a real PostgreSQL database and the server on real HTTP on loopback.
+One server per test module (agents and their devices made once); each test makes its own
+conversations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server.live import Team, team_server
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def module_db(postgres_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def team(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    home: Path = tmp_path_factory.mktemp("team") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRAY_AGENT_HOME", str(home))
+        for var in ("TRAY_AGENT_DATABASE_URL", "TRAY_AGENT_LOAD_PLUGINS"):
+            mp.delenv(var, raising=False)
+        with team_server(home, module_db) as t:
+            yield t

@@ -1,0 +1,111 @@
+"""Visibility on every sync endpoint, as a matrix: each endpoint × who asks. An agent sees
+the conversations assigned to them and the unassigned ones of their queues, an admin sees
+all; anything else is 404 (never 403), and a missing or revoked token is 401."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server.live import CONSOLE_ACTOR, Team
+
+READS = ("snapshot", "events", "conversation", "messages")
+ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read")
+OK = {"reply": 201}
+
+# Who asks, about which conversation: "owned" is Alice's (taken from the queue), "queued"
+# waits unassigned in the queue of Alice and Bea; Carl is in no queue; Ada is an admin.
+ROLES = {
+    "owner": ("Alice", "owned"),
+    "queue member": ("Bea", "queued"),
+    "queue member, taken by a colleague": ("Bea", "owned"),
+    "other agent": ("Carl", "owned"),
+    "other agent, queued": ("Carl", "queued"),
+    "admin": ("Ada", "owned"),
+    "revoked device": ("revoked", "owned"),
+    "no token": (None, "owned"),
+}
+
+
+def expected(endpoint: str, role: str) -> Any:
+    """The status (or, for snapshot and events, whether the conversation shows)."""
+    if role in ("revoked device", "no token"):
+        return 401
+    sees = role in ("owner", "queue member", "admin")
+    if endpoint in READS:
+        return ("shown" if sees else "hidden") if endpoint in ("snapshot", "events") else (200 if sees else 404)
+    if role == "admin" and endpoint in ("reply", "claim"):
+        return 409  # sees it, but Alice has it: already taken, by whom and when
+    if role == "queue member, taken by a colleague":
+        return 409 if endpoint in ("reply", "claim") else 404
+    return OK.get(endpoint, 200) if sees else 404
+
+
+@pytest.fixture(scope="module")
+def revoked(team: Team) -> str:
+    """A second device of Alice's, revoked by the administrator."""
+    code = team.accounts.issue_code(CONSOLE_ACTOR, team.agents["Alice"].id)
+    token = team.sign_in("Alice", code, device="Old phone")
+    device = [d for d in team.accounts.list_devices(team.agents["Alice"].id) if d.name == "Old phone"][0]
+    team.accounts.revoke_device(CONSOLE_ACTOR, device.id)
+    return token
+
+
+def _client(team: Team, who: str | None, revoked: str) -> httpx.Client:
+    if who == "revoked":
+        return httpx.Client(base_url=team.url, headers={"Authorization": f"Bearer {revoked}"}, timeout=30)
+    return team.http(who)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize("endpoint", READS + ACTIONS)
+def test_every_endpoint_answers_only_those_who_may_see_the_conversation(team: Team, revoked: str,
+                                                                        endpoint: str, role: str):
+    who, which = ROLES[role]
+    conv = team.customer_says("hello")
+    address = team.address_of(conv)
+    if which == "owned":
+        team.inbox.claim(team.agents["Alice"].id, conv)
+    if endpoint == "reopen":
+        team.inbox.close(team.agents["Alice" if which == "owned" else "Bea"].id, conv)
+    with _client(team, who, revoked) as c:
+        got = _call(team, c, endpoint, conv, address)
+    assert got == expected(endpoint, role)
+
+
+def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str) -> Any:
+    if endpoint == "snapshot":
+        r = c.get("/sync/v1/snapshot", params={"limit": 1000})
+        if r.status_code != 200:
+            return r.status_code
+        return "shown" if conv in [x["id"] for x in r.json()["conversations"]] else "hidden"
+    if endpoint == "events":
+        with team.http("Ada") as admin:
+            cursor = admin.get("/sync/v1/snapshot", params={"limit": 1, "messages": 0}).json()["cursor"]
+        team.customer_says("are you there?", address=address)
+        r = c.get("/sync/v1/events", params={"since": cursor, "wait": 0})
+        if r.status_code != 200:
+            return r.status_code
+        return "shown" if any(e["conversation_id"] == conv for e in r.json()["events"]) else "hidden"
+    if endpoint == "conversation":
+        r = c.get(f"/sync/v1/conversations/{conv}")
+    elif endpoint == "messages":
+        r = c.get(f"/sync/v1/conversations/{conv}/messages")
+    else:
+        body: dict[str, Any] = {}
+        if endpoint == "reply":
+            body = {"text": "On it"}
+        elif endpoint == "transfer":
+            body = {"to_agent_id": team.agents["Carl"].id, "note": "for you"}
+        r = c.post(f"/sync/v1/conversations/{conv}/{endpoint}", json=body,
+                   headers={"Idempotency-Key": uuid.uuid4().hex})
+    if r.status_code == 404:
+        # Never a hint that it exists: the same answer as for a conversation that does not.
+        assert r.json()["error"] == "not_found" and str(conv) in r.json()["message"]
+    if r.status_code == 409:
+        assert r.json()["error"] == "already_taken" and r.json()["owner_name"] == "Alice"
+        assert r.json()["taken_at"] is not None
+    return r.status_code

@@ -1,0 +1,159 @@
+"""What a syncing client reads: a snapshot of everything an agent may see, consistent with
+the event log's sequence number it was taken at, and the log filtered for that agent,
+including a ``conversation.removed`` when a conversation leaves their view.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from tray_agent.core import events
+from tray_agent.core.base import InboxBase, event_view
+from tray_agent.core.models import Conversation, Event, Message
+from tray_agent.core.views import AgentView, ChannelView, ConversationView, EventView, MessageView, QueueView
+
+#: The event a client gets when a conversation leaves its view (taken, transferred away).
+CONVERSATION_REMOVED = "conversation.removed"
+MAX_CONVERSATIONS = 1000
+MAX_MESSAGES = 200
+
+
+class SyncConversation(ConversationView):
+    #: The newest messages, oldest first; older ones page in through the history.
+    messages: list[MessageView] = []
+    more_messages: bool = False
+
+
+class Snapshot(BaseModel):
+    #: The event log's sequence number this state is consistent with.
+    seq: int
+    me: AgentView
+    my_queue_ids: list[int]
+    agents: list[AgentView]
+    queues: list[QueueView]
+    channels: list[ChannelView]
+    conversations: list[SyncConversation]
+    #: Pass as ``after`` for the next page of conversations; None on the last page.
+    next_after: Optional[int] = None
+
+
+class Sync(InboxBase):
+    def snapshot(self, agent_id: int, *, after: int = 0, limit: int = 200, messages: int = 20) -> Snapshot:
+        """One page of the conversations ``agent_id`` sees (by id, after ``after``) with
+        their newest ``messages``, in one snapshot transaction that first notes the seq:
+        applying the events after it (as upserts) brings the page up to date."""
+        limit = max(1, min(limit, MAX_CONVERSATIONS))
+        messages = max(0, min(messages, MAX_MESSAGES))
+        with self.db.snapshot() as s:
+            seq = s.execute(select(func.max(Event.seq))).scalar() or 0
+            me = self._agent(s, agent_id)
+            queues = self._my_queues(s, agent_id)
+            q = select(Conversation).where(Conversation.id > after)
+            if me.role != "admin":
+                q = q.where(self._visible(agent_id, queues))
+            convs = list(s.execute(q.order_by(Conversation.id).limit(limit + 1)).scalars())
+            more = len(convs) > limit
+            convs = convs[:limit]
+            recent = self._recent_messages(s, [c.id for c in convs], messages)
+            page = [SyncConversation(**v.model_dump(), messages=recent.get(v.id, ([], False))[0],
+                                     more_messages=recent.get(v.id, ([], False))[1])
+                    for v in self._conversation_views(s, agent_id, convs)]
+            me_view = self._agent_view(me)
+        return Snapshot(seq=seq, me=me_view, my_queue_ids=queues, agents=self.list_agents(),  # type: ignore[attr-defined]
+                        queues=self.list_queues(), channels=self.list_channels(),  # type: ignore[attr-defined]
+                        conversations=page, next_after=convs[-1].id if more and convs else None)
+
+    def _recent_messages(self, s: Session, conv_ids: list[int], n: int) -> dict[int, tuple[list[MessageView], bool]]:
+        if not conv_ids or n == 0:
+            return {}
+        # One windowed query for the page instead of one query per conversation.
+        rank = func.row_number().over(partition_by=Message.conversation_id, order_by=Message.id.desc()).label("rank")  # type: ignore[union-attr]
+        ranked = select(Message.id, rank).where(Message.conversation_id.in_(conv_ids)).subquery()  # type: ignore[attr-defined]
+        rows = list(s.execute(select(Message).join(ranked, ranked.c.id == Message.id)
+                              .where(ranked.c.rank <= n + 1).order_by(Message.id)).scalars())
+        by_conv: dict[int, list[Message]] = {}
+        for m in rows:
+            by_conv.setdefault(m.conversation_id, []).append(m)
+        views = {v.id: v for v in self._message_views(s, rows)}
+        return {cid: ([views[m.id] for m in ms[-n:]], len(ms) > n) for cid, ms in by_conv.items()}
+
+    def event_bounds(self) -> tuple[int, int]:
+        """The oldest and newest sequence numbers the log holds (0, 0 when empty)."""
+        with self.db.read() as s:
+            lo, hi = s.execute(select(func.min(Event.seq), func.max(Event.seq))).one()
+            return lo or 0, hi or 0
+
+    def events_for(self, agent_id: int, after: int, limit: int = 500) -> tuple[list[EventView], int]:
+        """The events after ``after`` that ``agent_id`` may see, and the seq read up to (the
+        next cursor, past events they may not see). An event that takes a conversation out
+        of their view is followed by a ``conversation.removed`` for it."""
+        with self.db.read() as s:
+            me = self._agent(s, agent_id)
+            admin = me.role == "admin"
+            queues = set(self._my_queues(s, agent_id))
+            # The log's end first, then the rows up to it: seq order is commit order, so
+            # nothing at or below it can commit later, and the cursor may move to it even
+            # past events this agent may not see.
+            end = s.execute(select(func.max(Event.seq))).scalar() or 0
+            q = select(Event).where(Event.seq > after, Event.seq <= end)
+            if not admin:
+                # Transfers are read too: one can take a conversation out of this agent's queue.
+                q = q.where(or_(events.visible_to(agent_id), Event.type == events.CONVERSATION_TRANSFERRED))
+            limit = max(1, min(limit, 5000))
+            rows = list(s.execute(q.order_by(Event.seq).limit(limit)).scalars())
+            upto = rows[-1].seq if len(rows) == limit else end
+        return for_agent(rows, agent_id, admin, queues), max(after, upto)
+
+    def agent_scope(self, agent_id: int) -> tuple[bool, set[int]]:
+        """What an agent's event filter needs: whether they are an admin, and their queues."""
+        with self.db.read() as s:
+            return self._is_admin(s, agent_id), set(self._my_queues(s, agent_id))
+
+    def events_tail(self, after: int, limit: int = 5000) -> tuple[list[Event], int]:
+        """Every event after ``after`` (unfiltered: a replica's shared reader filters them per
+        agent in memory), and the seq read up to."""
+        with self.db.read() as s:
+            end = s.execute(select(func.max(Event.seq))).scalar() or 0
+            rows = list(s.execute(select(Event).where(Event.seq > after, Event.seq <= end)
+                                  .order_by(Event.seq).limit(limit)).scalars())
+            return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
+
+
+def for_agent(rows: list[Event], agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
+    """The events of ``rows`` this agent may see, with removals where one leaves their view."""
+    out: list[EventView] = []
+    for e in rows:
+        out.extend(_for_agent(e, agent_id, admin, queues))
+    return out
+
+
+def _sees(agent_id: int, admin: bool, queues: set[int], owner: int | None, queue: int | None) -> bool:
+    if admin:
+        return True
+    if owner is not None:
+        return owner == agent_id
+    return queue is None or queue in queues
+
+
+def _for_agent(e: Event, agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
+    data: dict[str, Any] = e.data or {}
+    personal = e.visible_agent_id is not None and e.visible_queue_id is None and data.get("change") in ("read", "unread")
+    if e.conversation_id is None or personal:
+        # Not about a conversation's visibility: theirs, or everyone's (a read mark is its agent's).
+        mine = e.visible_agent_id in (None, agent_id) or e.agent_id == agent_id
+        return [event_view(e)] if mine else []
+    after = _sees(agent_id, admin, queues, e.visible_agent_id,
+                  e.visible_queue_id if e.visible_agent_id is None else None)
+    before = _sees(agent_id, admin, queues, data["prev_agent_id"], data.get("prev_queue_id")) \
+        if "prev_agent_id" in data else after
+    out = [event_view(e)] if after or before or e.agent_id == agent_id else []
+    if before and not after:
+        out.append(EventView(seq=e.seq, type=CONVERSATION_REMOVED, conversation_id=e.conversation_id,
+                             agent_id=e.agent_id, created_at=e.created_at,
+                             data={"reason": e.type if e.type != events.CONVERSATION_UPDATED else data.get("change"),
+                                   **({"client_key": data["client_key"]} if "client_key" in data else {})}))
+    return out

@@ -1,0 +1,111 @@
+"""The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read.
+Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
+repeat gets the first answer, and the events the action wrote carry the key. Refusals
+answer a stable ``error`` code (already_taken, not_owner, conversation_closed,
+reply_window_closed, not_found, ...) with the human ``message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from tray_agent.core.service import Inbox
+from tray_agent.core.views import ConversationView, MessageView
+from tray_agent.server.accounts import Actor, Caller
+from tray_agent.server.deps import AppDep, CallerDep
+from tray_agent.server.idempotency import MAX_KEY, run_once
+from tray_agent.server.routes_sync import PREFIX
+
+router = APIRouter(prefix=PREFIX, tags=["sync actions"])
+#: The `Idempotency-Key` header (FastAPI maps the parameter name idempotency_key to it).
+KeyHeader = Annotated[Optional[str], Header(max_length=MAX_KEY)]
+_ERRORS = {404: {"description": "not_found: the conversation is not one this agent sees"},
+           409: {"description": "already_taken (owner_id, owner_name, taken_at), conversation_closed, "
+                                "reply_window_closed (closed_at), in_progress"}}
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_key: Optional[str] = Field(None, max_length=MAX_KEY)
+
+
+class ReplyBody(ActionBody):
+    text: str = Field(..., min_length=1, max_length=100_000)
+
+
+class TransferBody(ActionBody):
+    to_agent_id: Optional[int] = None
+    to_queue_id: Optional[int] = None
+    note: str = Field("", max_length=2000)
+
+
+def _act(request: Request, app: AppDep, caller: CallerDep, key: str | None, body: ActionBody | None,
+         action: Callable[[], BaseModel], status: int = 200) -> JSONResponse:
+    if caller.admin:
+        action = _audited(request, caller, action)
+    code, answer = run_once(app.db, app.clock, caller.agent_id, key or (body.client_key if body else None),
+                            f"{request.method} {request.url.path}", action, status)
+    return JSONResponse(answer, status_code=code)
+
+
+def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) -> Callable[[], BaseModel]:
+    """An administrator's action on a conversation (often a colleague's) goes to the audit log."""
+    verb = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    target = f"conversation:{request.path_params.get('conversation_id')}"
+
+    def run() -> BaseModel:
+        result = action()
+        if verb != "read":
+            accounts = request.app.state.accounts
+            accounts.record(Actor(accounts.inbox.get_agent(caller.agent_id).name, caller.agent_id),
+                            f"conversation.{verb}", target)
+        return result
+
+    return run
+
+
+@router.post("/conversations/{conversation_id}/reply", status_code=201, response_model=MessageView,
+             responses=_ERRORS)
+def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, caller: CallerDep,
+          idempotency_key: KeyHeader = None) -> JSONResponse:
+    """Send a text reply (queued for the channel; it goes out once, whatever the retries)."""
+    return _act(request, app, caller, idempotency_key, body,
+                lambda: app.inbox.reply(caller.agent_id, conversation_id, body.text), 201)
+
+
+@router.post("/conversations/{conversation_id}/transfer", response_model=ConversationView, responses=_ERRORS)
+def transfer(conversation_id: int, body: TransferBody, request: Request, app: AppDep, caller: CallerDep,
+             idempotency_key: KeyHeader = None) -> JSONResponse:
+    """Hand the conversation to a colleague or a queue, with an optional note."""
+    return _act(request, app, caller, idempotency_key, body, lambda: app.inbox.transfer(
+        caller.agent_id, conversation_id, to_agent_id=body.to_agent_id, to_queue_id=body.to_queue_id,
+        note=body.note))
+
+
+def _simple(name: str, doc: str, action: Callable[[Inbox, int, int], ConversationView]) -> None:
+    """The one-word actions share a shape: POST, an optional body with the key, the
+    conversation back."""
+
+    def endpoint(conversation_id: int, request: Request, app: AppDep, caller: CallerDep,
+                 idempotency_key: KeyHeader = None, body: Optional[ActionBody] = None) -> JSONResponse:
+        return _act(request, app, caller, idempotency_key, body,
+                    lambda: action(app.inbox, caller.agent_id, conversation_id))
+
+    endpoint.__doc__ = doc
+    endpoint.__name__ = name
+    router.add_api_route(f"/conversations/{{conversation_id}}/{name}", endpoint, methods=["POST"],
+                         response_model=ConversationView, responses=_ERRORS, name=f"sync_{name}")
+
+
+_simple("claim", "Take the conversation over (Pick Up); of racing claims one wins, the others "
+        "are told who took it and when.", lambda i, a, c: i.claim(a, c))
+_simple("close", "Close the conversation.", lambda i, a, c: i.close(a, c))
+_simple("reopen", "Reopen a closed conversation.", lambda i, a, c: i.reopen(a, c))
+_simple("archive", "Archive it for this agent's list.", lambda i, a, c: i.archive(a, c))
+_simple("unarchive", "Bring it back from the archive.", lambda i, a, c: i.unarchive(a, c))
+_simple("read", "Mark it read up to its newest message.", lambda i, a, c: i.mark_read(a, c))
