@@ -27,7 +27,7 @@ from tray_agent.paths import resolve
 from tray_agent.plugins import PluginHost
 from tray_agent.server.accounts import CONSOLE, Actor
 from tray_agent.server.runner import TeamServer
-from tests.fixtures._util import free_port
+from tray_agent.net import free_port
 from tests.support import FakeChannels
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)

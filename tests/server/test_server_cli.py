@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures._util import free_port
+from tray_agent.net import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -17,7 +17,7 @@ from tray_agent.config import load
 from tray_agent.paths import resolve
 from tray_agent.plugins import PluginHost
 from tray_agent.server.runner import TeamServer
-from tests.fixtures._util import free_port
+from tray_agent.net import free_port
 from tests.server.live import ServerThread, Team
 from tests.support import FakeChannels
 
