@@ -8,25 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from tray_agent.core.clock import utc
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
-        return None if value is None else utc(value).replace(tzinfo=None)
-
-    def process_result_value(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
-        return None if value is None else utc(value)
-
-
-def _ts(nullable: bool = True, **kw: Any) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, **kw))
+from tray_agent.core.columns import UTCDateTime, _ts
 
 
 # Direction of a message in a conversation's history.

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from sqlalchemy import JSON, Column, Index, String
 from sqlmodel import Field, SQLModel
 
-from tray_agent.core.models import _ts
+from tray_agent.core.columns import _ts
 
 
 class ServerMeta(SQLModel, table=True):

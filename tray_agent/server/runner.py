@@ -106,12 +106,14 @@ class TeamServer:
         self.runtime = Runtime(app, public_url or self.url)
         self.accounts = Accounts(app.inbox)
         self.api = create_server_api(app, self.runtime, self.accounts)
+        #: Set when the server shuts down: open event streams end instead of holding it up.
+        self.api.state.stopping = asyncio.Event()
         ssl = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)} if tls else {}
         # proxy_headers: a reverse proxy on loopback passes the client's address (rate limits).
         self.server = _ReplicaServer(uvicorn.Config(self.api, host=host, port=port, log_level="warning", lifespan="on",
                                                     access_log=False, timeout_graceful_shutdown=5,
                                                     proxy_headers=True, **ssl),  # type: ignore[arg-type]
-                                     asyncio.Event())
+                                     self.api.state.stopping)
         self._auto = None
         # Commits through other replicas wake this one's event streams.
         self.wakeups = PgWakeups(app.db.url)
