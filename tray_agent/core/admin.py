@@ -237,7 +237,7 @@ class Admin(InboxBase):
                 raise NotFound(f"There is no queue {queue_id}.")
             q.pickup_mode = pickup_mode
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
-            members = list(s.execute(select(QueueMember.agent_id).where(QueueMember.queue_id == q.id)).scalars())
+            members = list(s.execute(select(col(QueueMember.agent_id)).where(col(QueueMember.queue_id) == q.id)).scalars())
             return QueueView(id=q.id, name=q.name, member_ids=members, pickup_mode=q.pickup_mode)
 
     def list_queues(self) -> list[QueueView]:

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, event_view
@@ -52,10 +53,10 @@ class Sync(InboxBase):
             seq = s.execute(select(func.max(Event.seq))).scalar() or 0
             me = self._agent(s, agent_id)
             queues = self._my_queues(s, agent_id)
-            q = select(Conversation).where(Conversation.id > after)
+            q = select(Conversation).where(col(Conversation.id) > after)
             if me.role != "admin":
                 q = q.where(self._visible(agent_id, queues))
-            convs = list(s.execute(q.order_by(Conversation.id).limit(limit + 1)).scalars())
+            convs = list(s.execute(q.order_by(col(Conversation.id)).limit(limit + 1)).scalars())
             more = len(convs) > limit
             convs = convs[:limit]
             recent = self._recent_messages(s, [c.id for c in convs], messages)
@@ -63,18 +64,19 @@ class Sync(InboxBase):
                                      more_messages=recent.get(v.id, ([], False))[1])
                     for v in self._conversation_views(s, agent_id, convs)]
             me_view = self._agent_view(me)
-        return Snapshot(seq=seq, me=me_view, my_queue_ids=queues, agents=self.list_agents(),  # type: ignore[attr-defined]
-                        queues=self.list_queues(), channels=self.list_channels(),  # type: ignore[attr-defined]
+        return Snapshot(seq=seq, me=me_view, my_queue_ids=queues, agents=self.list_agents(),  # type: ignore[attr-defined]  # Admin's: both mixed into Inbox
+                        queues=self.list_queues(), channels=self.list_channels(),  # type: ignore[attr-defined]  # (as above)
                         conversations=page, next_after=convs[-1].id if more and convs else None)
 
     def _recent_messages(self, s: Session, conv_ids: list[int], n: int) -> dict[int, tuple[list[MessageView], bool]]:
         if not conv_ids or n == 0:
             return {}
         # One windowed query for the page instead of one query per conversation.
-        rank = func.row_number().over(partition_by=Message.conversation_id, order_by=Message.id.desc()).label("rank")  # type: ignore[union-attr]
-        ranked = select(Message.id, rank).where(Message.conversation_id.in_(conv_ids)).subquery()  # type: ignore[attr-defined]
-        rows = list(s.execute(select(Message).join(ranked, ranked.c.id == Message.id)
-                              .where(ranked.c.rank <= n + 1).order_by(Message.id)).scalars())
+        rank = func.row_number().over(partition_by=col(Message.conversation_id),
+                                      order_by=col(Message.id).desc()).label("rank")
+        ranked = select(col(Message.id), rank).where(col(Message.conversation_id).in_(conv_ids)).subquery()
+        rows = list(s.execute(select(Message).join(ranked, ranked.c.id == col(Message.id))
+                              .where(ranked.c.rank <= n + 1).order_by(col(Message.id))).scalars())
         by_conv: dict[int, list[Message]] = {}
         for m in rows:
             by_conv.setdefault(m.conversation_id, []).append(m)
@@ -99,12 +101,12 @@ class Sync(InboxBase):
             # nothing at or below it can commit later, and the cursor may move to it even
             # past events this agent may not see.
             end = s.execute(select(func.max(Event.seq))).scalar() or 0
-            q = select(Event).where(Event.seq > after, Event.seq <= end)
+            q = select(Event).where(col(Event.seq) > after, col(Event.seq) <= end)
             if not admin:
                 # Transfers are read too: one can take a conversation out of this agent's queue.
-                q = q.where(or_(events.visible_to(agent_id), Event.type == events.CONVERSATION_TRANSFERRED))
+                q = q.where(or_(events.visible_to(agent_id), col(Event.type) == events.CONVERSATION_TRANSFERRED))
             limit = max(1, min(limit, 5000))
-            rows = list(s.execute(q.order_by(Event.seq).limit(limit)).scalars())
+            rows = list(s.execute(q.order_by(col(Event.seq)).limit(limit)).scalars())
             upto = rows[-1].seq if len(rows) == limit else end
         return for_agent(rows, agent_id, admin, queues), max(after, upto)
 
@@ -118,8 +120,8 @@ class Sync(InboxBase):
         agent in memory), and the seq read up to."""
         with self.db.read() as s:
             end = s.execute(select(func.max(Event.seq))).scalar() or 0
-            rows = list(s.execute(select(Event).where(Event.seq > after, Event.seq <= end)
-                                  .order_by(Event.seq).limit(limit)).scalars())
+            rows = list(s.execute(select(Event).where(col(Event.seq) > after, col(Event.seq) <= end)
+                                  .order_by(col(Event.seq)).limit(limit)).scalars())
             return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
 
 

@@ -16,6 +16,7 @@ from typing import Any, Optional
 from pydantic import BaseModel
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import col
 
 from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.models import Agent
@@ -128,7 +129,7 @@ class Accounts:
         except IntegrityError:
             pass  # another replica made it first
         with self.db.read() as s:
-            return s.get(ServerMeta, "epoch").value  # type: ignore[union-attr]
+            return s.get_one(ServerMeta, "epoch").value
 
     def _placement(self) -> str:
         if self.db.is_sqlite:
@@ -205,7 +206,7 @@ class Accounts:
         now = self.clock.now()
         token = secrets.token_urlsafe(32)
         with self.db.write() as s:
-            row = s.execute(select(SignInCode).where(SignInCode.selector == selector)).scalar_one_or_none()
+            row = s.execute(select(SignInCode).where(col(SignInCode.selector) == selector)).scalar_one_or_none()
             if row is None:
                 raise wrong
             guessed = not hmac.compare_digest(row.secret_hash, sha256(secret))
@@ -222,18 +223,18 @@ class Accounts:
                 raise InvalidCode("This sign-in code was used already or has expired; ask your "
                                   "administrator for a new one.")
             # A conditional update: two devices racing with one code, one of them wins.
-            used = s.execute(update(SignInCode).where(SignInCode.id == row.id, SignInCode.used_at.is_(None))  # type: ignore[union-attr]
+            used = s.execute(update(SignInCode).where(col(SignInCode.id) == row.id, col(SignInCode.used_at).is_(None))  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
                              .values(used_at=now).execution_options(synchronize_session=False)).rowcount
             if not used:
                 raise InvalidCode("This sign-in code was used already; ask your administrator for a new one.")
-            agent = s.get(Agent, row.agent_id)
+            agent = s.get_one(Agent, row.agent_id)
             device = Device(agent_id=row.agent_id, name=device_name, token_hash=sha256(token), created_at=now,
                             last_seen_at=now)
             s.add(device)
             s.flush()
-            self._audit(s, Actor(agent.name, agent.id), "device.signed_in", f"device:{device.id}",  # type: ignore[union-attr]
+            self._audit(s, Actor(agent.name, agent.id), "device.signed_in", f"device:{device.id}",
                         {"name": device_name, "source": source})
-            view = self._device_view(device, agent.name)  # type: ignore[union-attr]
+            view = self._device_view(device, agent.name)
         return view, self.inbox.get_agent(row.agent_id), token
 
     def authenticate(self, token: str) -> Caller | None:
@@ -241,15 +242,16 @@ class Accounts:
         if not token:
             return None
         with self.db.read() as s:
-            row = s.execute(select(Device.id, Device.agent_id, Device.revoked_at, Device.last_seen_at, Agent.role)
-                            .join(Agent, Agent.id == Device.agent_id)
-                            .where(Device.token_hash == sha256(token))).one_or_none()
+            row = s.execute(select(col(Device.id), col(Device.agent_id), col(Device.revoked_at), col(Device.last_seen_at),
+                                   col(Agent.role))
+                            .join(Agent, col(Agent.id) == col(Device.agent_id))
+                            .where(col(Device.token_hash) == sha256(token))).one_or_none()
         if row is None or row.revoked_at is not None:
             return None
         now = self.clock.now()
         if row.last_seen_at is None or now - row.last_seen_at > timedelta(minutes=1):
             with self.db.write() as s:
-                s.execute(update(Device).where(Device.id == row.id).values(last_seen_at=now))
+                s.execute(update(Device).where(col(Device.id) == row.id).values(last_seen_at=now))
         return Caller(agent_id=row.agent_id, device_id=row.id, admin=row.role == "admin")
 
     def device_active(self, device_id: int) -> bool:
@@ -260,9 +262,9 @@ class Accounts:
 
     def list_devices(self, agent_id: int | None = None) -> list[DeviceView]:
         with self.db.read() as s:
-            q = select(Device, Agent.name).join(Agent, Agent.id == Device.agent_id).order_by(Device.id)
+            q = select(Device, col(Agent.name)).join(Agent, col(Agent.id) == col(Device.agent_id)).order_by(col(Device.id))
             if agent_id is not None:
-                q = q.where(Device.agent_id == agent_id)
+                q = q.where(col(Device.agent_id) == agent_id)
             return [self._device_view(d, name) for d, name in s.execute(q).all()]
 
     def revoke_device(self, actor: Actor, device_id: int) -> DeviceView:
@@ -274,11 +276,11 @@ class Accounts:
             if d.revoked_at is None:
                 d.revoked_at = self.clock.now()
                 self._audit(s, actor, "device.revoked", f"device:{d.id}", {"agent_id": d.agent_id, "name": d.name})
-            return self._device_view(d, s.get(Agent, d.agent_id).name)  # type: ignore[union-attr]
+            return self._device_view(d, s.get_one(Agent, d.agent_id).name)
 
     def _device_view(self, d: Device, agent_name: str) -> DeviceView:
-        return DeviceView(id=d.id, agent_id=d.agent_id, agent_name=agent_name, name=d.name,  # type: ignore[arg-type]
-                          created_at=d.created_at, last_seen_at=d.last_seen_at, revoked_at=d.revoked_at)  # type: ignore[arg-type]
+        return DeviceView(id=d.id, agent_id=d.agent_id, agent_name=agent_name, name=d.name,
+                          created_at=d.created_at, last_seen_at=d.last_seen_at, revoked_at=d.revoked_at)
 
     # -- audit log ------------------------------------------------------------------------
 
@@ -293,6 +295,6 @@ class Accounts:
 
     def audit_log(self, limit: int = 100) -> list[AuditView]:
         with self.db.read() as s:
-            rows = s.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))).scalars()
-            return [AuditView(id=a.id, at=a.at, actor=a.actor, action=a.action, target=a.target,  # type: ignore[arg-type]
+            rows = s.execute(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(max(1, min(limit, 1000)))).scalars()
+            return [AuditView(id=a.id, at=a.at, actor=a.actor, action=a.action, target=a.target,
                               detail=a.detail or {}) for a in rows]

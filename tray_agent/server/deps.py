@@ -14,7 +14,7 @@ from tray_agent.server.accounts import Accounts, Caller
 
 
 def get_app(request: Request) -> App:
-    return request.app.state.app  # type: ignore[no-any-return]
+    return request.app.state.app
 
 
 def get_inbox(request: Request) -> Inbox:
@@ -22,7 +22,7 @@ def get_inbox(request: Request) -> Inbox:
 
 
 def get_accounts(request: Request) -> Accounts:
-    return request.app.state.accounts  # type: ignore[no-any-return]
+    return request.app.state.accounts
 
 
 def get_caller(request: Request) -> Caller:

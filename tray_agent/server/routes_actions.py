@@ -8,7 +8,7 @@ reply_window_closed, not_found, ...) with the human ``message``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
@@ -24,9 +24,10 @@ from tray_agent.server.routes_sync import PREFIX
 router = APIRouter(prefix=PREFIX, tags=["sync actions"])
 #: The `Idempotency-Key` header (FastAPI maps the parameter name idempotency_key to it).
 KeyHeader = Annotated[Optional[str], Header(max_length=MAX_KEY)]
-_ERRORS = {404: {"description": "not_found: the conversation is not one this agent sees"},
-           409: {"description": "already_taken (owner_id, owner_name, taken_at), conversation_closed, "
-                                "reply_window_closed (closed_at), in_progress"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "not_found: the conversation is not one this agent sees"},
+    409: {"description": "already_taken (owner_id, owner_name, taken_at), conversation_closed, "
+                         "reply_window_closed (closed_at), in_progress"}}
 
 
 class ActionBody(BaseModel):

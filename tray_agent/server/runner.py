@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from sqlalchemy.engine import make_url
@@ -26,6 +27,9 @@ from tray_agent.run.runtime import Runtime
 from tray_agent.server.accounts import Accounts
 from tray_agent.server.api import create_server_api
 from tray_agent.server.wakeups import PgWakeups
+
+if TYPE_CHECKING:
+    from tray_agent.sandbox.autostart import AutoSandbox
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +116,9 @@ class TeamServer:
         # proxy_headers: a reverse proxy on loopback passes the client's address (rate limits).
         self.server = _ReplicaServer(uvicorn.Config(self.api, host=host, port=port, log_level="warning", lifespan="on",
                                                     access_log=False, timeout_graceful_shutdown=5,
-                                                    proxy_headers=True, **ssl),  # type: ignore[arg-type]
+                                                    proxy_headers=True, **ssl),  # type: ignore[arg-type]  # **ssl: str values, checked against every keyword
                                      self.api.state.stopping)
-        self._auto = None
+        self._auto: "AutoSandbox | None" = None
         # Commits through other replicas wake this one's event streams.
         self.wakeups = PgWakeups(app.db.url)
         self.api.state.subscribers.append(self.wakeups.subscribe)

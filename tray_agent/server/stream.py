@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -26,14 +26,15 @@ TOUCH_EVERY = 30.0
 
 async def follow(inbox: Inbox, tail: LogTail, agent_id: int, after: int, *, stopping: asyncio.Event,
                  keepalive: float = KEEPALIVE,
-                 allowed: Callable[[], bool] = lambda: True) -> AsyncIterator[tuple[list[EventView], int] | None]:
+                 allowed: Callable[[], bool] = lambda: True) -> AsyncGenerator[tuple[list[EventView], int] | None, None]:
     """Yields (events, seq read up to) whenever the cursor moves — with an empty list when
     it only moved past events this agent may not see — and None when a keep-alive is due.
     Ends when ``allowed()`` turns false (the device was revoked), checked with presence."""
     tail.start()
     touched = 0.0
     quiet_since = time.monotonic()
-    admin, queues = False, set()
+    admin = False
+    queues: set[int] = set()
     while not stopping.is_set():
         if time.monotonic() - touched >= TOUCH_EVERY:
             if not await run_in_threadpool(allowed):

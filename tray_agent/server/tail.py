@@ -78,8 +78,8 @@ class LogTail:
 
     async def _read(self) -> None:
         if self.end is None:
-            _, self.end = await run_in_threadpool(self.inbox.event_bounds)
-            self._from = self.end
+            _, end = await run_in_threadpool(self.inbox.event_bounds)
+            self.end = self._from = end
             self._notify()
             return
         while True:
@@ -87,7 +87,7 @@ class LogTail:
             moved = upto != self.end
             if rows:
                 self._rows.extend(rows)
-                self._seqs.extend(r.seq for r in rows)  # type: ignore[misc]
+                self._seqs.extend(r.seq for r in rows)
                 if len(self._rows) > KEEP:
                     self._from = self._seqs[-KEEP - 1]
                     del self._rows[:-KEEP], self._seqs[:-KEEP]
@@ -119,4 +119,4 @@ class LogTail:
             return [], seq
         i = bisect.bisect_right(self._seqs, seq)
         rows = self._rows[i:i + limit]
-        return rows, (rows[-1].seq if len(rows) == limit else self.end)  # type: ignore[return-value]
+        return rows, (rows[-1].seq if len(rows) == limit else self.end)
