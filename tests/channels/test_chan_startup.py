@@ -73,7 +73,7 @@ def test_a_bad_config_entry_is_one_log_line_and_the_rest_still_comes_up(
     assert any("'No number'" in m and "business_address is missing" in m for m in lines)
 
 
-def test_with_nothing_configured_the_sandbox_runs_inside_the_agent(
+def test_with_nothing_configured_the_sandbox_runs_beside_the_agent(
         home: Paths, make_app: Callable[..., App], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     app = make_app()

@@ -4,7 +4,6 @@ conversations."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +16,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture(scope="module")
 def module_db(postgres_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    url = postgres_server.create_database(name)
-    try:
+    with postgres_server.fresh_database() as url:
         yield url
-    finally:
-        postgres_server.drop_database(name)
 
 
 @pytest.fixture(scope="module")
