@@ -163,7 +163,8 @@ class Runtime:
                 sup.start(f"poll-{ch.name}", self._leased(f"poll-{ch.id}", self._poll_pass(adapter, interval)),
                           max_backoff=max(interval, POLL_BACKOFF_MAX))
         if self.leases.shared:  # replicas share the store: the leases' heartbeat
-            sup.start("leases", self._heartbeat)
+            # Back to renewing soon after the store returns: a long backoff would cost the jobs.
+            sup.start("leases", self._heartbeat, max_backoff=RENEW_EVERY)
         sup.start("health", self._health_pass)
         # Commits of other processes (the CLI, another server) wake everything here too.
         self.watch = ChangeWatch(self.app.db, self.app.inbox.bus)
@@ -268,6 +269,8 @@ class Runtime:
             self._to_recover = [(m, c) for m, c in await asyncio.to_thread(self.app.inbox.outbox_interrupted)
                                 if m not in self._in_flight]
         while self._to_recover:
+            if not self.leases.held("outbox"):
+                return  # taken over: the new holder reads these again and decides them
             message_id, channel_id = self._to_recover[0]
             try:
                 await self._recover(message_id, channel_id)
