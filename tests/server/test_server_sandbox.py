@@ -4,7 +4,6 @@ a whole team runs on one machine through the production plugins and their webhoo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,10 @@ from tray_agent.paths import resolve
 from tray_agent.sandbox.client import SandboxAdmin
 from tray_agent.server.runner import TeamServer
 from tray_agent.net import free_port
-from tests.server.live import CONSOLE_ACTOR, ServerThread
+from tests.server.live import CONSOLE_ACTOR, ServerThread, wait_for
 
 pytestmark = pytest.mark.postgres
 CUSTOMER = "+14155550199"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 def test_a_customer_text_through_the_sandbox_reaches_an_agent_and_the_reply_goes_out_once(

@@ -75,3 +75,13 @@ class IdempotencyRecord(SQLModel, table=True):
     #: None while the first request is still acting.
     status_code: Optional[int] = None
     response: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class JobLease(SQLModel, table=True):
+    """Which replica runs a background job (the outbox, a poller, a sweep) and until when,
+    by the database's clock: a holder that stops renewing loses the job at ``expires_at``."""
+
+    __tablename__ = "job_lease"
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: Optional[datetime] = _ts()

@@ -25,6 +25,7 @@ from tray_agent.channels import (
 from tray_agent.core.errors import ProviderError, ProviderIdTaken, StorageUnavailable, TrayAgentError
 from tray_agent.core.models import Attachment, Channel
 from tray_agent.run.group_commit import GroupCommit
+from tray_agent.run.leases import RENEW_EVERY, Leases, Solo
 from tray_agent.supervisor import Step, Supervisor
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ MAX_ATTEMPTS = 8
 SWEEP_EVERY = 60.0
 POLL_BACKOFF_MAX = 60.0
 STAGING_MAX_AGE = 24 * 3600.0
+#: How often a job whose lease another replica holds looks whether it is ours now (a local look).
+LEASE_CHECK = 0.5
 INTERRUPTED = ("The agent stopped while this message was being sent; it was not sent again "
                "automatically in case the provider had already accepted it.")
 
@@ -85,8 +88,11 @@ class _Context:
 
 
 class Runtime:
-    def __init__(self, app: App, public_base_url: str = "") -> None:
+    def __init__(self, app: App, public_base_url: str = "", leases: Leases | None = None) -> None:
         self.app = app
+        #: Which of the shared jobs (outbox, pollers, sweeps) this process runs: all of them
+        #: on a desktop, those it holds the lease of among team-server replicas.
+        self.leases: Leases = leases if leases is not None else Solo()
         self.public_base_url = public_base_url.rstrip("/")
         self.adapters: dict[int, ChannelAdapter] = {}
         self.routes: dict[int, list[WebhookRoute]] = {}
@@ -95,6 +101,8 @@ class Runtime:
         self._wake = asyncio.Event()
         #: What a crash left mid-send, read once before the outbox claims anything new.
         self._to_recover: list[tuple[int, int]] | None = None
+        #: Items this process is sending now: never "interrupted", whatever the lease did meanwhile.
+        self._in_flight: set[int] = set()
         self._stopping = False
 
     # -- adapters ------------------------------------------------------------------------
@@ -144,16 +152,19 @@ class Runtime:
         self.start_adapters()
         loop = asyncio.get_running_loop()
         sup = self.supervisor
-        sup.start("outbox", self._outbox_pass, wake=self._wake)
-        sup.start("auto-closure", self._every(SWEEP_EVERY, self.app.inbox.close_idle))
-        sup.start("sweeps", self._every(SWEEP_EVERY, self._sweep))
+        sup.start("outbox", self._leased("outbox", self._outbox_pass), wake=self._wake)
+        sup.start("auto-closure", self._leased("auto-closure", self._every(SWEEP_EVERY, self.app.inbox.close_idle)))
+        sup.start("sweeps", self._leased("sweeps", self._every(SWEEP_EVERY, self._sweep)))
         for cid, adapter in self.adapters.items():
             ch = self.app.inbox.get_channel(cid)
             interval = self.app.channel_types[ch.kind].poll_interval
             if interval:
                 # A provider back after an outage is polled again within a minute at most.
-                sup.start(f"poll-{ch.name}", self._poll_pass(adapter, interval),
+                sup.start(f"poll-{ch.name}", self._leased(f"poll-{ch.id}", self._poll_pass(adapter, interval)),
                           max_backoff=max(interval, POLL_BACKOFF_MAX))
+        if self.leases.shared:  # replicas share the store: the leases' heartbeat
+            # Back to renewing soon after the store returns: a long backoff would cost the jobs.
+            sup.start("leases", self._heartbeat, max_backoff=RENEW_EVERY)
         sup.start("health", self._health_pass)
         # Commits of other processes (the CLI, another server) wake everything here too.
         self.watch = ChangeWatch(self.app.db, self.app.inbox.bus)
@@ -166,6 +177,10 @@ class Runtime:
         if hasattr(self, "_unsubscribe"):
             self._unsubscribe()
         await self.supervisor.stop()
+        try:
+            await asyncio.to_thread(self.leases.release)
+        except Exception as exc:  # the leases expire on their own
+            log.warning("could not release this replica's job leases: %s", exc)
         if self.watch is not None:
             self.watch.close()
         for adapter in self.adapters.values():
@@ -173,6 +188,24 @@ class Runtime:
                 await adapter.aclose()
             except Exception:
                 log.exception("closing an adapter failed")
+
+    def _leased(self, job: str, step: Step) -> Step:
+        """``step`` run only while this process holds the job's lease."""
+        self.leases.want(job)
+
+        async def leased() -> float | None:
+            if not self.leases.held(job):
+                return LEASE_CHECK
+            return await step()
+        return leased
+
+    async def _heartbeat(self) -> float:
+        """Take or renew the leases of the shared jobs; a job just taken over starts at once."""
+        for job in await asyncio.to_thread(self.leases.renew):
+            if job == "outbox":
+                self._to_recover = None  # what the previous holder left mid-send: read it again
+                self._wake.set()
+        return RENEW_EVERY
 
     async def _watch_pass(self) -> float:
         assert self.watch is not None
@@ -231,8 +264,13 @@ class Runtime:
         Each item is decided on its own: one that cannot be decided fails visibly and the
         others go on."""
         if self._to_recover is None:
-            self._to_recover = await asyncio.to_thread(self.app.inbox.outbox_interrupted)
+            # Read only by the outbox's lease holder: an item "sending" is then either ours
+            # (in flight, skipped) or left by a holder that stopped or died (its lease expired).
+            self._to_recover = [(m, c) for m, c in await asyncio.to_thread(self.app.inbox.outbox_interrupted)
+                                if m not in self._in_flight]
         while self._to_recover:
+            if not self.leases.held("outbox"):
+                return  # taken over: the new holder reads these again and decides them
             message_id, channel_id = self._to_recover[0]
             try:
                 await self._recover(message_id, channel_id)
@@ -265,16 +303,22 @@ class Runtime:
         """Send every due item once; returns how many were attempted."""
         inbox = self.app.inbox
         attempted = 0
-        while not self._stopping:
+        while not self._stopping and self.leases.held("outbox"):
             due = await asyncio.to_thread(inbox.outbox_due)
             if not due:
                 return attempted
             for message_id in due:
+                if not self.leases.held("outbox"):
+                    return attempted  # taken over (this replica stalled): the new holder sends the rest
                 claimed = await asyncio.to_thread(inbox.outbox_claim, message_id)
                 if claimed is None:
                     continue
                 attempted += 1
-                await self._send(message_id, *claimed)
+                self._in_flight.add(message_id)
+                try:
+                    await self._send(message_id, *claimed)
+                finally:
+                    self._in_flight.discard(message_id)
         return attempted
 
     async def _send(self, message_id: int, channel_id: int, out: OutboundMessage) -> None:

@@ -23,6 +23,7 @@ from tray_agent.config import Config
 from tray_agent.core.errors import InvalidInput
 from tray_agent.paths import Paths
 from tray_agent.run import channel_setup
+from tray_agent.run.leases import PgLeases
 from tray_agent.run.runtime import Runtime
 from tray_agent.server.accounts import Accounts
 from tray_agent.server.api import create_server_api
@@ -107,7 +108,8 @@ class TeamServer:
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{'https' if tls else 'http'}://{shown}:{port}"
         self.sandbox = sandbox
-        self.runtime = Runtime(app, public_url or self.url)
+        # Replicas share the database: each background job runs where its lease is held.
+        self.runtime = Runtime(app, public_url or self.url, leases=PgLeases(app.db))
         self.accounts = Accounts(app.inbox)
         self.api = create_server_api(app, self.runtime, self.accounts)
         #: Set when the server shuts down: open event streams end instead of holding it up.
