@@ -90,14 +90,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('message_queue', schema=None) as batch_op:
-        batch_op.drop_column('pickup_mode')
-
-    with op.batch_alter_table('conversation', schema=None) as batch_op:
-        batch_op.drop_column('assigned_at')
-
-    with op.batch_alter_table('agent', schema=None) as batch_op:
-        batch_op.drop_column('role')
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+, as 0003 does): a batch copy of these
+    # tables would drop them, which the foreign keys pointing at them refuse.
+    op.drop_column('message_queue', 'pickup_mode')
+    op.drop_column('conversation', 'assigned_at')
+    op.drop_column('agent', 'role')
 
     with op.batch_alter_table('sign_in_code', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sign_in_code_agent_id'))
