@@ -39,7 +39,7 @@ apt_packages=(
   xvfb xdotool imagemagick x11-utils trayer dunst libnotify-bin dbus dbus-x11
   libgirepository1.0-dev libcairo2-dev pkg-config libdbus-1-dev
   gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 gir1.2-webkit2-4.1
-  chromium postgresql fonts-dejavu-core fonts-noto-color-emoji python3-venv xdg-utils desktop-file-utils
+  chromium postgresql nginx fonts-dejavu-core fonts-noto-color-emoji python3-venv xdg-utils desktop-file-utils
 )
 
 install_system_packages() {

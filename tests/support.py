@@ -7,7 +7,10 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from tray_agent.channels import ChannelConfig, ChannelType, Health, OutboundMessage, SendResult
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tray_agent.channels import ChannelConfig, ChannelType, Health, OutboundMessage, SendResult, WebhookRoute
 from tray_agent.core.errors import ProviderError
 from tray_agent.core.rules import MB, ChannelRules
 from tray_agent.hookspecs import hookimpl
@@ -17,13 +20,16 @@ ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="
 
 @dataclass
 class RecordingAdapter:
-    """Remembers what it was asked to send; ``failures`` makes the next sends raise."""
+    """Remembers what it was asked to send; ``failures`` makes the next sends raise. With the
+    channel setting ``webhook = "record"`` it serves ``POST /webhooks/{id}/inbound`` and
+    remembers who called it (the client's address as the server sees it, the headers)."""
 
     config: ChannelConfig
     ctx: object
     sent: list[OutboundMessage] = field(default_factory=list)
     failures: list[ProviderError] = field(default_factory=list)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    webhooks: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         if self.failures:
@@ -31,8 +37,14 @@ class RecordingAdapter:
         self.sent.append(message)
         return SendResult(f"{self.config.kind}-out-{next(self.ids)}")
 
-    def webhook_routes(self) -> list:  # type: ignore[type-arg]
-        return []
+    def webhook_routes(self) -> list[WebhookRoute]:
+        if self.config.settings.get("webhook") != "record":
+            return []
+        return [WebhookRoute("POST", "inbound", self._record, "records its caller")]
+
+    async def _record(self, request: Request) -> Response:
+        self.webhooks.append((request.client.host if request.client else "", dict(request.headers)))
+        return Response(status_code=204)
 
     async def poll(self) -> None:
         return None

@@ -130,7 +130,8 @@ class Team:
 
 
 @contextmanager
-def team_server(home: Path, database_url: str) -> Iterator[Team]:
+def team_server(home: Path, database_url: str, sms_settings: dict[str, Any] | None = None) -> Iterator[Team]:
+    """``sms_settings``: the SMS channel's settings (``{"webhook": "record"}`` gives it a webhook)."""
     paths = resolve(home).ensure()
     cfg = load(paths, environ={})
     cfg.database.url = database_url
@@ -141,7 +142,7 @@ def team_server(home: Path, database_url: str) -> Iterator[Team]:
     clock = FrozenClock(START)
     app = App(paths, cfg, clock=clock, plugins=host, load_entry_points=False)
     try:
-        sms = app.inbox.add_channel("fake-sms", "Support SMS", "+14155550100")
+        sms = app.inbox.add_channel("fake-sms", "Support SMS", "+14155550100", sms_settings)
         srv = TeamServer(app, host="127.0.0.1", port=free_port("127.0.0.1"))
         thread = ServerThread(srv).start()
         try:
@@ -156,3 +157,43 @@ def team_server(home: Path, database_url: str) -> Iterator[Team]:
             thread.stop()
     finally:
         app.close()
+
+
+@dataclass
+class Replica:
+    """A second replica of ``Team``'s server: its own App and channel plugin, the same database."""
+
+    server: TeamServer
+    thread: ServerThread
+    fake: FakeChannels
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def http(self, team: Team, who: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {team.tokens[who]}"}, timeout=60)
+
+
+@contextmanager
+def second_replica(team: Team, database_url: str, home: Path) -> Iterator[Replica]:
+    """Started, listening for the other replica's wake-ups, its reader of the log running."""
+    paths = resolve(home).ensure()
+    cfg = load(paths, environ={})
+    cfg.database.url, cfg.sandbox.mode = database_url, "off"
+    host = PluginHost()
+    fake = FakeChannels()
+    host.register(fake, name="fake_channels")
+    app = App(paths, cfg, clock=team.clock, plugins=host, load_entry_points=False)
+    srv = TeamServer(app, host="127.0.0.1", port=free_port())
+    replica = Replica(srv, ServerThread(srv).start(), fake)
+    try:
+        assert srv.wakeups.listening.wait(20)
+        with replica.http(team, "Bea") as c:  # the first stream starts the replica's reader of the log
+            since = c.get("/sync/v1/snapshot", params={"limit": 1, "messages": 0}).json()["cursor"]
+            c.get("/sync/v1/events", params={"since": since, "wait": 0.5})
+        yield replica
+    finally:
+        replica.thread.stop()  # a test may have stopped it already: then this returns at once
+        app.close()
+

@@ -12,35 +12,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tray_agent.app import App
-from tray_agent.config import load
-from tray_agent.paths import resolve
-from tray_agent.plugins import PluginHost
 from tray_agent.server.runner import TeamServer
-from tray_agent.net import free_port
-from tests.server.live import ServerThread, Team
-from tests.support import FakeChannels
+from tests.server.live import Team, second_replica
 
 
 @pytest.fixture(scope="module")
 def replica_b(team: Team, module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
-    paths = resolve(tmp_path_factory.mktemp("replica-b") / "home").ensure()
-    cfg = load(paths, environ={})
-    cfg.database.url, cfg.sandbox.mode = module_db, "off"
-    host = PluginHost()
-    host.register(FakeChannels(), name="fake_channels")
-    app = App(paths, cfg, clock=team.clock, plugins=host, load_entry_points=False)
-    srv = TeamServer(app, host="127.0.0.1", port=free_port())
-    thread = ServerThread(srv).start()
-    assert srv.wakeups.listening.wait(20)
-    with on_b(srv, team, "Bea") as c:  # the first stream starts the replica's reader of the log
-        since = c.get("/sync/v1/snapshot", params={"limit": 1, "messages": 0}).json()["cursor"]
-        c.get("/sync/v1/events", params={"since": since, "wait": 0.5})
-    try:
-        yield srv
-    finally:
-        thread.stop()
-        app.close()
+    with second_replica(team, module_db, tmp_path_factory.mktemp("replica-b") / "home") as b:
+        yield b.server
 
 
 def on_b(b: TeamServer, team: Team, who: str) -> httpx.Client:
