@@ -24,7 +24,8 @@ from tray_agent.core.models import (
     OutboxItem, ReadState, Transfer,
 )
 from tray_agent.core import rules as R
-from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView
+from tray_agent.core.presence import presence_of
+from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView, TransferView
 
 
 class Actions(InboxBase):
@@ -191,7 +192,7 @@ class Actions(InboxBase):
                    visible_queue_id=conv.queue_id, prev_agent_id=None, prev_queue_id=conv.queue_id)
 
     def transfer(self, agent_id: int, conversation_id: int, *, to_agent_id: int | None = None,
-                 to_queue_id: int | None = None, note: str = "") -> ConversationView:
+                 to_queue_id: int | None = None, note: str = "") -> TransferView:
         """Hand a conversation to a colleague or back to a queue, with an optional note."""
         if (to_agent_id is None) == (to_queue_id is None):
             raise InvalidInput("Transfer to either a colleague or a queue.")
@@ -209,11 +210,13 @@ class Actions(InboxBase):
                 if target is None:
                     raise NotFound(f"There is no colleague {to_agent_id}.")
                 conv.assigned_agent_id, conv.assigned_at, target_name = to_agent_id, self.clock.now(), target.name
+                to_presence = presence_of(target.status, target.last_seen_at, self.clock.now())
             else:
                 queue = s.get(MessageQueue, to_queue_id)
                 if queue is None:
                     raise NotFound(f"There is no queue {to_queue_id}.")
                 conv.assigned_agent_id, conv.assigned_at, conv.queue_id, target_name = None, None, queue.id, queue.name
+                to_presence = None
             note = (note or "").strip()
             s.add(Transfer(conversation_id=conv.id, from_agent_id=agent_id, to_agent_id=to_agent_id,
                            to_queue_id=to_queue_id, note=note, created_at=self.clock.now()))
@@ -224,8 +227,9 @@ class Actions(InboxBase):
             conv.archived = False
             self._emit(s, out, events.CONVERSATION_TRANSFERRED, conv, agent_id=agent_id, message_id=msg.id,
                        from_agent_id=agent_id, to_agent_id=to_agent_id, to_queue_id=to_queue_id, note=note,
-                       prev_agent_id=prev_agent_id, prev_queue_id=prev_queue_id)
-            return self._conversation_views(s, agent_id, [conv])[0]
+                       to_agent_presence=to_presence, prev_agent_id=prev_agent_id, prev_queue_id=prev_queue_id)
+            view = self._conversation_views(s, agent_id, [conv])[0]
+            return TransferView(**view.model_dump(), to_agent_presence=to_presence)
 
     # -- state -------------------------------------------------------------------------
 

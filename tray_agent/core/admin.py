@@ -27,6 +27,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
+class _Unset:
+    """Stands for "leave as it is" where None means "off"."""
+
+
+UNSET = _Unset()
+
+
 class Admin(InboxBase):
     # -- channels --------------------------------------------------------------------
 
@@ -179,12 +186,15 @@ class Admin(InboxBase):
             return self.ensure_agent(name, email)
 
     def list_agents(self) -> list[AgentView]:
+        """Every agent with their presence and open load (the transfer picker)."""
         with self.db.read() as s:
-            return [self._agent_view(a) for a in s.execute(select(Agent).order_by(col(Agent.name))).scalars()]
+            load = self._open_counts(s)
+            return [self._agent_view(a, load.get(a.id, 0))
+                    for a in s.execute(select(Agent).order_by(col(Agent.name))).scalars()]
 
     def get_agent(self, agent_id: int) -> AgentView:
         with self.db.read() as s:
-            return self._agent_view(self._agent(s, agent_id))
+            return self._agent_view(self._agent(s, agent_id), self._open_counts(s, [agent_id]).get(agent_id, 0))
 
     def touch_agent(self, agent_id: int) -> None:
         """Record that the agent is present (the window's live connection calls this)."""
@@ -209,7 +219,7 @@ class Admin(InboxBase):
                 self._agent(s, aid)
                 s.add(QueueMember(queue_id=q.id, agent_id=aid))
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
-            return QueueView(id=q.id, name=q.name, member_ids=list(member_ids or []), pickup_mode=q.pickup_mode)
+            return _queue_view(q, list(member_ids or []))
 
     def set_queue_members(self, queue_id: int, member_ids: list[int]) -> QueueView:
         with self._tx() as (s, out):
@@ -225,7 +235,7 @@ class Admin(InboxBase):
             # unassigned conversations, one who joined fetches them.
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id,
                        added=sorted(set(member_ids) - before), removed=sorted(before - set(member_ids)))
-            return QueueView(id=q.id, name=q.name, member_ids=member_ids, pickup_mode=q.pickup_mode)
+            return _queue_view(q, member_ids)
 
     def set_pickup_mode(self, queue_id: int, pickup_mode: str) -> QueueView:
         """How the queue's conversations are taken: auto (the first reply), manual (Pick Up
@@ -238,14 +248,39 @@ class Admin(InboxBase):
             q.pickup_mode = pickup_mode
             self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
             members = list(s.execute(select(col(QueueMember.agent_id)).where(col(QueueMember.queue_id) == q.id)).scalars())
-            return QueueView(id=q.id, name=q.name, member_ids=members, pickup_mode=q.pickup_mode)
+            return _queue_view(q, members)
+
+    def set_queue_policy(self, queue_id: int, *, auto_assign: bool | None = None,
+                         capacity: int | None | _Unset = UNSET,
+                         requeue_after_minutes: int | None | _Unset = UNSET) -> QueueView:
+        """Beyond Linkus, per queue: automatic assignment to the available member with the
+        fewest open conversations under ``capacity`` (None: no limit), and re-queue after
+        ``requeue_after_minutes`` without an answer (None: off). Unset arguments stay."""
+        for name, v in (("capacity", capacity), ("requeue_after_minutes", requeue_after_minutes)):
+            if not isinstance(v, _Unset) and v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InvalidInput(f"{name} must be a positive whole number, or off.")
+        with self._tx() as (s, out):
+            q = s.get(MessageQueue, queue_id)
+            if q is None:
+                raise NotFound(f"There is no queue {queue_id}.")
+            if auto_assign and q.pickup_mode == "none":
+                raise InvalidInput(f"{q.name} is a shared inbox (pickup none): its conversations are not assigned.")
+            if auto_assign is not None:
+                q.auto_assign = auto_assign
+            if not isinstance(capacity, _Unset):
+                q.capacity = capacity
+            if not isinstance(requeue_after_minutes, _Unset):
+                q.requeue_after_minutes = requeue_after_minutes
+            self._emit(s, out, events.AGENT_UPDATED, None, change="queue", queue_id=q.id)
+            members = list(s.execute(select(col(QueueMember.agent_id)).where(col(QueueMember.queue_id) == q.id)).scalars())
+            return _queue_view(q, members)
 
     def list_queues(self) -> list[QueueView]:
         with self.db.read() as s:
             members: dict[int, list[int]] = {}
             for qm in s.execute(select(QueueMember)).scalars():
                 members.setdefault(qm.queue_id, []).append(qm.agent_id)
-            return [QueueView(id=q.id, name=q.name, member_ids=members.get(q.id, []), pickup_mode=q.pickup_mode)
+            return [_queue_view(q, members.get(q.id, []))
                     for q in s.execute(select(MessageQueue).order_by(col(MessageQueue.name))).scalars()]
 
     # -- settings ------------------------------------------------------------------------
@@ -265,6 +300,11 @@ class Admin(InboxBase):
             self._emit(s, out, events.SETTINGS_UPDATED, None, agent_id=agent_id, visible_agent_id=agent_id,
                        keys=sorted(patch))
             return merged_settings(a.settings)
+
+
+def _queue_view(q: MessageQueue, members: list[int]) -> QueueView:
+    return QueueView(id=q.id, name=q.name, member_ids=members, pickup_mode=q.pickup_mode,
+                     auto_assign=q.auto_assign, capacity=q.capacity, requeue_after_minutes=q.requeue_after_minutes)
 
 
 def _check_pickup(mode: str) -> None:

@@ -28,6 +28,7 @@ from tray_agent.core.models import (
     IN, OUT, SYSTEM, Agent, Attachment, Channel, Contact, ContactPoint, Conversation, Event, Message,
     MessageQueue, QueueMember, ReadState,
 )
+from tray_agent.core.presence import presence_of
 from tray_agent.core.rules import ChannelRules, address_display, effective_auto_close, normalize_address
 from tray_agent.core.views import (
     AgentView, AttachmentView, ConversationView, EventView, MessageView,
@@ -97,6 +98,10 @@ class InboxBase:
             yield s, written
         if written:
             self._publish(written)
+            self._after_commit(written)
+
+    def _after_commit(self, written: Sequence[Event]) -> None:
+        """Work that follows a commit in the same process (automatic assignment: ``assign.py``)."""
 
     def _publish(self, written: Sequence[Event]) -> None:
         self.bus.published(max(e.seq for e in written))
@@ -328,10 +333,19 @@ class InboxBase:
             col(Conversation.id).in_({m.conversation_id for m in msgs}), col(Conversation.status) == "open")).scalars())
         return [message_view(m, atts.get(m.id, []), names, m.conversation_id in open_convs) for m in msgs]
 
-    def _agent_view(self, a: Agent) -> AgentView:
+    def _open_counts(self, s: Session, agent_ids: list[int] | None = None) -> dict[int, int]:
+        """Open conversations assigned to each agent."""
+        q = select(col(Conversation.assigned_agent_id), func.count()).where(
+            col(Conversation.status) == "open", col(Conversation.assigned_agent_id).is_not(None))
+        if agent_ids is not None:
+            q = q.where(col(Conversation.assigned_agent_id).in_(agent_ids))
+        return {aid: n for aid, n in s.execute(q.group_by(col(Conversation.assigned_agent_id))).all()}
+
+    def _agent_view(self, a: Agent, open_count: int = 0) -> AgentView:
         now = self.clock.now()
         return AgentView(id=a.id, name=a.name, email=a.email, last_seen_at=a.last_seen_at, role=a.role,
-                         online=bool(a.last_seen_at and now - a.last_seen_at < ONLINE_FOR))
+                         online=bool(a.last_seen_at and now - a.last_seen_at < ONLINE_FOR),
+                         status=a.status, presence=presence_of(a.status, a.last_seen_at, now), open_count=open_count)
 
 
 def attachment_view(a: Attachment) -> AttachmentView:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from tray_agent.core.columns import UTCDateTime, _ts
@@ -34,6 +34,11 @@ class Agent(SQLModel, table=True):
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     #: "agent", or "admin" (a team server's administrator: sees every conversation).
     role: str = Field(default="agent", sa_column=Column(String, nullable=False, server_default="agent"))
+    #: What the agent set: available, away or busy (do-not-disturb); see ``core/presence.py``.
+    status: str = Field(default="available", sa_column=Column(String, nullable=False, server_default="available"))
+    #: The presence last announced in an ``agent.updated`` event (a change is announced once).
+    presence_announced: str = Field(default="offline",
+                                    sa_column=Column(String, nullable=False, server_default="offline"))
 
 
 #: A queue's pickup modes: the first member to reply takes it (auto), only Pick Up takes it
@@ -46,6 +51,12 @@ class MessageQueue(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
     pickup_mode: str = Field(default="auto", sa_column=Column(String, nullable=False, server_default="auto"))
+    #: A new conversation goes to the available member with the fewest open ones (off by default).
+    auto_assign: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    #: At most this many open conversations per member for automatic assignment (None: no limit).
+    capacity: Optional[int] = None
+    #: An owner who has not answered the customer within this many minutes loses it to the queue.
+    requeue_after_minutes: Optional[int] = None
 
 
 class QueueMember(SQLModel, table=True):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from tray_agent.core.actions import Actions
 from tray_agent.core.admin import Admin
+from tray_agent.core.assign import Assignment
+from tray_agent.core.heartbeat import Heartbeat
 from tray_agent.core.ingest import Ingest
 from tray_agent.core.maintenance import Maintenance
 from tray_agent.core.outbox import Outbox
@@ -16,7 +18,7 @@ from tray_agent.core.queries import Queries
 from tray_agent.core.sync import Sync
 
 
-class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync):
-    """Ingest, agent actions, the outbox, the background rules, queries, administration and
-    what a syncing client reads, in one place. Each part stands on ``InboxBase`` alone; what
+class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync, Heartbeat, Assignment):
+    """Ingest, agent actions, the outbox, the background rules, queries, administration,
+    what a syncing client reads, presence and automatic assignment, in one place. Each part stands on ``InboxBase`` alone; what
     two parts share lives there."""

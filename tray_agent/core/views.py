@@ -16,6 +16,12 @@ class AgentView(BaseModel):
     last_seen_at: Optional[datetime] = None
     #: "agent", or "admin" on a team server.
     role: str = "agent"
+    #: What the agent set: available, away or busy (do-not-disturb).
+    status: str = "available"
+    #: available, away, busy, or offline when none of their devices was seen within 60 s.
+    presence: str = "offline"
+    #: Open conversations assigned to them (the transfer picker's load).
+    open_count: int = 0
 
 
 class QueueView(BaseModel):
@@ -24,6 +30,12 @@ class QueueView(BaseModel):
     member_ids: list[int]
     #: auto (the first reply takes it), manual (Pick Up only), none (a shared inbox).
     pickup_mode: str = "auto"
+    #: New conversations go to the available member with the fewest open ones.
+    auto_assign: bool = False
+    #: Most open conversations per member that automatic assignment gives (None: no limit).
+    capacity: Optional[int] = None
+    #: An unanswered customer waits this long before the conversation returns to the queue.
+    requeue_after_minutes: Optional[int] = None
 
 
 class ChannelView(BaseModel):
@@ -101,6 +113,13 @@ class ConversationView(BaseModel):
     last_message_sender_name: Optional[str] = None
     unread_count: int = 0
     unread: bool = False
+
+
+class TransferView(ConversationView):
+    """A transfer's answer: the conversation, and the presence of the colleague it went to
+    (a transfer to an offline colleague is allowed, and marked)."""
+
+    to_agent_presence: Optional[str] = None
 
 
 class ComposerState(BaseModel):

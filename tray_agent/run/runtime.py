@@ -189,6 +189,11 @@ class Runtime:
             except Exception:
                 log.exception("closing an adapter failed")
 
+    def start_leased(self, job: str, step: Step) -> None:
+        """Start one more supervised job that runs only where this process holds its lease
+        (the team server's presence and queue sweep)."""
+        self.supervisor.start(job, self._leased(job, step))
+
     def _leased(self, job: str, step: Step) -> Step:
         """``step`` run only while this process holds the job's lease."""
         self.leases.want(job)

@@ -21,6 +21,7 @@ from sqlmodel import col
 from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.models import Agent
 from tray_agent.core.service import Inbox
+from tray_agent.core.presence import HEARTBEAT_EVERY
 from tray_agent.core.team_models import AuditEntry, Device, ServerMeta, SignInCode
 from tray_agent.core.views import AgentView
 from tray_agent.server.ratelimit import RateLimiter
@@ -235,6 +236,7 @@ class Accounts:
             self._audit(s, Actor(agent.name, agent.id), "device.signed_in", f"device:{device.id}",
                         {"name": device_name, "source": source})
             view = self._device_view(device, agent.name)
+        self.inbox.device_seen(view.id, row.agent_id)  # a device just signed in is present
         return view, self.inbox.get_agent(row.agent_id), token
 
     def authenticate(self, token: str) -> Caller | None:
@@ -248,11 +250,15 @@ class Accounts:
                             .where(col(Device.token_hash) == sha256(token))).one_or_none()
         if row is None or row.revoked_at is not None:
             return None
-        now = self.clock.now()
-        if row.last_seen_at is None or now - row.last_seen_at > timedelta(minutes=1):
-            with self.db.write() as s:
-                s.execute(update(Device).where(col(Device.id) == row.id).values(last_seen_at=now))
-        return Caller(agent_id=row.agent_id, device_id=row.id, admin=row.role == "admin")
+        caller = Caller(agent_id=row.agent_id, device_id=row.id, admin=row.role == "admin")
+        # Each authenticated request is the device's heartbeat (written every ~15 s, not each time).
+        if row.last_seen_at is None or self.clock.now() - row.last_seen_at >= HEARTBEAT_EVERY:
+            self.seen(caller)
+        return caller
+
+    def seen(self, caller: Caller) -> None:
+        """A heartbeat of the caller's device (an open event stream sends one every ~15 s)."""
+        self.inbox.device_seen(caller.device_id, caller.agent_id)
 
     def device_active(self, device_id: int) -> bool:
         """False once the device is revoked (a long-lived stream checks this)."""

@@ -8,10 +8,13 @@ is told ``in_progress`` instead. The events the action writes carry the key.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from tray_agent.core import events
 from tray_agent.core.db import Database
@@ -95,3 +98,11 @@ def _replay(db: Database, agent_id: int, key: str, request: str) -> tuple[int, d
     if row is None or row.status_code is None:
         raise InProgress("This action is still being done (or was interrupted); its result is not known yet.")
     return row.status_code, stored["body"]
+
+
+def prune(db: Database, before: datetime) -> int:
+    """Forget the answers of actions older than ``before`` (a client retries within minutes;
+    the table would otherwise grow with every action ever taken). Returns how many."""
+    with db.write() as s:
+        return int(s.execute(delete(IdempotencyRecord).where(  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
+            col(IdempotencyRecord.created_at) < before)).rowcount)

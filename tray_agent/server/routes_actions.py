@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tray_agent.core.service import Inbox
-from tray_agent.core.views import ConversationView, MessageView
+from tray_agent.core.views import ConversationView, MessageView, TransferView
 from tray_agent.server.accounts import Actor, Caller
 from tray_agent.server.deps import AppDep, CallerDep
 from tray_agent.server.idempotency import MAX_KEY, run_once
@@ -79,7 +79,7 @@ def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, 
                 lambda: app.inbox.reply(caller.agent_id, conversation_id, body.text), 201)
 
 
-@router.post("/conversations/{conversation_id}/transfer", response_model=ConversationView, responses=_ERRORS)
+@router.post("/conversations/{conversation_id}/transfer", response_model=TransferView, responses=_ERRORS)
 def transfer(conversation_id: int, body: TransferBody, request: Request, app: AppDep, caller: CallerDep,
              idempotency_key: KeyHeader = None) -> JSONResponse:
     """Hand the conversation to a colleague or a queue, with an optional note."""

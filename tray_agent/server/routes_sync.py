@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tray_agent.core.views import ConversationDetail, EventView, MessagePage
 from tray_agent.server import stream
-from tray_agent.server.accounts import DeviceView
+from tray_agent.server.accounts import Accounts, Caller, DeviceView
 from tray_agent.server.cursor import check_cursor, format_cursor
 from tray_agent.server.deps import AccountsDep, AppDep, CallerDep, InboxDep
 from tray_agent.server.tail import LogTail
@@ -103,12 +103,21 @@ async def events(request: Request, caller: CallerDep, app: AppDep, accounts: Acc
     stopping: asyncio.Event = state.stopping
     tail: LogTail = state.tail
     if wait is None and "text/event-stream" in request.headers.get("accept", ""):
-        allowed = partial(accounts.device_active, caller.device_id)
+        allowed = partial(_present, accounts, caller)
         return StreamingResponse(_sse(app, tail, caller.agent_id, epoch, after, stopping, allowed),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     got, upto = await _long_poll(app, tail, caller.agent_id, after, wait or 0.0, stopping)
     return JSONResponse({"events": [_wire(epoch, e) for e in got], "cursor": format_cursor(epoch, upto)})
+
+
+def _present(accounts: Accounts, caller: Caller) -> bool:
+    """An open stream's periodic check: the device is not revoked, and it is present (the
+    stream is its heartbeat while no request comes)."""
+    if not accounts.device_active(caller.device_id):
+        return False
+    accounts.seen(caller)
+    return True
 
 
 async def _long_poll(app: AppDep, tail: LogTail, agent_id: int, after: int, wait: float,

@@ -26,6 +26,7 @@ from tray_agent.run import channel_setup
 from tray_agent.run.leases import PgLeases
 from tray_agent.run.runtime import Runtime
 from tray_agent.server.accounts import Accounts
+from tray_agent.server import sweeps
 from tray_agent.server.api import create_server_api
 from tray_agent.server.wakeups import PgWakeups
 
@@ -136,6 +137,7 @@ class TeamServer:
         else:
             channel_setup.disable_sandbox_channels(self.app)
         self.runtime.start()
+        self.runtime.start_leased(sweeps.JOB, sweeps.step(self.app))
         self.app.plugins.call_each("agent_started", app=self.app)
         self.wakeups.start()
         try:

@@ -1,0 +1,123 @@
+"""Presence over the sync API: the status an agent sets, offline when none of their devices
+was seen within 60 s (requests and streams are the heartbeat), announced once as
+``agent.updated`` "presence" — also by the server's sweep when a device falls silent — and
+the transfer picker's colleagues with presence and open load."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from tests.server.live import Team, wait_for
+from tray_agent.server import sweeps
+
+
+def cursor_of(team: Team, who: str) -> str:
+    with team.http(who) as c:
+        return str(c.get("/sync/v1/snapshot", params={"limit": 1, "messages": 0}).json()["cursor"])
+
+
+def presence_events(team: Team, who: str, since: str) -> list[dict[str, Any]]:
+    with team.http(who) as c:
+        r = c.get("/sync/v1/events", params={"since": since, "wait": 0})
+    assert r.status_code == 200, r.text
+    return [e for e in r.json()["events"] if e["type"] == "agent.updated" and e["data"].get("change") == "presence"]
+
+
+def picker(team: Team, who: str) -> dict[str, dict[str, Any]]:
+    with team.http(who) as c:
+        r = c.get("/sync/v1/agents")
+    assert r.status_code == 200, r.text
+    return {a["name"]: a for a in r.json()}
+
+
+def test_the_status_an_agent_sets_is_what_colleagues_see_and_is_announced(team: Team):
+    since = cursor_of(team, "Alice")
+    with team.http("Bea") as bea:
+        r = bea.put("/sync/v1/me/status", json={"status": "busy"}, headers={"Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["presence"]) == ("busy", "busy")
+        try:
+            seen = picker(team, "Alice")["Bea"]
+            assert (seen["status"], seen["presence"]) == ("busy", "busy")
+            got = presence_events(team, "Alice", since)
+            assert [(e["agent_id"], e["data"]["presence"]) for e in got] == [(team.agents["Bea"].id, "busy")]
+            snapshot = bea.get("/sync/v1/snapshot", params={"limit": 1}).json()
+            assert {a["name"]: a["presence"] for a in snapshot["agents"]}["Bea"] == "busy"
+        finally:
+            # Without a key too: setting a status twice is harmless.
+            assert bea.put("/sync/v1/me/status", json={"status": "available"}).json()["presence"] == "available"
+
+
+def test_a_status_other_than_available_away_busy_is_refused(team: Team):
+    with team.http("Bea") as bea:
+        r = bea.put("/sync/v1/me/status", json={"status": "lunch"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+
+
+def test_the_picker_lists_colleagues_with_their_open_load(team: Team):
+    before = picker(team, "Alice")["Carl"]["open_count"]
+    conv = team.customer_says("for Carl")
+    team.inbox.transfer(team.agents["Ada"].id, conv, to_agent_id=team.agents["Carl"].id)
+    assert picker(team, "Alice")["Carl"]["open_count"] == before + 1
+    team.inbox.close(team.agents["Carl"].id, conv)
+    assert picker(team, "Alice")["Carl"]["open_count"] == before
+
+
+def test_a_device_that_falls_silent_is_announced_offline_once_by_the_sweep(team: Team):
+    dora = team.add_agent("Dora")
+    assert picker(team, "Dora")["Dora"]["presence"] == "available"
+    since = cursor_of(team, "Alice")
+    team.clock.advance(timedelta(seconds=61))  # nobody has been seen for a minute now
+    # The replica's supervised sweep (under its job lease) notices, without any request of Dora's.
+    wait_for(lambda: any(e["agent_id"] == dora.id and e["data"]["presence"] == "offline"
+                         for e in presence_events(team, "Alice", since)), timeout=30, what="Dora offline")
+    sweeps.sweep(team.app)  # another pass announces nothing new
+    offline = [e for e in presence_events(team, "Alice", since) if e["agent_id"] == dora.id]
+    assert [e["data"]["presence"] for e in offline] == ["offline"]
+    assert picker(team, "Alice")["Dora"]["presence"] == "offline"
+    # Dora's next request is her heartbeat: she is back, and that is announced.
+    assert picker(team, "Dora")["Dora"]["presence"] == "available"
+    assert [e["data"]["presence"] for e in presence_events(team, "Alice", since)
+            if e["agent_id"] == dora.id] == ["offline", "available"]
+
+
+def test_the_last_seen_time_is_written_at_most_every_15_seconds_per_device(team: Team):
+    def last_seen() -> Any:
+        return [d for d in team.accounts.list_devices(team.agents["Bea"].id) if d.revoked_at is None][0].last_seen_at
+
+    team.clock.advance(timedelta(seconds=20))
+    picker(team, "Bea")
+    first = last_seen()
+    assert first == team.clock.now()
+    team.clock.advance(timedelta(seconds=10))
+    picker(team, "Bea")
+    assert last_seen() == first  # a request 10 s later writes nothing
+    team.clock.advance(timedelta(seconds=6))
+    picker(team, "Bea")
+    assert last_seen() == team.clock.now()
+
+
+def test_a_transfer_to_an_offline_colleague_is_allowed_and_marked(team: Team):
+    conv = team.customer_says("need a specialist")
+    team.inbox.claim(team.agents["Alice"].id, conv)
+    team.clock.advance(timedelta(seconds=61))  # Carl has not been seen since
+    since = cursor_of(team, "Alice")
+    with team.http("Alice") as alice:
+        r = alice.post(f"/sync/v1/conversations/{conv}/transfer", json={"to_agent_id": team.agents["Carl"].id,
+                                                                        "note": "when you are back"},
+                       headers={"Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 200, r.text
+        assert r.json()["assigned_agent_id"] == team.agents["Carl"].id
+        assert r.json()["to_agent_presence"] == "offline"
+        got = alice.get("/sync/v1/events", params={"since": since, "wait": 0}).json()["events"]
+    transferred = [e for e in got if e["type"] == "conversation.transferred"]
+    assert transferred[0]["data"]["to_agent_presence"] == "offline"
+    conv2 = team.customer_says("another one")
+    team.inbox.claim(team.agents["Alice"].id, conv2)
+    picker(team, "Bea")  # Bea is seen now
+    with team.http("Alice") as alice:
+        r = alice.post(f"/sync/v1/conversations/{conv2}/transfer", json={"to_agent_id": team.agents["Bea"].id},
+                       headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert r.json()["to_agent_presence"] == "available"
