@@ -140,7 +140,7 @@ def agent_list(sc: ServerCtx, as_json: bool) -> None:
 
 @server.group("queue")
 def queue_group() -> None:
-    """Message queues: members and pickup mode."""
+    """Message queues: members, pickup mode, automatic assignment and re-queue."""
 
 
 @queue_group.command("add")
@@ -177,12 +177,51 @@ def queue_members(sc: ServerCtx, queue_id: int, agent_ids: tuple[int, ...]) -> N
     click.echo(f"Queue {q.name}: {len(q.member_ids)} members.")
 
 
+@queue_group.command("set")
+@click.argument("queue_id", type=int)
+@click.option("--auto-assign/--no-auto-assign", default=None,
+              help="Give new conversations to the available member with the fewest open ones.")
+@click.option("--capacity", default=None, metavar="N|off", help="Most open conversations per member it assigns.")
+@click.option("--requeue-after", default=None, metavar="MINUTES|off",
+              help="Return a conversation to the queue when its owner has not answered for this long.")
+@pass_server
+def queue_set(sc: ServerCtx, queue_id: int, auto_assign: bool | None, capacity: str | None,
+              requeue_after: str | None) -> None:
+    """Beyond Linkus (both off by default): automatic assignment and re-queue."""
+    changes: dict[str, Any] = {}
+    if auto_assign is not None:
+        changes["auto_assign"] = auto_assign
+    for key, raw in (("capacity", capacity), ("requeue_after_minutes", requeue_after)):
+        if raw is not None:
+            changes[key] = _count_or_off(raw, key)
+    q = sc.app.inbox.set_queue_policy(queue_id, **changes)
+    sc.accounts.record(sc.actor, "queue.policy", f"queue:{q.id}", changes)
+    click.echo(f"Queue {q.name}: {_policy(q)}.")
+
+
+def _count_or_off(raw: str, what: str) -> int | None:
+    from tray_agent.core.errors import InvalidInput
+
+    text = raw.strip().lower()
+    if text in ("off", "none"):
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(f"{what.replace('_', ' ')} is a positive whole number or off, not {raw!r}.")
+    return int(text)
+
+
+def _policy(q: Any) -> str:
+    assign = f"auto-assign (capacity {q.capacity or 'unlimited'})" if q.auto_assign else "no auto-assign"
+    requeue = f"re-queue after {q.requeue_after_minutes} min" if q.requeue_after_minutes else "no re-queue"
+    return f"pickup {q.pickup_mode}, {assign}, {requeue}"
+
+
 @queue_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_server
 def queue_list(sc: ServerCtx, as_json: bool) -> None:
     queues = sc.app.inbox.list_queues()
-    emit(queues, as_json, "\n".join(f"{q.id}\t{q.name}\t{q.pickup_mode}\t{q.member_ids}" for q in queues)
+    emit(queues, as_json, "\n".join(f"{q.id}\t{q.name}\t{_policy(q)}\t{q.member_ids}" for q in queues)
          or "No queues.")
 
 

@@ -44,9 +44,12 @@ class Heartbeat(InboxBase):
                 return False
             if a is None:
                 return bool(wrote)
+            came_back = presence_of(a.status, a.last_seen_at, now) == OFFLINE
             if a.last_seen_at is None or a.last_seen_at < now:
                 a.last_seen_at = now
-            self._announce(s, out, a)
+            # Back after a silence the sweep has not announced yet: still news (waiting
+            # conversations may go to them now).
+            self._announce(s, out, a, came_back=came_back)
             return True
 
     def mark_absent(self) -> int:
@@ -65,13 +68,14 @@ class Heartbeat(InboxBase):
                     changed += 1
         return changed
 
-    def _announce(self, s: Session, out: list[Event], a: Agent) -> bool:
+    def _announce(self, s: Session, out: list[Event], a: Agent, *, came_back: bool = False) -> bool:
         """Emit ``agent.updated`` "presence" when the agent's presence differs from the one
-        last announced. Of two replicas noticing it at once, the conditional update lets one."""
+        last announced (or they came back). Of two replicas noticing it at once, the
+        conditional update lets one."""
         now = self.clock.now()
         presence = presence_of(a.status, a.last_seen_at, now)
         before = a.presence_announced
-        if presence == before:
+        if presence == before and not (came_back and presence != OFFLINE):
             return False
         s.flush()
         won = s.execute(update(Agent).where(  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
@@ -81,7 +85,7 @@ class Heartbeat(InboxBase):
             return False
         a.presence_announced = presence
         self._emit(s, out, events.AGENT_UPDATED, None, agent_id=a.id, change="presence", status=a.status,
-                   presence=presence, previous=before)
+                   presence=presence, previous=OFFLINE if came_back else before)
         return True
 
     def presence(self, agent_id: int) -> str:
