@@ -159,6 +159,23 @@ def team_server(home: Path, database_url: str, sms_settings: dict[str, Any] | No
         app.close()
 
 
+@contextmanager
+def sandbox_server(home: Path, database_url: str) -> Iterator[TeamServer]:
+    """``tray-agent server --sandbox`` in a thread: the installed plugins (the real SMS and
+    WhatsApp channels) pointed at an in-process provider sandbox."""
+    paths = resolve(home).ensure()
+    cfg = load(paths, environ={})
+    cfg.database.url = database_url
+    app = App(paths, cfg)
+    srv = TeamServer(app, host="127.0.0.1", port=free_port(), sandbox=True)
+    thread = ServerThread(srv).start()
+    try:
+        yield srv
+    finally:
+        thread.stop()
+        app.close()
+
+
 @dataclass
 class Replica:
     """A second replica of ``Team``'s server: its own App and channel plugin, the same database."""

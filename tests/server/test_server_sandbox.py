@@ -11,13 +11,8 @@ import httpx
 import pytest
 
 from tray_agent import credentials
-from tray_agent.app import App
-from tray_agent.config import load
-from tray_agent.paths import resolve
 from tray_agent.sandbox.client import SandboxAdmin
-from tray_agent.server.runner import TeamServer
-from tray_agent.net import free_port
-from tests.server.live import CONSOLE_ACTOR, ServerThread, wait_for
+from tests.server.live import CONSOLE_ACTOR, sandbox_server, wait_for
 
 pytestmark = pytest.mark.postgres
 CUSTOMER = "+14155550199"
@@ -26,13 +21,8 @@ CUSTOMER = "+14155550199"
 def test_a_customer_text_through_the_sandbox_reaches_an_agent_and_the_reply_goes_out_once(
         tmp_path: Path, postgres_db_url: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TRAY_AGENT_HOME", str(tmp_path / "home"))
-    paths = resolve(tmp_path / "home").ensure()
-    cfg = load(paths, environ={})
-    cfg.database.url = postgres_db_url
-    app = App(paths, cfg)  # the installed plugins: the real SMS and WhatsApp channels
-    srv = TeamServer(app, host="127.0.0.1", port=free_port(), sandbox=True)
-    thread = ServerThread(srv).start()
-    try:
+    with sandbox_server(tmp_path / "home", postgres_db_url) as srv:
+        app = srv.app
         sandbox = srv._auto.sandbox  # type: ignore[union-attr]
         admin = SandboxAdmin(sandbox.url)
         assert {c.name for c in app.inbox.list_channels()} == {"Sandbox SMS", "Sandbox WhatsApp"}
@@ -56,7 +46,4 @@ def test_a_customer_text_through_the_sandbox_reaches_an_agent_and_the_reply_goes
         time.sleep(0.5)
         assert [m["text"] for m in admin.outbound("sms")] == ["Hi, Bea here"]
         assert credentials.get("Sandbox SMS", "auth_token") == sandbox.creds.twilio_auth_token
-    finally:
-        thread.stop()
-        app.close()
     assert credentials.get("Sandbox SMS", "auth_token") is None

@@ -17,7 +17,7 @@ from fastapi import Request
 
 from tray_agent.api.deps import get_state
 from tray_agent.core.errors import InvalidInput
-from tray_agent.core.files import StagedFile
+from tray_agent.core.files import FileStore, StagedFile
 
 
 def _key(request: Request) -> bytes:
@@ -25,20 +25,29 @@ def _key(request: Request) -> bytes:
 
 
 def issue(request: Request, agent_id: int, f: StagedFile) -> str:
-    payload = json.dumps([f.token, f.file_name, f.mime_type, f.size, f.sha256, agent_id],
-                         separators=(",", ":")).encode()
-    body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
-    mac = hmac.new(_key(request), body.encode(), hashlib.sha256).hexdigest()[:32]
-    return f"{body}.{mac}"
+    return issue_with(_key(request), agent_id, f)
 
 
 def resolve(request: Request, agent_id: int, upload_ids: Sequence[str]) -> list[StagedFile]:
     """The staged files behind ``upload_ids``; InvalidInput for a forged, foreign or spent id."""
-    files = get_state(request).app.inbox.files
+    return resolve_with(_key(request), get_state(request).app.inbox.files, agent_id, upload_ids)
+
+
+def issue_with(key: bytes, agent_id: int, f: StagedFile) -> str:
+    """An upload id signed with ``key`` (the desktop's: from its API token; the team
+    server's: a secret its replicas share)."""
+    payload = json.dumps([f.token, f.file_name, f.mime_type, f.size, f.sha256, agent_id],
+                         separators=(",", ":")).encode()
+    body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    mac = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{body}.{mac}"
+
+
+def resolve_with(key: bytes, files: FileStore, agent_id: int, upload_ids: Sequence[str]) -> list[StagedFile]:
     out = []
     for uid in upload_ids:
         body, _, mac = uid.partition(".")
-        good = hmac.new(_key(request), body.encode(), hashlib.sha256).hexdigest()[:32]
+        good = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:32]
         if not mac or not hmac.compare_digest(mac, good):
             raise InvalidInput("That upload id is not valid; upload the file again.")
         token, name, mime, size, sha, owner = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

@@ -43,6 +43,13 @@ class NotFound(TrayAgentError):
     code = "not_found"
 
 
+class FileExpired(NotFound):
+    """The file passed its retention and was deleted (its message stays). ``reason`` is the
+    sync API's code; the desktop API keeps answering ``not_found``."""
+
+    reason = "file_expired"
+
+
 class Forbidden(TrayAgentError):
     status = 403
     code = "forbidden"

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from tray_agent.core.base import ChannelSnapshot, InboxBase, attachment_view, event_view
 from tray_agent.core.clock import utc
-from tray_agent.core.errors import InvalidInput, NotFound
+from tray_agent.core.errors import FileExpired, InvalidInput, NotFound
 from tray_agent.core import events
 from tray_agent.core.models import Attachment, Contact, ContactPoint, Conversation, Event, Message, ReadState
 from tray_agent.core import rules as R
@@ -171,16 +171,18 @@ class Queries(InboxBase):
             convs = {c.id: c for c in self._conversation_views(s, agent_id, list({c.id: c for _, c in rows}.values()))}
             return [SearchHit(message=m, conversation=convs[m.conversation_id]) for m in msgs]
 
-    def attachment_file(self, agent_id: int, attachment_id: int) -> tuple[AttachmentView, Path]:
-        """A file of a conversation the agent sees, and where it lies on disk (downloads)."""
+    def attachment_file(self, agent_id: int, attachment_id: int,
+                        conversation_id: int | None = None) -> tuple[AttachmentView, Path]:
+        """A file of a conversation the agent sees (``conversation_id``, when given, must be
+        the one it belongs to), and where it lies on disk (downloads)."""
         with self.db.read() as s:
             a = s.get(Attachment, attachment_id)
             msg = s.get(Message, a.message_id) if a is not None else None
-            if a is None or msg is None:
+            if a is None or msg is None or conversation_id not in (None, msg.conversation_id):
                 raise NotFound(f"There is no file {attachment_id}.")
             self._conversation(s, agent_id, msg.conversation_id)
             if a.expired or not a.storage_path:
-                raise NotFound(f"{a.file_name!r} has expired and was deleted.")
+                raise FileExpired(f"{a.file_name!r} has expired and was deleted.")
             return attachment_view(a), self.files.path(a.storage_path)
 
     def list_contacts(self, agent_id: int, query: str = "", limit: int = 20) -> list[ContactView]:

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -105,6 +106,7 @@ class Accounts:
         self.by_address = RateLimiter(self.clock, 10, timedelta(minutes=5))
         self.by_code = RateLimiter(self.clock, 5, timedelta(minutes=15))
         self._epoch: str | None = None
+        self._upload_key: bytes | None = None
         self._epoch_at = 0.0
 
     # -- the database's identity --------------------------------------------------------
@@ -120,17 +122,28 @@ class Accounts:
         return self._epoch
 
     def _stored_epoch(self) -> str:
+        return self._meta("epoch", lambda: secrets.token_hex(8))
+
+    def _meta(self, key: str, make: Callable[[], str]) -> str:
+        """A fact about this database, made once by whichever replica asks first."""
         with self.db.read() as s:
-            row = s.get(ServerMeta, "epoch")
+            row = s.get(ServerMeta, key)
             if row is not None:
                 return row.value
         try:
             with self.db.write() as s:
-                s.add(ServerMeta(key="epoch", value=secrets.token_hex(8)))
+                s.add(ServerMeta(key=key, value=make()))
         except IntegrityError:
             pass  # another replica made it first
         with self.db.read() as s:
-            return s.get_one(ServerMeta, "epoch").value
+            return s.get_one(ServerMeta, key).value
+
+    def upload_key(self) -> bytes:
+        """The key upload ids are signed with: one secret every replica shares, so an id
+        issued by one replica is good on another (the file store must be shared too)."""
+        if self._upload_key is None:
+            self._upload_key = bytes.fromhex(self._meta("upload_key", lambda: secrets.token_hex(32)))
+        return self._upload_key
 
     def _placement(self) -> str:
         if self.db.is_sqlite:

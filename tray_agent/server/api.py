@@ -11,7 +11,7 @@ from tray_agent import __version__
 from tray_agent.api.server import add_error_handlers, add_provider_routes
 from tray_agent.app import App
 from tray_agent.run.runtime import Runtime
-from tray_agent.server import routes_actions, routes_presence, routes_sync
+from tray_agent.server import routes_actions, routes_files, routes_presence, routes_sync
 from tray_agent.server.accounts import Accounts
 from tray_agent.server.idempotency import refusal
 from tray_agent.server.tail import LogTail
@@ -35,4 +35,5 @@ def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = No
     api.include_router(routes_sync.router)
     api.include_router(routes_actions.router)
     api.include_router(routes_presence.router)
+    api.include_router(routes_files.router)
     return api

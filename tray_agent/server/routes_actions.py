@@ -14,6 +14,8 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from tray_agent.api import uploads
+from tray_agent.api.schemas import MAX_FILES_PER_MESSAGE
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import ConversationView, MessageView, TransferView
 from tray_agent.server.accounts import Actor, Caller
@@ -36,7 +38,9 @@ class ActionBody(BaseModel):
 
 
 class ReplyBody(ActionBody):
-    text: str = Field(..., min_length=1, max_length=100_000)
+    text: str = Field("", max_length=100_000)
+    #: Ids from ``POST /sync/v1/uploads``.
+    uploads: list[str] = Field(default_factory=list, max_length=MAX_FILES_PER_MESSAGE)
 
 
 class TransferBody(ActionBody):
@@ -74,9 +78,16 @@ def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) 
              responses=_ERRORS)
 def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, caller: CallerDep,
           idempotency_key: KeyHeader = None) -> JSONResponse:
-    """Send a text reply (queued for the channel; it goes out once, whatever the retries)."""
-    return _act(request, app, caller, idempotency_key, body,
-                lambda: app.inbox.reply(caller.agent_id, conversation_id, body.text), 201)
+    """Send a reply with text and/or uploaded files (queued for the channel; it goes out
+    once, whatever the retries)."""
+    def send() -> MessageView:
+        # Resolved inside the once-only action: a repeat replays the answer, though the
+        # staged files are spent by then.
+        files = uploads.resolve_with(request.app.state.accounts.upload_key(), app.inbox.files, caller.agent_id,
+                                     body.uploads)
+        return app.inbox.reply(caller.agent_id, conversation_id, body.text, files=files)
+
+    return _act(request, app, caller, idempotency_key, body, send, 201)
 
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=TransferView, responses=_ERRORS)

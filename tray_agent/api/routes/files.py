@@ -17,6 +17,7 @@ from tray_agent.api import uploads
 from tray_agent.api.deps import AgentId, InboxDep
 from tray_agent.api.schemas import Id, UploadView
 from tray_agent.core.errors import FileTooLarge, InvalidInput, TrayAgentError
+from tray_agent.core.service import Inbox
 from tray_agent.core.rules import sizes_apart
 
 router = APIRouter(prefix="/api", tags=["files"])
@@ -45,22 +46,39 @@ async def upload(request: Request, inbox: InboxDep, agent: AgentId,
     anything is stored (by Content-Length), or as soon as the stream passes the limit."""
     if (conversation_id is None) == (channel_id is None):
         raise InvalidInput("Upload for either a conversation_id or a channel_id.")
-    if conversation_id is not None:
-        detail = await run_in_threadpool(inbox.get_conversation, agent, conversation_id)
-        limit, label = detail.composer.max_file_bytes, detail.channel_label
-    else:
-        ch = await run_in_threadpool(inbox.get_channel, channel_id)  # type: ignore[arg-type]  # set: exactly one is (above)
-        limit, label = int(ch.rules["max_file_bytes"]), ch.label
+    limit, label = await run_in_threadpool(upload_limit, inbox, agent, conversation_id, channel_id)
     name = unquote(x_file_name)
-    # The server has checked the header is a number (else it answered 400 itself).
-    content_length = int(request.headers.get("content-length") or 0)
-    if content_length > limit:
-        got, most = sizes_apart(content_length, limit)
-        raise FileTooLarge(f"{name!r} is {got}; {label} takes files up to {most}. It was not uploaded.")
+    refuse_oversized(request, name, limit, label)
     mime = (request.headers.get("content-type") or "").split(";")[0].strip().lower() or "application/octet-stream"
     staged = await run_in_threadpool(inbox.files.stage, _body_chunks(request), name, mime, limit)
     return UploadView(upload_id=uploads.issue(request, agent, staged), file_name=staged.file_name,
                       mime_type=staged.mime_type, size=staged.size, sha256=staged.sha256)
+
+
+def upload_limit(inbox: Inbox, agent_id: int, conversation_id: int | None,
+                 channel_id: int | None) -> tuple[int, str]:
+    """The largest file a reply in ``conversation_id`` (visible to the agent), a new
+    conversation on ``channel_id``, or — with neither — any channel takes, and its label."""
+    if conversation_id is not None:
+        detail = inbox.get_conversation(agent_id, conversation_id)
+        return detail.composer.max_file_bytes, detail.channel_label
+    if channel_id is not None:
+        ch = inbox.get_channel(channel_id)
+        return int(ch.rules["max_file_bytes"]), ch.label
+    limits = [(int(ch.rules["max_file_bytes"]), ch.label) for ch in inbox.list_channels()]
+    if not limits:
+        raise InvalidInput("No channel is set up to send files on.")
+    return max(limits)[0], "any channel here"
+
+
+def refuse_oversized(request: Request, name: str, limit: int, label: str, overhead: int = 0) -> None:
+    """413 before anything is stored when the announced body is over the limit (``overhead``:
+    what a multipart body adds around the file)."""
+    # The server has checked the header is a number (else it answered 400 itself).
+    content_length = int(request.headers.get("content-length") or 0) - overhead
+    if content_length > limit:
+        got, most = sizes_apart(content_length, limit)
+        raise FileTooLarge(f"{name!r} is {got}; {label} takes files up to {most}. It was not uploaded.")
 
 
 def _body_chunks(request: Request) -> Iterator[bytes]:
