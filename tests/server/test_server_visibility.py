@@ -10,11 +10,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.live import CONSOLE_ACTOR, Team
+from sqlalchemy import select
+from sqlmodel import col
 
-READS = ("snapshot", "events", "conversation", "messages")
+from tests.server.live import CONSOLE_ACTOR, Team
+from tray_agent.channels import InboundFile, InboundMessage
+from tray_agent.core.models import Attachment
+
+READS = ("snapshot", "events", "conversation", "messages", "file", "upload")
 ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read")
-OK = {"reply": 201}
+OK = {"reply": 201, "upload": 201}
 
 # Who asks, about which conversation: "owned" is Alice's (taken from the queue), "queued"
 # waits unassigned in the queue of Alice and Bea; Carl is in no queue; Ada is an admin.
@@ -36,7 +41,8 @@ def expected(endpoint: str, role: str) -> Any:
         return 401
     sees = role in ("owner", "queue member", "admin")
     if endpoint in READS:
-        return ("shown" if sees else "hidden") if endpoint in ("snapshot", "events") else (200 if sees else 404)
+        return ("shown" if sees else "hidden") if endpoint in ("snapshot", "events") else (
+            OK.get(endpoint, 200) if sees else 404)
     if role == "admin" and endpoint in ("reply", "claim"):
         return 409  # sees it, but Alice has it: already taken, by whom and when
     if role == "queue member, taken by a colleague":
@@ -92,6 +98,14 @@ def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str) -
         return "shown" if any(e["conversation_id"] == conv for e in r.json()["events"]) else "hidden"
     if endpoint == "conversation":
         r = c.get(f"/sync/v1/conversations/{conv}")
+    elif endpoint == "file":
+        mid = team.inbox.receive(team.sms.id, InboundMessage(uuid.uuid4().hex, address, "", files=(
+            InboundFile("id.png", "image/png", b"\x89PNG data"),)))
+        with team.app.db.read() as s:
+            att = s.execute(select(col(Attachment.id)).where(col(Attachment.message_id) == mid)).scalar_one()
+        r = c.get(f"/sync/v1/conversations/{conv}/files/{att}")
+    elif endpoint == "upload":  # a file for a reply in this conversation
+        r = c.post("/sync/v1/uploads", params={"conversation_id": conv}, files={"file": ("a.txt", b"a", "text/plain")})
     elif endpoint == "messages":
         r = c.get(f"/sync/v1/conversations/{conv}/messages")
     else:
@@ -109,3 +123,14 @@ def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str) -
         assert r.json()["error"] == "already_taken" and r.json()["owner_name"] == "Alice"
         assert r.json()["taken_at"] is not None
     return r.status_code
+
+
+@pytest.mark.parametrize("who", ["Alice", "Carl", "Ada", "revoked", None])
+def test_presence_endpoints_answer_every_signed_in_agent_and_nobody_else(team: Team, revoked: str, who: str | None):
+    with _client(team, who, revoked) as c:
+        picker = c.get("/sync/v1/agents")
+        status = c.put("/sync/v1/me/status", json={"status": "available"})
+    expected = 401 if who in ("revoked", None) else 200
+    assert (picker.status_code, status.status_code) == (expected, expected)
+    if expected == 200:
+        assert status.json()["name"] == who
