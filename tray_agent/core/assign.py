@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -91,12 +91,7 @@ class Assignment(InboxBase):
         members = list(s.execute(select(col(Agent.id)).join(QueueMember, col(QueueMember.agent_id) == col(Agent.id))
                                  .where(col(QueueMember.queue_id) == queue.id, col(Agent.status) == "available",
                                         col(Agent.last_seen_at) > cutoff)).scalars())
-        loads = dict.fromkeys(members, 0)
-        if members:
-            loads.update(s.execute(select(col(Conversation.assigned_agent_id), func.count()).where(
-                col(Conversation.status) == "open", col(Conversation.assigned_agent_id).in_(members))
-                .group_by(col(Conversation.assigned_agent_id))).all())
-        return loads
+        return {aid: 0 for aid in members} | (self._open_counts(s, members) if members else {})
 
     def requeue_unanswered(self) -> int:
         """Conversations of queues with a re-queue time whose owner has not answered the
@@ -104,8 +99,8 @@ class Assignment(InboxBase):
         sees it leave, the members see it come). Returns how many."""
         now = self.clock.now()
         with self.db.read() as s:
-            policies = list(s.execute(select(col(MessageQueue.id), col(MessageQueue.requeue_after_minutes)).where(
-                col(MessageQueue.requeue_after_minutes).is_not(None))).all())
+            policies = [(q.id, q.requeue_after_minutes) for q in s.execute(select(MessageQueue).where(
+                col(MessageQueue.requeue_after_minutes).is_not(None))).scalars() if q.requeue_after_minutes]
         moved = 0
         for queue_id, minutes in policies:
             cutoff = now - timedelta(minutes=minutes)
@@ -118,7 +113,7 @@ class Assignment(InboxBase):
                 ).order_by(col(Conversation.id)).limit(BATCH)).all())
             back: dict[int, int] = {}
             for conv_id, owner in due:
-                if self._requeue(conv_id, owner, queue_id, minutes, cutoff):
+                if owner is not None and self._requeue(conv_id, owner, queue_id, minutes, cutoff):
                     back[conv_id] = owner
             moved += len(back)
             if back:

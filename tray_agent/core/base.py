@@ -339,7 +339,7 @@ class InboxBase:
             col(Conversation.status) == "open", col(Conversation.assigned_agent_id).is_not(None))
         if agent_ids is not None:
             q = q.where(col(Conversation.assigned_agent_id).in_(agent_ids))
-        return {aid: n for aid, n in s.execute(q.group_by(col(Conversation.assigned_agent_id))).all()}
+        return {aid: n for aid, n in s.execute(q.group_by(col(Conversation.assigned_agent_id))).all() if aid is not None}
 
     def _agent_view(self, a: Agent, open_count: int = 0) -> AgentView:
         now = self.clock.now()
