@@ -34,7 +34,10 @@ def test_colleagues_are_listed_with_presence(agent, client):
     people = {a["name"]: a for a in client.get("/api/agents").json()}
     assert people["Bea Colleague"]["online"] is True
     assert client.get("/api/queues").json()[0] == {"id": agent.queue.id, "name": "Sales",
-                                                   "member_ids": [agent.me.id, agent.bea.id], "pickup_mode": "auto"}
+                                                   "member_ids": [agent.me.id, agent.bea.id], "pickup_mode": "auto",
+                                                   # beyond Linkus, off by default
+                                                   "auto_assign": False, "capacity": None,
+                                                   "requeue_after_minutes": None}
 
 
 def test_settings_read_and_change(agent, client):

@@ -66,6 +66,12 @@ INTERNAL = {
     "events_tail": "the team server's one reader of the log per replica",
     "agent_scope": "the team server's per-agent event filter",
     "set_pickup_mode": "the team server's console (tray-agent server queue pickup)",
+    "set_queue_policy": "the team server's console (tray-agent server queue set)",
+    "set_status": "the team server's PUT /sync/v1/me/status (a desktop's do-not-disturb)",
+    "device_seen": "the team server's authentication: each request is its device's heartbeat",
+    "mark_absent": "the team server's sweep",
+    "requeue_unanswered": "the team server's sweep",
+    "assign_waiting": "the team server's sweep, and after commits that may free a member",
 }
 
 

@@ -87,8 +87,3 @@ class Heartbeat(InboxBase):
         self._emit(s, out, events.AGENT_UPDATED, None, agent_id=a.id, change="presence", status=a.status,
                    presence=presence, previous=OFFLINE if came_back else before)
         return True
-
-    def presence(self, agent_id: int) -> str:
-        with self.db.read() as s:
-            a = self._agent(s, agent_id)
-            return presence_of(a.status, a.last_seen_at, self.clock.now())
