@@ -5,6 +5,8 @@ the transfer picker's colleagues with presence and open load."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -121,3 +123,35 @@ def test_a_transfer_to_an_offline_colleague_is_allowed_and_marked(team: Team):
         r = alice.post(f"/sync/v1/conversations/{conv2}/transfer", json={"to_agent_id": team.agents["Bea"].id},
                        headers={"Idempotency-Key": uuid.uuid4().hex})
     assert r.json()["to_agent_presence"] == "available"
+
+
+def test_an_open_event_stream_is_its_devices_heartbeat(team: Team):
+    erin = team.add_agent("Erin")
+    since = cursor_of(team, "Erin")
+    stop, connected = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        with team.http("Erin") as c, c.stream("GET", "/sync/v1/events", params={"since": since},
+                                              headers={"Accept": "text/event-stream"}) as r:
+            for _ in r.iter_lines():
+                connected.set()
+                if stop.is_set():
+                    return
+
+    reader = threading.Thread(target=listen, daemon=True)
+    reader.start()
+    try:
+        assert connected.wait(20)
+        time.sleep(1)  # past the stream's first check-in, made as it opened
+        team.clock.advance(timedelta(seconds=40))  # no request of Erin's since: only the stream
+        checked_in = team.clock.now()
+
+        def last_seen() -> Any:
+            return team.accounts.list_devices(erin.id)[0].last_seen_at
+
+        wait_for(lambda: last_seen() == checked_in, timeout=60, what="the stream's check-in")
+        team.clock.advance(timedelta(seconds=40))  # 80 s after her last request: present still
+        assert picker(team, "Alice")["Erin"]["presence"] == "available"
+    finally:
+        stop.set()
+        reader.join(20)  # it returns at the next keep-alive
