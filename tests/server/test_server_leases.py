@@ -170,7 +170,7 @@ def test_each_job_runs_on_one_replica_and_moves_within_10s_when_its_holder_dies(
     provider = Provider()
     with two_replicas(tmp_path, postgres_db_url, provider) as pair:
         pair.start_b()
-        jobs = {"outbox", "auto-closure", "sweeps", f"poll-{pair.channel_id}"}
+        jobs = {"outbox", "auto-closure", "sweeps", "team-sweep", f"poll-{pair.channel_id}"}
         a_id, b_id = pair.a.runtime.leases.holder, pair.b.runtime.leases.holder
         wait_for(lambda: holders(pair.a.app) == dict.fromkeys(jobs, a_id), what="a holding every job")
         before = [pair.reply("before", n) for n in range(3)]
@@ -223,7 +223,7 @@ def test_a_clean_stop_hands_its_jobs_over_at_once(tmp_path: Path, postgres_db_ur
     with two_replicas(tmp_path, postgres_db_url, provider) as pair:
         pair.start_b()
         a_id = pair.a.runtime.leases.holder
-        wait_for(lambda: len(held := holders(pair.a.app)) == 4 and set(held.values()) == {a_id},
+        wait_for(lambda: len(held := holders(pair.a.app)) == 5 and set(held.values()) == {a_id},
                  what="a holding every job")
         pair.threads.pop("a").stop()
         stopped = time.monotonic()
