@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from tests.server.live import Team, wait_for
-from tray_agent.core.models import Conversation
+from tests.server.live import Team, second_replica, wait_for
+from tray_agent.channels import InboundMessage
+from tray_agent.core.models import Conversation, Message
 from tray_agent.server import sweeps
 
 
@@ -239,3 +240,30 @@ def test_the_console_sets_a_queues_policy_lists_it_and_audits_it(team: Team, mod
         assert ("queue.policy", {"auto_assign": True, "capacity": 3, "requeue_after_minutes": 10}) in audited
     finally:
         team.inbox.set_queue_policy(team.queue.id, auto_assign=False, capacity=None, requeue_after_minutes=None)
+
+
+def test_conversations_arriving_on_two_replicas_at_once_respect_each_members_capacity(
+        team: Team, policy: Any, module_db: str, tmp_path: Path):
+    policy(auto_assign=True, capacity=3)
+    with second_replica(team, module_db, tmp_path / "replica-b") as b:
+        convs: list[int] = []
+        lock = threading.Lock()
+
+        def arrive(inbox: Any, i: int) -> None:
+            mid = inbox.receive(team.sms.id, InboundMessage(f"two-{i}-{uuid.uuid4().hex}", f"+1415557{i:04d}", "hi"))
+            with team.app.db.read() as s:
+                cid = s.get_one(Message, mid).conversation_id
+            with lock:
+                convs.append(cid)
+
+        # Each replica opens half of them (as their webhooks would), all at once.
+        threads = [threading.Thread(target=arrive, args=(app.inbox, i))
+                   for i, app in enumerate([team.app, b.server.app] * 8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        owners = [owner(team, c) for c in convs]
+    assert len(convs) == 16
+    assert owners.count(team.agents["Alice"].id) == 3 and owners.count(team.agents["Bea"].id) == 3
+    assert owners.count(None) == 10
