@@ -18,7 +18,7 @@ from tests.server.live import CONSOLE_ACTOR, Team
 def fresh_limits(team: Team):  # type: ignore[no-untyped-def]
     """Each test starts with no attempts counted (the module's tests share one address)."""
     for limiter in (team.accounts.by_address, team.accounts.by_code):
-        limiter._hits.clear()
+        limiter.forget()
     yield
 
 
