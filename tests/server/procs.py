@@ -102,7 +102,7 @@ def start_replica(name: str, home: Path, database_url: str, port: int, public_ur
     home.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "tray_agent", "server", "--database", database_url,
-                                 "--listen", f"127.0.0.1:{port}"], env=env, stdin=subprocess.DEVNULL,
+                                 "--listen", f"127.0.0.1:{port}"], env=env, cwd=home, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log)
     replica = Replica(name, port, proc, log_path)
     deadline = time.monotonic() + START_TIMEOUT
