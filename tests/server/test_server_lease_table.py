@@ -116,3 +116,29 @@ def test_the_lease_rows_of_removed_or_disabled_channels_are_cleaned_up(
     leases.renew()  # not taken again
     with app.db.read() as s:
         assert list(s.execute(select(JobLease.name)).scalars()) == [poll_job(kept.id)]
+
+
+def test_a_process_frozen_mid_transaction_loses_its_locks_within_seconds(db: Database):
+    from tray_agent.core import events
+    from tray_agent.core.db import IDLE_IN_TRANSACTION_MS
+    from tray_agent.core.errors import StorageUnavailable
+
+    a, b = PgLeases(db, "a"), PgLeases(db, "b", ttl=TTL)
+    a.want("outbox")
+    b.want("outbox")
+    assert a.renew() == ["outbox"]
+    other = Database(db.url)
+    try:
+        with pytest.raises(StorageUnavailable):
+            with db.write() as s:  # a's outbox write, then a freezes before it commits
+                a.fence("outbox").check(s)
+                events.serialize_writers(s)  # the event log's writer lock too
+                time.sleep(IDLE_IN_TRANSACTION_MS / 1000 + 1.5)
+                s.execute(select(JobLease.name))  # it wakes: its session was ended, nothing committed
+        t0 = time.monotonic()
+        with other.write() as s:  # nobody waits for it any more
+            events.serialize_writers(s)
+        assert time.monotonic() - t0 < 1
+        assert b.renew() == ["outbox"]  # its row lock went with the session (the lease had expired)
+    finally:
+        other.dispose()
