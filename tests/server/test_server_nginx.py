@@ -5,18 +5,14 @@ And the systemd unit next to it, checked by systemd-analyze."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
-import socket
 import sys
-import ssl
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,58 +20,11 @@ import pytest
 
 from tray_agent.net import free_port
 from tests.server.live import CONSOLE_ACTOR, Replica, Team, second_replica
+from tests.server.nginx_proc import CLIENT_ADDRESS, SERVER_DIR, Nginx, nginx_in_front, self_signed, sse_messages
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (packaging/bootstrap.sh)")
 
-SERVER_DIR = Path(__file__).resolve().parents[2] / "packaging" / "server"
 SMS_SETTINGS = {"webhook": "record"}  # the SMS channel serves /webhooks/{id}/inbound (tests/support.py)
-#: The test client's own loopback address, so nginx's address (127.0.0.1) is not the client's.
-CLIENT_ADDRESS = "127.0.0.2"
-
-
-def render(conf: str, listen: int, upstreams: list[str], cert: Path, key: Path) -> str:
-    """The example as it is, with its placeholders' real values: the replicas' addresses for
-    127.0.0.1:8701/8702, a loopback port for 443, a self-signed certificate's paths for
-    Let's Encrypt's. Each must be there exactly once, so the example cannot drift from this."""
-    swaps = {"127.0.0.1:8701 ": f"{upstreams[0]} ", "127.0.0.1:8702 ": f"{upstreams[1]} ",
-             "listen 443 ssl;": f"listen 127.0.0.1:{listen} ssl;",
-             "/etc/letsencrypt/live/inbox.example.com/fullchain.pem": str(cert),
-             "/etc/letsencrypt/live/inbox.example.com/privkey.pem": str(key)}
-    for old, new in swaps.items():
-        assert conf.count(old) == 1, f"packaging/server/nginx.conf no longer has {old!r} once"
-        conf = conf.replace(old, new)
-    return conf
-
-
-def main_conf(prefix: Path, site: Path) -> str:
-    """What /etc/nginx/nginx.conf gives the example, with every path under ``prefix``.
-    One worker: round robin then alternates strictly between the replicas."""
-    temp = "\n".join(f"    {k}_temp_path {prefix / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the 0700 temp dir
-    return (f"{user}worker_processes 1;\nerror_log {prefix / 'error.log'} info;\n"
-            f"events {{ worker_connections 256; }}\n"
-            f"http {{\n    log_format upstream '$request $status $upstream_addr $upstream_status $request_time';\n"
-            f"    access_log {prefix / 'access.log'} upstream;\n{temp}\n    include {site};\n}}\n")
-
-
-@dataclass
-class Nginx:
-    url: str
-    cert: Path
-    prefix: Path
-
-    def http(self, team: Team | None = None, who: str | None = None, **kw: object) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {team.tokens[who]}"} if team and who else {}
-        tls = ssl.create_default_context(cafile=str(self.cert))
-        transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS, verify=tls)
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, transport=transport, **kw)  # type: ignore[arg-type]
-
-    def error_log(self) -> str:
-        return (self.prefix / "error.log").read_text(errors="replace")
-
-    def logs(self) -> str:
-        """For a failure's message: which replica served what, and nginx's complaints."""
-        return (self.prefix / "access.log").read_text(errors="replace") + self.error_log()[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -87,38 +36,10 @@ def replica_b(team: Team, module_db: str, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="module")
 def nginx(team: Team, replica_b: Replica, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     prefix = tmp_path_factory.mktemp("nginx")
-    cert, key = prefix / "cert.pem", prefix / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    port = free_port("127.0.0.1")
+    cert, key = self_signed(prefix)
     upstreams = [s.url.removeprefix("http://") for s in (team.thread.server, replica_b.server)]
-    site = prefix / "tray-agent.conf"
-    site.write_text(render((SERVER_DIR / "nginx.conf").read_text(), port, upstreams, cert, key))
-    conf = prefix / "nginx.conf"
-    conf.write_text(main_conf(prefix, site))
-    cmd = ["nginx", "-c", str(conf), "-p", str(prefix), "-g", f"daemon off; pid {prefix / 'nginx.pid'};"]
-    check = subprocess.run([*cmd, "-t"], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not listen in 20 s"
-                time.sleep(0.05)
-        yield Nginx(f"https://127.0.0.1:{port}", cert, prefix)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+    with nginx_in_front(prefix, free_port("127.0.0.1"), cert, key, upstreams) as proxy:
+        yield proxy
 
 
 class SseReader:
@@ -148,17 +69,11 @@ class SseReader:
                                                  timeout=httpx.Timeout(30, read=None)) as r:
                 assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
                 self.opened.set()
-                fields: dict[str, str] = {}
-                for line in r.iter_lines():
-                    if line:
-                        name, _, value = line.partition(":")
-                        fields[name] = value.removeprefix(" ")
-                        continue
+                for fields in sse_messages(r.iter_lines()):
                     if "id" in fields:
                         self.last_id = fields["id"]
                     if "data" in fields:
                         self.events.put((fields["id"], fields.get("event", ""), json.loads(fields["data"])))
-                    fields = {}
         except BaseException as exc:  # seen by the test as a stream that never opened or ended
             self.error = exc
         finally:

@@ -1,24 +1,25 @@
 """Agents, devices and the audit log: a one-time code becomes a device token once, tokens are
-stored hashed and can be revoked, sign-in attempts are rate-limited."""
+stored hashed and can be revoked, sign-in attempts are rate-limited (across replicas)."""
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from tray_agent.core.team_models import Device, SignInCode
+from tray_agent.core.team_models import Device, SignInAttempt, SignInCode
 from tray_agent.server.accounts import sha256
-from tests.server.live import CONSOLE_ACTOR, Team
+from tests.server.live import CONSOLE_ACTOR, Team, second_replica
 
 
 @pytest.fixture(autouse=True)
 def fresh_limits(team: Team):  # type: ignore[no-untyped-def]
     """Each test starts with no attempts counted (the module's tests share one address)."""
     for limiter in (team.accounts.by_address, team.accounts.by_code):
-        limiter._hits.clear()
+        limiter.forget()
     yield
 
 
@@ -123,3 +124,26 @@ def test_revoking_a_device_ends_its_open_event_stream(team: Team, monkeypatch: p
             for _ in r.iter_lines():
                 assert time.monotonic() - t0 < 15, "the stream went on after the device was revoked"
     assert time.monotonic() - t0 < 15
+
+
+def test_failed_sign_ins_from_one_address_are_counted_across_replicas_and_pruned(
+        team: Team, module_db: str, tmp_path_factory: pytest.TempPathFactory):
+    def guess(base: str, n: int) -> httpx.Response:
+        # A new code each time (its own selector): only the per-address limit is at play.
+        return httpx.post(f"{base}/sync/v1/sign-in", json={"code": f"S{n:05d}{0:014d}", "device_name": "x"}, timeout=30)
+
+    with second_replica(team, module_db, tmp_path_factory.mktemp("replica-b") / "home") as b:
+        replies = [guess(team.url if n % 2 else b.url, n) for n in range(11)]  # spread over both
+        assert [r.status_code for r in replies[:10]] == [401] * 10
+        assert replies[10].status_code == 429 and replies[10].json()["error"] == "rate_limited"
+        assert 0 < int(replies[10].headers["Retry-After"]) <= 300
+        assert guess(team.url, 11).status_code == 429 and guess(b.url, 12).status_code == 429
+        # Five minutes on, the window has passed: attempts count again, and the old ones go.
+        team.clock.advance(timedelta(minutes=5, seconds=1))
+        try:
+            assert guess(b.url, 13).status_code == 401
+            with team.app.db.read() as s:
+                kept = s.execute(select(SignInAttempt.at).where(SignInAttempt.key.startswith("addr:"))).scalars().all()
+            assert kept == [team.clock.now()]
+        finally:
+            team.clock.advance(-timedelta(minutes=5, seconds=1))

@@ -78,6 +78,10 @@ def server(ctx: click.Context, database: str | None, listen: str | None, cert: s
     postgres_url(database or cfg.server.database)  # refuse SQLite before building anything
     host, port = parse_listen(listen or cfg.server.listen)
     tls = Tls.of(cert or cfg.server.cert, key or cfg.server.key)
+    from tray_agent import logs
+
+    # The console and logs/daemon.log at [log] level, credentials masked (as the desktop's).
+    logs.configure_app(sc.app)
     srv = TeamServer(sc.app, host=host, port=port, tls=tls, public_url=cfg.server.public_url, sandbox=sandbox)
     click.echo(f"Tray Agent team server on {srv.url} (database {_shown(sc.app.db.url)})", err=True)
     from tray_agent.net import is_loopback_host

@@ -158,6 +158,8 @@ class Actions(InboxBase):
                    for_update: bool = False) -> Conversation:
         """The conversation an agent acts on; one a colleague took from a queue the agent is
         in answers "already taken" (who and when), anything else they do not see 404."""
+        if for_update:
+            events.serialize_writers(s)  # the event log's writer lock before the row's (events.py)
         conv = s.get(Conversation, conversation_id, with_for_update=for_update and not self.db.is_sqlite)
         if conv is not None and self._sees(s, agent_id, conv):
             return conv

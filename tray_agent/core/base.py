@@ -184,6 +184,8 @@ class InboxBase:
 
     def _conversation(self, s: Session, agent_id: int, conversation_id: int, *,
                       for_update: bool = False) -> Conversation:
+        if for_update:
+            events.serialize_writers(s)  # the event log's writer lock before the row's (events.py)
         conv = s.get(Conversation, conversation_id, with_for_update=for_update and not self.db.is_sqlite)
         if conv is None or not self._sees(s, agent_id, conv):
             raise NotFound(f"There is no conversation {conversation_id} in your inbox.")

@@ -23,9 +23,13 @@ from tray_agent.core.search_text import index_text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration; start-up skips importing alembic when the store is already there.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0008"
 #: SQLite's page cache per connection, in KiB (filled only as pages are touched).
 CACHE_KIB = 32768
+#: PostgreSQL ends a session idle this long inside a transaction (ms): a process frozen
+#: mid-transaction (SIGSTOP, a stalled VM) then frees its locks — the event log's writer
+#: lock, a job lease's row — instead of stalling every replica until it wakes.
+IDLE_IN_TRANSACTION_MS = 5000
 
 
 def _postgres_partial_indexes() -> None:
@@ -48,7 +52,8 @@ class Database:
             )
             _sqlite_pragmas(self.engine, lambda: self.cache_kib)
         else:
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, connect_args={
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"})
             _postgres_partial_indexes()
         self._writer = self.engine.execution_options(tray_write=True)
         # SQLite's WAL readers already keep one snapshot from their first read on.

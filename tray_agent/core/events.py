@@ -46,7 +46,11 @@ def serialize_writers(session: Session) -> None:
     """Make sequence order commit order. Readers resume after the last seq they saw, so a
     transaction holding seq 41 must not commit after one holding seq 42. SQLite has one
     writer at a time already; on PostgreSQL a transaction-scoped advisory lock, taken
-    before the first event of a transaction, does the same (re-taking it is a no-op)."""
+    before the first event of a transaction, does the same (re-taking it is a no-op).
+
+    A transaction that will write events and also locks rows (a conversation, a channel)
+    takes this lock first: an ingest holds it while it updates conversations and inserts
+    rows referencing the channel, so the other order deadlocks against it."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
         if not session.info.get("tray_notify"):

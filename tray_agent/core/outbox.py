@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -25,6 +26,13 @@ from tray_agent.credentials import redact
 EARLY_STATUS_TTL = timedelta(days=7)
 
 
+class Fence(Protocol):
+    """The outbox worker's lease, checked inside each of its writes' transactions: a worker
+    that stalled while another replica took the outbox over is refused (``run/leases.py``)."""
+
+    def check(self, s: Session, *, live: bool = True) -> None: ...
+
+
 class Outbox(InboxBase):
     # -- the outbox's states -----------------------------------------------------------------
 
@@ -40,10 +48,13 @@ class Outbox(InboxBase):
             return s.execute(select(col(OutboxItem.next_attempt_at)).where(col(OutboxItem.state) == "pending")
                              .order_by(col(OutboxItem.next_attempt_at)).limit(1)).scalar()
 
-    def outbox_claim(self, message_id: int) -> tuple[int, OutboundMessage] | None:
+    def outbox_claim(self, message_id: int, fence: Fence | None = None) -> tuple[int, OutboundMessage] | None:
         """Mark a pending item as being sent (committed before the provider is called).
-        Returns (channel id, what to send), or None if another worker took it."""
+        Returns (channel id, what to send), or None if another worker took it. ``fence``:
+        only while the worker's lease is live."""
         with self._tx() as (s, out):
+            if fence is not None:
+                fence.check(s)
             won = s.execute(update(OutboxItem).where(col(OutboxItem.message_id) == message_id, col(OutboxItem.state) == "pending")  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
                             .values(state="sending", attempts=col(OutboxItem.attempts) + 1)
                             .execution_options(synchronize_session=False)).rowcount
@@ -74,13 +85,19 @@ class Outbox(InboxBase):
         return OutboundMessage(message_id=msg.id, customer_address=conv.customer_address, text=msg.text,
                                files=tuple(files), attempt=item.attempts, created_at=msg.created_at)
 
-    def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent") -> None:
+    def outbox_sent(self, message_id: int, provider_message_id: str, status: str = "sent",
+                    fence: Fence | None = None) -> None:
         """Record a send the provider accepted, then any status callback that came before
         this answer. A provider id another message of the channel already holds is refused
-        (ProviderIdTaken, nothing changed): it is not this message's."""
+        (ProviderIdTaken, nothing changed): it is not this message's. ``fence``: refused
+        once another worker took the outbox over (it decides the item)."""
         with self._tx() as (s, out):
+            if fence is not None:
+                fence.check(s, live=False)
             item, msg = s.get_one(OutboxItem, message_id), s.get_one(Message, message_id)
-            # The lock update_status takes before keeping an early callback (see there).
+            # The lock update_status takes before keeping an early callback (see there), after
+            # the event log's writer lock, in the order every writer takes them (events.py).
+            events.serialize_writers(s)
             s.execute(select(col(Channel.id)).where(col(Channel.id) == msg.channel_id).with_for_update())
             if self._held(s, msg.channel_id, [provider_message_id], message_id):
                 raise ProviderIdTaken(f"The provider's message {provider_message_id} is already another "
@@ -111,9 +128,11 @@ class Outbox(InboxBase):
             return int(s.execute(delete(EarlyStatus).where(col(EarlyStatus.received_at) <= now - EARLY_STATUS_TTL)  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
                                  .execution_options(synchronize_session=False)).rowcount or 0)
 
-    def outbox_retry_later(self, message_id: int, delay: float, error: str) -> None:
+    def outbox_retry_later(self, message_id: int, delay: float, error: str, fence: Fence | None = None) -> None:
         error = redact(error)  # a provider's or HTTP client's words: may quote a token
         with self._tx() as (s, _out):
+            if fence is not None:
+                fence.check(s, live=False)
             item = s.get_one(OutboxItem, message_id)
             item.state, item.last_error = "pending", error[:500]
             item.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
@@ -122,9 +141,11 @@ class Outbox(InboxBase):
             msg.status_reason = f"Retrying: {error}"[:500]
 
     def outbox_failed(self, message_id: int, reason: str, code: str | None = None, *,
-                      rule_refused: bool = False) -> None:
+                      rule_refused: bool = False, fence: Fence | None = None) -> None:
         reason = redact(reason)
         with self._tx() as (s, out):
+            if fence is not None:
+                fence.check(s, live=False)
             item, msg = s.get_one(OutboxItem, message_id), s.get_one(Message, message_id)
             item.state, item.last_error = "failed", reason[:500]
             msg.status, msg.status_reason, msg.error_code, msg.rule_refused = "failed", reason[:500], code, rule_refused
@@ -155,8 +176,10 @@ class Outbox(InboxBase):
             return [(m, c) for m, c in s.execute(select(col(OutboxItem.message_id), col(OutboxItem.channel_id))
                                                  .where(col(OutboxItem.state) == "sending")).all()]
 
-    def outbox_requeue(self, message_id: int) -> None:
+    def outbox_requeue(self, message_id: int, fence: Fence | None = None) -> None:
         with self._tx() as (s, _out):
+            if fence is not None:
+                fence.check(s, live=False)
             item = s.get_one(OutboxItem, message_id)
             item.state, item.next_attempt_at = "pending", self.clock.now()
             item.attempts = max(0, item.attempts - 1)
@@ -176,6 +199,7 @@ class Outbox(InboxBase):
             if msg is None:
                 # Taken in the same order by outbox_sent: on PostgreSQL one of the two then
                 # sees the other's commit, so the callback is never kept after the id landed.
+                events.serialize_writers(s)
                 s.execute(select(col(Channel.id)).where(col(Channel.id) == channel_id).with_for_update())
                 msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
             if msg is None:

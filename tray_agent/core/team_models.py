@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Index, String
+from sqlalchemy import JSON, BigInteger, Column, Index, String
 from sqlmodel import Field, SQLModel
 
 from tray_agent.core.columns import _ts
@@ -79,9 +79,22 @@ class IdempotencyRecord(SQLModel, table=True):
 
 class JobLease(SQLModel, table=True):
     """Which replica runs a background job (the outbox, a poller, a sweep) and until when,
-    by the database's clock: a holder that stops renewing loses the job at ``expires_at``."""
+    by the database's clock: a holder that stops renewing loses the job at ``expires_at``.
+    ``generation`` grows by one at each take-over: the fencing token a holder's writes carry."""
 
     __tablename__ = "job_lease"
     name: str = Field(primary_key=True)
     holder: str
     expires_at: Optional[datetime] = _ts()
+    generation: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+
+
+class SignInAttempt(SQLModel, table=True):
+    """One failed sign-in attempt, counted against a key (a source address, a code's
+    selector) by every replica; rows older than the longest window are pruned."""
+
+    __tablename__ = "sign_in_attempt"
+    __table_args__ = (Index("ix_sign_in_attempt_key_at", "key", "at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str
+    at: Optional[datetime] = _ts(nullable=False, index=True)

@@ -25,7 +25,7 @@ from tray_agent.channels import (
 from tray_agent.core.errors import ProviderError, ProviderIdTaken, StorageUnavailable, TrayAgentError
 from tray_agent.core.models import Attachment, Channel
 from tray_agent.run.group_commit import GroupCommit
-from tray_agent.run.leases import RENEW_EVERY, Leases, Solo
+from tray_agent.run.leases import RENEW_EVERY, Fence, LeaseLost, Leases, Solo, poll_job
 from tray_agent.supervisor import Step, Supervisor
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class Runtime:
             interval = self.app.channel_types[ch.kind].poll_interval
             if interval:
                 # A provider back after an outage is polled again within a minute at most.
-                sup.start(f"poll-{ch.name}", self._leased(f"poll-{ch.id}", self._poll_pass(adapter, interval)),
+                sup.start(f"poll-{ch.name}", self._leased(poll_job(ch.id), self._poll_pass(adapter, interval)),
                           max_backoff=max(interval, POLL_BACKOFF_MAX))
         if self.leases.shared:  # replicas share the store: the leases' heartbeat
             # Back to renewing soon after the store returns: a long backoff would cost the jobs.
@@ -278,31 +278,45 @@ class Runtime:
                 return  # taken over: the new holder reads these again and decides them
             message_id, channel_id = self._to_recover[0]
             try:
-                await self._recover(message_id, channel_id)
+                await self._recover(message_id, channel_id, self.leases.fence("outbox"))
+            except LeaseLost as exc:
+                self._stale(message_id, exc)
+                return
             except StorageUnavailable:
                 raise  # nothing decided: the supervisor runs the pass again later
             except Exception as exc:
                 log.warning("could not recover interrupted message %s: %s", message_id, exc)
-                await asyncio.to_thread(self.app.inbox.outbox_failed, message_id, INTERRUPTED)
+                try:
+                    await asyncio.to_thread(self.app.inbox.outbox_failed, message_id, INTERRUPTED,
+                                            fence=self.leases.fence("outbox"))
+                except LeaseLost as lost:
+                    self._stale(message_id, lost)
+                    return
             self._to_recover.pop(0)
 
-    async def _recover(self, message_id: int, channel_id: int) -> None:
+    def _stale(self, message_id: int, exc: LeaseLost) -> None:
+        """This replica stalled past its outbox lease and another took the outbox over: the
+        write for ``message_id`` was refused (the new holder decides the item); stop sending."""
+        log.warning("outbox: message %s: %s", message_id, exc.message)
+        self.leases.step_down("outbox")
+
+    async def _recover(self, message_id: int, channel_id: int, fence: Fence | None) -> None:
         inbox = self.app.inbox
         finder = getattr(self.adapters.get(channel_id), "find_sent", None)
         if finder is None:
-            await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
+            await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED, fence=fence)
             return
         try:
             provider_id = await finder(message_id)
         except Exception as exc:
             log.warning("could not check message %s with its provider: %s", message_id, exc)
-            await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED)
+            await asyncio.to_thread(inbox.outbox_failed, message_id, INTERRUPTED, fence=fence)
             return
         if provider_id:
             # Raises ProviderIdTaken for another message's send: then it fails visibly.
-            await asyncio.to_thread(inbox.outbox_sent, message_id, provider_id)
+            await asyncio.to_thread(inbox.outbox_sent, message_id, provider_id, fence=fence)
         else:
-            await asyncio.to_thread(inbox.outbox_requeue, message_id)
+            await asyncio.to_thread(inbox.outbox_requeue, message_id, fence)
 
     async def drain_outbox(self) -> int:
         """Send every due item once; returns how many were attempted."""
@@ -315,23 +329,36 @@ class Runtime:
             for message_id in due:
                 if not self.leases.held("outbox"):
                     return attempted  # taken over (this replica stalled): the new holder sends the rest
-                claimed = await asyncio.to_thread(inbox.outbox_claim, message_id)
-                if claimed is None:
-                    continue
-                attempted += 1
-                self._in_flight.add(message_id)
+                # The lease as it was at the claim: every write for this send checks it.
+                fence = self.leases.fence("outbox")
                 try:
-                    await self._send(message_id, *claimed)
-                finally:
-                    self._in_flight.discard(message_id)
+                    claimed = await asyncio.to_thread(inbox.outbox_claim, message_id, fence)
+                    if claimed is None:
+                        continue
+                    attempted += 1
+                    self._in_flight.add(message_id)
+                    try:
+                        await self._send(message_id, *claimed, fence=fence)
+                    finally:
+                        self._in_flight.discard(message_id)
+                except LeaseLost as exc:
+                    self._stale(message_id, exc)
+                    return attempted
+                except StorageUnavailable:
+                    # A write around the provider call failed: the item may be left "sending";
+                    # the next pass decides it as a crash's (asks the provider), never resends blind.
+                    self._to_recover = None
+                    raise
         return attempted
 
-    async def _send(self, message_id: int, channel_id: int, out: OutboundMessage) -> None:
+    async def _send(self, message_id: int, channel_id: int, out: OutboundMessage, *,
+                    fence: Fence | None = None) -> None:
         inbox = self.app.inbox
         adapter = self.adapters.get(channel_id)
         if adapter is None:
             await asyncio.to_thread(inbox.outbox_failed, message_id,
-                                    "The channel is not running (its plugin is missing or failed to start).")
+                                    "The channel is not running (its plugin is missing or failed to start).",
+                                    fence=fence)
             return
         if out.files:
             out = await asyncio.to_thread(_with_links, self, out, message_id)
@@ -340,21 +367,22 @@ class Runtime:
         except ProviderError as exc:
             if exc.retryable and not exc.permanent_rule and out.attempt < MAX_ATTEMPTS:
                 delay = exc.retry_after if exc.retry_after is not None else backoff(out.attempt)
-                await asyncio.to_thread(inbox.outbox_retry_later, message_id, delay, exc.message)
+                await asyncio.to_thread(inbox.outbox_retry_later, message_id, delay, exc.message, fence)
             else:
                 await asyncio.to_thread(inbox.outbox_failed, message_id, exc.message,
                                         None if exc.provider_code is None else str(exc.provider_code),
-                                        rule_refused=exc.permanent_rule)
+                                        rule_refused=exc.permanent_rule, fence=fence)
             return
         except Exception as exc:  # an adapter bug: keep the message, show why
             log.exception("channel %s failed to send message %s", channel_id, message_id)
-            await asyncio.to_thread(inbox.outbox_failed, message_id, f"The channel failed: {type(exc).__name__}: {exc}")
+            await asyncio.to_thread(inbox.outbox_failed, message_id, f"The channel failed: {type(exc).__name__}: {exc}",
+                                    fence=fence)
             return
         try:
-            await asyncio.to_thread(inbox.outbox_sent, message_id, result.provider_message_id, result.status)
+            await asyncio.to_thread(inbox.outbox_sent, message_id, result.provider_message_id, result.status, fence)
         except ProviderIdTaken as exc:  # the adapter answered with another message's send
             log.error("channel %s: %s", channel_id, exc.message)
-            await asyncio.to_thread(inbox.outbox_failed, message_id, f"The channel failed: {exc.message}")
+            await asyncio.to_thread(inbox.outbox_failed, message_id, f"The channel failed: {exc.message}", fence=fence)
 
 
 def backoff(attempt: int) -> float:

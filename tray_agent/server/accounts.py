@@ -103,8 +103,9 @@ class Accounts:
         self.inbox = inbox
         self.db = inbox.db
         self.clock = inbox.clock
-        self.by_address = RateLimiter(self.clock, 10, timedelta(minutes=5))
-        self.by_code = RateLimiter(self.clock, 5, timedelta(minutes=15))
+        # Counted in the database: the limits hold however requests spread over replicas.
+        self.by_address = RateLimiter(self.db, self.clock, "addr", 10, timedelta(minutes=5))
+        self.by_code = RateLimiter(self.db, self.clock, "code", 5, timedelta(minutes=15))
         self._epoch: str | None = None
         self._upload_key: bytes | None = None
         self._epoch_at = 0.0
@@ -200,14 +201,14 @@ class Accounts:
         try:
             return self._sign_in(code, device_name, source)
         except InvalidCode:
-            self.by_address.hit(f"addr:{source}")
+            self.by_address.hit(source)
             selector = normalize_code(code)[:SELECTOR_LEN]
             if selector:
-                self.by_code.hit(f"code:{selector}")
+                self.by_code.hit(selector)
             raise
 
     def _sign_in(self, code: str, device_name: str, source: str) -> tuple[DeviceView, AgentView, str]:
-        self.by_address.check(f"addr:{source}", "from this address")
+        self.by_address.check(source, "from this address")
         raw = normalize_code(code)
         device_name = " ".join((device_name or "").split())[:100]
         if not device_name:
@@ -216,7 +217,7 @@ class Accounts:
         if len(raw) != SELECTOR_LEN + SECRET_LEN:
             raise wrong
         selector, secret = raw[:SELECTOR_LEN], raw[SELECTOR_LEN:]
-        self.by_code.check(f"code:{selector}", "with this code")
+        self.by_code.check(selector, "with this code")
         now = self.clock.now()
         token = secrets.token_urlsafe(32)
         with self.db.write() as s:

@@ -1,18 +1,23 @@
 """A sliding-window limit on failed sign-in attempts, per key (a source address, a code):
-an office signing in fifty desktops from behind one address is not slowed down.
-
-It lives in one replica's memory; the per-code cap that holds across replicas is the
-code's own ``failed_attempts`` in the database (see ``accounts``).
+an office signing in fifty desktops from behind one address is not slowed down. Attempts
+are rows in the shared database (``sign_in_attempt``), so the limit holds across replicas.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from datetime import datetime, timedelta
 
+from sqlalchemy import delete, func, select
+from sqlmodel import col
+
 from tray_agent.core.clock import Clock
+from tray_agent.core.db import Database
 from tray_agent.core.errors import TrayAgentError
+from tray_agent.core.team_models import SignInAttempt
+
+#: How often one limiter deletes the attempts its window no longer counts (every key's).
+PRUNE_EVERY = timedelta(minutes=1)
 
 
 class TooManyAttempts(TrayAgentError):
@@ -25,33 +30,52 @@ class TooManyAttempts(TrayAgentError):
 
 
 class RateLimiter:
-    def __init__(self, clock: Clock, limit: int, window: timedelta) -> None:
+    """``limit`` failures per ``window`` for each key of ``scope`` (the scope keeps two
+    limiters' keys, and their windows' pruning, apart in the one table)."""
+
+    def __init__(self, db: Database, clock: Clock, scope: str, limit: int, window: timedelta) -> None:
+        self.db = db
         self.clock = clock
+        self.scope = scope
         self.limit = limit
         self.window = window
-        self._hits: dict[str, deque[datetime]] = {}
+        self._pruned_at: datetime | None = None
         self._lock = threading.Lock()
+
+    def _key(self, key: str) -> str:
+        return f"{self.scope}:{key}"
 
     def check(self, key: str, what: str) -> None:
         """Refuse, with the seconds to wait, once ``key`` has used up its attempts."""
         now = self.clock.now()
-        with self._lock:
-            hits = self._recent(key, now)
-            if len(hits) >= self.limit:
-                wait = max(1, int((hits[0] + self.window - now).total_seconds() + 0.999))
-                raise TooManyAttempts(f"Too many failed sign-in attempts {what}; try again in {wait} s.", wait)
+        with self.db.read() as s:
+            count, oldest = s.execute(select(func.count(), func.min(col(SignInAttempt.at))).where(
+                col(SignInAttempt.key) == self._key(key), col(SignInAttempt.at) > now - self.window)).one()
+        if count >= self.limit and oldest is not None:
+            wait = max(1, int((oldest + self.window - now).total_seconds() + 0.999))
+            raise TooManyAttempts(f"Too many failed sign-in attempts {what}; try again in {wait} s.", wait)
 
     def hit(self, key: str) -> None:
-        """Count one failed attempt for ``key``."""
+        """Count one failed attempt for ``key`` (seen by every replica from its commit on)."""
         now = self.clock.now()
-        with self._lock:
-            self._recent(key, now).append(now)
-            if len(self._hits) > 10_000:  # an address scan must not grow this without bound
-                for k in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window]:
-                    del self._hits[k]
+        with self.db.write() as s:
+            # This key's attempts the window no longer counts go at once: a key stays small.
+            s.execute(delete(SignInAttempt).where(col(SignInAttempt.key) == self._key(key),
+                                                  col(SignInAttempt.at) <= now - self.window))
+            s.add(SignInAttempt(key=self._key(key), at=now))
+        self._prune(now)
 
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        hits = self._hits.setdefault(key, deque())
-        while hits and now - hits[0] >= self.window:
-            hits.popleft()
-        return hits
+    def _prune(self, now: datetime) -> None:
+        """Every key's expired attempts, now and then: an address scan must not grow the table."""
+        with self._lock:
+            if self._pruned_at is not None and abs(now - self._pruned_at) < PRUNE_EVERY:
+                return
+            self._pruned_at = now
+        with self.db.write() as s:
+            s.execute(delete(SignInAttempt).where(col(SignInAttempt.key).startswith(f"{self.scope}:"),
+                                                  col(SignInAttempt.at) <= now - self.window))
+
+    def forget(self) -> None:
+        """Every attempt of this scope (an administrator's reset; tests)."""
+        with self.db.write() as s:
+            s.execute(delete(SignInAttempt).where(col(SignInAttempt.key).startswith(f"{self.scope}:")))
