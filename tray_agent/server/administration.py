@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from tray_agent import credentials
-from tray_agent.core.errors import InvalidInput, TrayAgentError
+from tray_agent.core.errors import Conflict, InvalidInput, TrayAgentError
 from tray_agent.core.team_models import AuditEntry
 from tray_agent.core.views import AgentView, ChannelView, QueueView
 from tray_agent.server.accounts import Accounts, Actor, AuditView, DeviceView
@@ -90,6 +90,10 @@ class Administration:
         name = (name or "").strip()
         given = dict(given or {})
         self._check_credentials(kind, name, given, adding=True)
+        # Before the keyring is touched: a failed add must not overwrite, then take out,
+        # the credentials of the channel that has this name already.
+        if any(ch.name == name for ch in self.inbox.list_channels(include_disabled=True)):
+            raise Conflict(f"A channel named {name!r} exists already.")
         stored = self._store(name, given)
         try:
             ch = self.inbox.add_channel(kind, name, business_address, settings, route_agent_id=route_agent_id,
