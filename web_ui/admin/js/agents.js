@@ -16,7 +16,7 @@ export async function renderAgents(root, notice = null) {
   const email = h("input", { name: "email", type: "email", required: true, maxLength: 320 });
   const extension = h("input", { name: "extension", maxLength: 50 });
   const admin = h("input", { type: "checkbox", name: "admin" });
-  const form = h("form#add-agent", { "aria-label": "Add an agent" },
+  const form = h("form", { id: "add-agent", "aria-label": "Add an agent" },
     h("label", "Name", name), h("label", "E-mail", email), h("label", "Extension", extension),
     h("label.check", admin, "Administrator"), h("button.primary", { type: "submit" }, "Add agent"));
   form.addEventListener("submit", async (e) => {
@@ -38,7 +38,7 @@ export async function renderAgents(root, notice = null) {
       if (issued) await renderAgents(root, codeBox(a, issued.code));
     });
     return h("tr", { dataset: { agent: a.id } }, h("td", a.name), h("td", a.email || ""), h("td", a.role),
-             h("td", a.online ? "online" : `last seen ${when(a.last_seen_at)}`), h("td.actions", role, code));
+             h("td", a.online ? "online" : a.last_seen_at ? `last seen ${when(a.last_seen_at)}` : "never seen"), h("td.actions", role, code));
   });
   fill(root, h("h2", "Agents"), notice, form,
        table(["Name", "E-mail", "Role", "Seen", ""], rows, "Agents"));

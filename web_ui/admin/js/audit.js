@@ -15,7 +15,7 @@ export async function renderAudit(root, filters = {}) {
   const agent = select([["", "Anyone"], ...agents.map((a) => [String(a.id), a.name])], filters.agent_id || "",
                        { name: "agent_id" });
   const action = select(ACTIONS, filters.action || "", { name: "action" });
-  const form = h("form#audit-filters", { "aria-label": "Filter the audit log" },
+  const form = h("form", { id: "audit-filters", "aria-label": "Filter the audit log" },
     h("label", "From", since), h("label", "Until", until), h("label", "Done by", agent), h("label", "Action", action),
     h("button", { type: "submit" }, "Filter"));
   form.addEventListener("submit", (e) => {

@@ -57,7 +57,7 @@ function addForm(root, types, queues, agents) {
   kind.addEventListener("change", build);
   name.addEventListener("input", () => inputs.forEach((i) => i.sync()));
   build();
-  const form = h("form#add-channel", { "aria-label": "Add a channel" },
+  const form = h("form", { id: "add-channel", "aria-label": "Add a channel" },
     h("label", "Kind", kind), h("label", "Name", name), h("label", "Business address", address),
     h("label", "New conversations go to", route), extra, h("button.primary", { type: "submit" }, "Add channel"));
   form.addEventListener("submit", async (e) => {

@@ -8,8 +8,8 @@ export async function renderQueues(root) {
   const name = h("input", { name: "name", required: true, maxLength: 100 });
   const pickup = select(PICKUP, "auto", { name: "pickup_mode" });
   const members = memberPicker(agents, [], "Members");
-  const form = h("form#add-queue", { "aria-label": "Add a queue" },
-    h("label", "Name", name), h("label", "Pickup", pickup), h("label", "Members", members),
+  const form = h("form", { id: "add-queue", "aria-label": "Add a queue" },
+    h("label", "Name", name), h("label", "Pickup", pickup), h("fieldset", h("legend", "Members"), members),
     h("button.primary", { type: "submit" }, "Add queue"));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
