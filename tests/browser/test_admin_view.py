@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.server.live import CONSOLE_ACTOR, Team, team_server, wait_for
+from tests.server.test_server_admin_channels import keyring_and_api_channel
 
 pytestmark = pytest.mark.postgres
 HOSTILE = 'Eve <img src=x onerror="document.title=1">'
@@ -156,6 +157,41 @@ def test_an_admin_disables_a_channel_and_routes_it_to_a_queue(admin_page, team: 
     page.screenshot(path=str(artifacts_dir / "channels.png"))
     team.inbox.update_channel(sms.id, enabled=True, route_agent_id=None, route_queue_id=team.queue.id,
                               auto_close_seconds=None)
+
+
+def test_an_admin_adds_a_channel_whose_credential_goes_to_the_keyring(admin_page, team: Team,  # type: ignore[no-untyped-def]
+                                                                     artifacts_dir: Path) -> None:
+    page = admin_page
+    with keyring_and_api_channel(team) as ring:
+        _tab(page, "channels", "#add-channel")
+        page.select_option("#add-channel select[name=kind]", "fake-api")
+        page.fill("#add-channel input[name=name]", "Billing API")
+        page.fill("#add-channel input[name=business_address]", "+14155550123")
+        page.select_option("#add-channel select[name=route]", f"queue:{team.queue.id}")
+        page.fill('#add-channel [aria-label="api_key value"]', "sk_live_from_the_browser")
+        # The optional webhook secret comes from the environment: the view names the variable.
+        page.select_option('#add-channel [aria-label="webhook_secret: where from"]', "environment")
+        assert "TRAY_AGENT_SECRET_BILLING_API_WEBHOOK_SECRET" in page.inner_text("#add-channel")
+        page.click("#add-channel button[type=submit]")
+        ch = wait_for(lambda: next((c for c in team.inbox.list_channels() if c.name == "Billing API"), None))
+        row = page.locator(f'tr[data-channel="{ch.id}"]')
+        row.wait_for()
+        assert ring.passwords[("tray-agent", "Billing API:api_key")] == "sk_live_from_the_browser"
+        assert ch.route_queue_id == team.queue.id
+        text = row.inner_text()
+        assert "api_key: keyring" in text and "webhook_secret: missing" in text
+        assert "sk_live_from_the_browser" not in page.content()
+        page.screenshot(path=str(artifacts_dir / "channel-added.png"))
+
+
+def test_a_revoked_session_goes_back_to_the_sign_in(admin_page, team: Team) -> None:  # type: ignore[no-untyped-def]
+    page = admin_page
+    browser = max((d for d in team.accounts.list_devices(team.agents["Ada"].id) if d.name == "Admin view (browser)"),
+                  key=lambda d: d.id)
+    team.accounts.revoke_device(CONSOLE_ACTOR, browser.id)
+    page.click('.tabs a[data-tab="devices"]')  # the next request finds the session ended
+    page.wait_for_selector("#sign-in:not([hidden])")
+    assert page.locator("#admin").is_hidden()
 
 
 def test_a_page_without_a_session_asks_to_sign_in_and_a_wrong_code_says_why(page, team: Team) -> None:  # type: ignore[no-untyped-def]

@@ -214,3 +214,19 @@ def test_the_audit_log_filters_by_time_agent_and_action(team: Team) -> None:
     assert all(r["at"] < newest for r in until_newest) and all(r["at"] >= newest for r in since_newest)
     assert len(since_newest) == 1 and len(until_newest) + 1 == len(everything)
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
+
+
+def test_the_admin_page_is_served_with_the_csp_and_nothing_outside_it(team: Team) -> None:
+    with team.http() as browser:
+        page = browser.get("/admin/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+        assert browser.get("/admin", follow_redirects=False).headers["location"] == "/admin/"
+        for shared in ("/admin/js/main.js", "/admin/admin.css", "/admin/css/app.css", "/admin/js/dom.js"):
+            assert browser.get(shared).status_code == 200, shared
+        # The window's other files and anything beside the admin directory are not served.
+        for outside in ("/admin/js/inbox.js", "/admin/../index.html", "/admin/%2e%2e/js/main.js",
+                        "/admin/..%2Fjs%2Fmain.js", "/admin/nothing.html"):
+            r = browser.get(outside)
+            assert r.status_code == 404 and r.json()["error"] == "not_found", outside

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import keyring
 import pytest
@@ -39,8 +40,8 @@ class MemoryKeyring(KeyringBackend):
         self.passwords.pop((service, username), None)
 
 
-@pytest.fixture(scope="module")
-def vault(team: Team) -> Iterator[MemoryKeyring]:
+@contextmanager
+def keyring_and_api_channel(team: Team) -> Iterator[MemoryKeyring]:
     """The keyring, and a channel type that takes an API key (and an optional webhook secret)."""
     before = keyring.get_keyring()
     ring = MemoryKeyring()
@@ -58,6 +59,12 @@ def vault(team: Team) -> Iterator[MemoryKeyring]:
         for types in (team.app.channel_types, team.inbox.channel_types):
             types.pop("fake-api", None)
         keyring.set_keyring(before)
+
+
+@pytest.fixture(scope="module")
+def vault(team: Team) -> Iterator[MemoryKeyring]:
+    with keyring_and_api_channel(team) as ring:
+        yield ring
 
 
 def test_a_credential_goes_to_the_keyring_and_is_never_answered_or_audited(team: Team, vault: MemoryKeyring) -> None:

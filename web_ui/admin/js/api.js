@@ -31,6 +31,8 @@ export async function call(method, path, body) {
   if (r.status === 204) return null;
   let data = null;
   try { data = await r.json(); } catch { /* not JSON: a proxy's page */ }
+  // The session ended (signed out elsewhere, its device revoked): main.js shows the sign-in.
+  if (r.status === 401 && path !== "/session") window.dispatchEvent(new Event("admin:signed-out"));
   if (!r.ok) {
     const message = (data && typeof data.message === "string" && data.message) || `The server answered ${r.status}.`;
     throw new ApiError(r.status, (data && data.error) || "error", message.split("\n")[0]);

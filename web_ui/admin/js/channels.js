@@ -25,7 +25,13 @@ function credentialInput(key, description, channelName) {
   source.addEventListener("change", sync);
   sync();
   return { key, el: h("label", key, source, value, hint), sync,
-           read: () => (source.value === "keyring" ? { source: "keyring", value: value.value } : { source: "environment" }) };
+           // Left empty: not given (an optional one stays unset; a required one is asked for).
+           read: () => (source.value === "environment" ? { source: "environment" }
+                        : value.value ? { source: "keyring", value: value.value } : null) };
+}
+
+function given(inputs) {
+  return Object.fromEntries(inputs.map((i) => [i.key, i.read()]).filter(([, v]) => v !== null));
 }
 
 function routeOptions(queues, agents) {
@@ -64,7 +70,7 @@ function addForm(root, types, queues, agents) {
     e.preventDefault();
     const body = { kind: kind.value, name: name.value, business_address: address.value, ...routeBody(route.value),
                    settings: Object.fromEntries(settings.filter((s) => s.input.value).map((s) => [s.key, s.input.value])),
-                   credentials: Object.fromEntries(inputs.map((i) => [i.key, i.read()])) };
+                   credentials: given(inputs) };
     if (await attempt(() => call("POST", "/channels", body))) await renderChannels(root);
   });
   return form;
@@ -88,11 +94,12 @@ function channelRow(root, ch, queues, agents) {
     closure = h("span.hint", "by the channel's own rule");
   }
   const creds = h("ul.creds", ch.credentials.map((c) => h("li", `${c.name}: `,
-    h("span", { class: `src-${c.source}` }, c.source === "environment" ? `from ${c.env}` : c.source))));
+    h("span", { class: `src-${c.source}` }, c.source === "environment" ? `from ${c.env}` : c.source),
+    c.source === "missing" ? h("span.hint", ` (${c.optional ? "optional; " : ""}store one, or set ${c.env})`) : null)));
   if (ch.credentials.length) {
     const inputs = ch.credentials.map((c) => credentialInput(c.name, c.description, () => ch.name));
     const save = h("button", { type: "button", dataset: { action: "credentials" } }, "Replace credentials");
-    save.addEventListener("click", () => patch({ credentials: Object.fromEntries(inputs.map((i) => [i.key, i.read()])) }));
+    save.addEventListener("click", () => patch({ credentials: given(inputs) }));
     creds.append(h("details", h("summary", "Change"), inputs.map((i) => i.el), save));
   }
   return h("tr", { dataset: { channel: ch.id } }, h("td", ch.name, h("p.hint", `${ch.label} ${ch.business_address}`)),

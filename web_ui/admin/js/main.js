@@ -58,6 +58,7 @@ $("#sign-out").addEventListener("click", async () => {
   signedOut();
 });
 
+window.addEventListener("admin:signed-out", () => signedOut());
 window.addEventListener("hashchange", () => { if (!$("#admin").hidden) route(); });
 
 (async () => {
