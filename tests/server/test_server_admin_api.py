@@ -109,6 +109,8 @@ def test_a_session_cookie_is_httponly_strict_and_changes_need_the_csrf_header(te
         ok = browser.post("/sync/v1/admin/queues", json={"name": "Cookie queue"},
                           headers={"X-CSRF-Token": session["csrf"]})
         assert ok.status_code == 201, ok.text
+        # The cookie opens the admin API only: the sync API's actions want the header.
+        assert browser.get("/sync/v1/me").status_code == 401
         # Sign-out revokes the browser's device: the cookie is worth nothing after.
         assert browser.delete("/sync/v1/admin/session", headers={"X-CSRF-Token": session["csrf"]}).status_code == 204
     device = next(d for d in team.accounts.list_devices() if d.id == session["device"]["id"])
@@ -230,3 +232,11 @@ def test_the_admin_page_is_served_with_the_csp_and_nothing_outside_it(team: Team
                         "/admin/..%2Fjs%2Fmain.js", "/admin/nothing.html"):
             r = browser.get(outside)
             assert r.status_code == 404 and r.json()["error"] == "not_found", outside
+
+
+def test_the_admin_api_is_in_the_servers_openapi_document(team: Team) -> None:
+    with team.http() as c:
+        paths = c.get("/sync/v1/openapi.json").json()["paths"]
+    assert {"/sync/v1/admin/session", "/sync/v1/admin/channels", "/sync/v1/admin/queues", "/sync/v1/admin/agents",
+            "/sync/v1/admin/devices", "/sync/v1/admin/audit"} <= set(paths)
+    assert not any(p.startswith("/admin") for p in paths)  # the page's files are not API

@@ -35,7 +35,7 @@ SHARED_FILES = {"css/app.css", "js/dom.js"}
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY", "Cache-Control": "no-cache"}
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["administration"])
 
 
 @dataclass(frozen=True)
@@ -156,12 +156,12 @@ def _over_tls(request: Request) -> bool:
 
 # -- the page's files ----------------------------------------------------------------------
 
-@router.get("/admin")
+@router.get("/admin", include_in_schema=False)
 def admin_root() -> Response:
     return RedirectResponse("/admin/", status_code=308)
 
 
-@router.get("/admin/{path:path}")
+@router.get("/admin/{path:path}", include_in_schema=False)
 def admin_file(path: str) -> Response:
     """The admin view (web_ui/admin/), and the two files it shares with the window."""
     root = web_ui_dir()
