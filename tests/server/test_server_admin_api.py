@@ -5,6 +5,9 @@ manages — agents and codes, queues, devices, roles and the filtered audit log.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from threading import Barrier
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +15,7 @@ import httpx
 import pytest
 
 from tests.server.live import CONSOLE_ACTOR, Team
+from tray_agent.core.errors import Conflict
 
 # Every admin endpoint, with a body that would be accepted from an administrator.
 ENDPOINTS: list[tuple[str, str, Any]] = [
@@ -244,32 +248,26 @@ def test_the_admin_api_is_in_the_servers_openapi_document(team: Team) -> None:
 
 def test_two_admins_demoting_each_other_at_once_leave_one_admin(team: Team) -> None:
     """The last-admin rule holds under a race: the admins' rows are locked while counted."""
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
-
-    from tray_agent.core.errors import Conflict
-
     for round_ in range(8):
         pair = [team.accounts.add_agent(CONSOLE_ACTOR, f"Race {round_}{x}", f"race{round_}{x}@example.com",
                                         admin=True)[0] for x in "ab"]
         for other in team.inbox.list_agents():  # exactly these two are admins
             if other.role == "admin" and other.id not in {a.id for a in pair}:
                 team.inbox.set_agent_role(other.id, "agent")
-        barrier = Barrier(2)
-
-        def demote(agent_id: int) -> str:
-            barrier.wait()
-            try:
-                team.inbox.set_agent_role(agent_id, "agent")
-                return "demoted"
-            except Conflict:
-                return "refused"
-
         with ThreadPoolExecutor(2) as pool:
-            results = sorted(pool.map(demote, [a.id for a in pair]))
+            results = sorted(pool.map(partial(_demote, team, Barrier(2)), [a.id for a in pair]))
         admins = [a for a in team.inbox.list_agents() if a.role == "admin"]
         assert results == ["demoted", "refused"] and len(admins) == 1, (round_, results, admins)
     team.inbox.set_agent_role(team.agents["Ada"].id, "admin")
     for a in team.inbox.list_agents():
         if a.role == "admin" and a.id != team.agents["Ada"].id:
             team.inbox.set_agent_role(a.id, "agent")
+
+
+def _demote(team: Team, barrier: Barrier, agent_id: int) -> str:
+    barrier.wait()  # both transactions count the admins at the same moment
+    try:
+        team.inbox.set_agent_role(agent_id, "agent")
+        return "demoted"
+    except Conflict:
+        return "refused"

@@ -165,3 +165,20 @@ def test_enable_disable_route_and_auto_close_where_the_rules_allow(team: Team, v
     assert audit[0]["target"] == f"channel:{team.sms.id}" and audit[0]["actor"] == "Ada"
     assert audit[0]["detail"] == {"route_queue_id": routed.id, "auto_close_seconds": 7200}
     assert {"enabled": False} in [a["detail"] for a in audit]
+
+
+def test_replacing_a_credential_is_audited_without_its_value_and_an_empty_change_is_refused(
+        team: Team, vault: MemoryKeyring) -> None:
+    with team.http("Ada") as admin:
+        made = admin.post("/sync/v1/admin/channels", json={
+            "kind": "fake-api", "name": "Rotated API", "business_address": "+14155550126",
+            "credentials": {"api_key": {"source": "keyring", "value": "sk_old_value_123"}}}).json()
+        r = admin.patch(f"/sync/v1/admin/channels/{made['id']}",
+                        json={"credentials": {"api_key": {"source": "keyring", "value": SECRET}}})
+        assert r.status_code == 200, r.text
+        empty = admin.patch(f"/sync/v1/admin/channels/{made['id']}", json={})
+        audit = admin.get("/sync/v1/admin/audit", params={"action": "channel.updated"}).json()
+    assert vault.passwords[("tray-agent", "Rotated API:api_key")] == SECRET
+    assert empty.status_code == 422 and empty.json()["error"] == "invalid_input"
+    assert audit[0]["target"] == f"channel:{made['id']}" and audit[0]["detail"] == {"credentials": {"api_key": "keyring"}}
+    assert SECRET not in json.dumps(audit) and SECRET not in r.text

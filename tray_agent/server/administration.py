@@ -112,12 +112,17 @@ class Administration:
         """Enable or disable it, route it, set its auto-closure, replace credentials."""
         ch = self.inbox.get_channel(channel_id)
         given = dict(given or {})
+        if not changes and not given:
+            raise InvalidInput("Say what to change: enabled, routing, auto-closure or credentials.")
         self._check_credentials(ch.kind, ch.name, given, adding=False)
+        # Each part audited as it is done: a keyring that fails after the settings changed
+        # leaves the settings' entry in the log.
         if changes:
             ch = self.inbox.update_channel(channel_id, **changes)
-        self._store(ch.name, given)
-        self.accounts.record(actor, "channel.updated", f"channel:{ch.id}",
-                             {**changes, **({"credentials": _sources(given)} if given else {})})
+            self.accounts.record(actor, "channel.updated", f"channel:{ch.id}", changes)
+        if given:
+            self._store(ch.name, given)
+            self.accounts.record(actor, "channel.updated", f"channel:{ch.id}", {"credentials": _sources(given)})
         return self._with_credentials(ch)
 
     def _check_credentials(self, kind: str, name: str, given: dict[str, CredentialInput], *, adding: bool) -> None:
