@@ -93,11 +93,14 @@ def test_an_admin_adds_a_queue_with_members_and_a_pickup_mode(admin_page, team: 
     assert queue.pickup_mode == "manual"
     assert "Bea, Carl" in row.inner_text()
     # Then Alice joins and the queue becomes a shared inbox.
+    _idle(page)
     row.get_by_label("Alice").check()
     row.locator('[data-action="members"]').click()
-    page.locator(f'tr[data-queue="{queue.id}"] p.hint', has_text="Alice").wait_for()
-    page.locator(f'tr[data-queue="{queue.id}"] select').select_option("none")
-    wait_for(lambda: _queue(team, "Night shift").pickup_mode == "none")
+    _idle(page)
+    assert "Alice, Bea, Carl" in row.locator("p.hint").inner_text()
+    row.locator("select").select_option("none")
+    _idle(page)
+    assert _queue(team, "Night shift").pickup_mode == "none"
     assert team.agents["Alice"].id in _queue(team, "Night shift").member_ids
     page.screenshot(path=str(artifacts_dir / "queues.png"))
 
@@ -147,11 +150,14 @@ def test_an_admin_disables_a_channel_and_routes_it_to_a_queue(admin_page, team: 
     _tab(page, "channels", f'tr[data-channel="{sms.id}"]')
     row = page.locator(f'tr[data-channel="{sms.id}"]')
     row.locator("select").select_option(f"agent:{team.agents['Bea'].id}")
-    wait_for(lambda: team.inbox.get_channel(sms.id).route_agent_id == team.agents["Bea"].id)
-    page.locator(f'tr[data-channel="{sms.id}"] input[type=number]').fill("90")
-    page.locator(f'tr[data-channel="{sms.id}"] [data-action="auto-close"]').click()
-    wait_for(lambda: team.inbox.get_channel(sms.id).auto_close_seconds == 5400)
-    page.locator(f'tr[data-channel="{sms.id}"] [data-action="enable"]').click()
+    _idle(page)  # the change saved and the list drawn again
+    assert team.inbox.get_channel(sms.id).route_agent_id == team.agents["Bea"].id
+    row.locator("input[type=number]").fill("90")
+    row.locator('[data-action="auto-close"]').click()
+    _idle(page)
+    assert team.inbox.get_channel(sms.id).auto_close_seconds == 5400
+    assert row.locator("input[type=number]").input_value() == "90"
+    row.locator('[data-action="enable"]').click()
     page.locator(f'tr[data-channel="{sms.id}"] td.state-off').wait_for()
     assert team.inbox.get_channel(sms.id).enabled is False
     page.screenshot(path=str(artifacts_dir / "channels.png"))
@@ -204,6 +210,11 @@ def test_a_page_without_a_session_asks_to_sign_in_and_a_wrong_code_says_why(page
     page.wait_for_selector("#error:not([hidden])")
     assert "not valid" in page.inner_text("#error")
     assert page.locator("#admin").is_hidden()
+
+
+def _idle(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page has no request in flight (it is aria-busy while one is)."""
+    page.wait_for_selector("body:not([aria-busy])", state="attached")
 
 
 def _queue(team: Team, name: str):  # type: ignore[no-untyped-def]

@@ -17,7 +17,25 @@ export class ApiError extends Error {
   }
 }
 
+// Requests in flight: the page is aria-busy while any is (and a test waits for it to end).
+let inFlight = 0;
+
+function busy(delta) {
+  inFlight += delta;
+  if (inFlight > 0) document.body.setAttribute("aria-busy", "true");
+  else document.body.removeAttribute("aria-busy");
+}
+
 export async function call(method, path, body) {
+  busy(+1);
+  try {
+    return await request(method, path, body);
+  } finally {
+    busy(-1);
+  }
+}
+
+async function request(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
