@@ -48,6 +48,13 @@ class ServerCtx:
         return self._accounts
 
     @property
+    def admin(self) -> Any:
+        """The administration service the admin view calls too (each change audited)."""
+        from tray_agent.server.administration import Administration
+
+        return Administration(self.accounts)
+
+    @property
     def actor(self) -> Any:
         from tray_agent.server.accounts import CONSOLE, Actor
 
@@ -132,6 +139,16 @@ def agent_code(sc: ServerCtx, agent_id: int, as_json: bool) -> None:
     emit({"agent_id": agent_id, "code": code}, as_json, f"One-time sign-in code (shown once, valid 24 h): {code}")
 
 
+@agent_group.command("role")
+@click.argument("agent_id", type=int)
+@click.argument("role", type=click.Choice(["agent", "admin"]))
+@pass_server
+def agent_role(sc: ServerCtx, agent_id: int, role: str) -> None:
+    """Make an agent an administrator, or an agent again (the last admin stays one)."""
+    agent = sc.admin.set_role(sc.actor, agent_id, role)
+    click.echo(f"{agent.name} is now {agent.role}.")
+
+
 @agent_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_server
@@ -154,8 +171,7 @@ def queue_group() -> None:
               help="auto: the first reply takes it; manual: only Pick Up does; none: a shared inbox.")
 @pass_server
 def queue_add(sc: ServerCtx, name: str, members: tuple[int, ...], pickup: str) -> None:
-    q = sc.app.inbox.add_queue(name, list(members), pickup_mode=pickup)
-    sc.accounts.record(sc.actor, "queue.added", f"queue:{q.id}", {"members": q.member_ids, "pickup_mode": pickup})
+    q = sc.admin.add_queue(sc.actor, name, list(members), pickup)
     click.echo(f"Added queue {q.name} (id {q.id}, pickup {q.pickup_mode}, {len(q.member_ids)} members).")
 
 
@@ -165,8 +181,7 @@ def queue_add(sc: ServerCtx, name: str, members: tuple[int, ...], pickup: str) -
 @pass_server
 def queue_pickup(sc: ServerCtx, queue_id: int, mode: str) -> None:
     """Set how the queue's conversations are taken over."""
-    q = sc.app.inbox.set_pickup_mode(queue_id, mode)
-    sc.accounts.record(sc.actor, "queue.pickup_mode", f"queue:{q.id}", {"pickup_mode": mode})
+    q = sc.admin.set_pickup_mode(sc.actor, queue_id, mode)
     click.echo(f"Queue {q.name}: pickup {q.pickup_mode}.")
 
 
@@ -176,8 +191,7 @@ def queue_pickup(sc: ServerCtx, queue_id: int, mode: str) -> None:
 @pass_server
 def queue_members(sc: ServerCtx, queue_id: int, agent_ids: tuple[int, ...]) -> None:
     """Set the queue's members (agent ids; none empties it)."""
-    q = sc.app.inbox.set_queue_members(queue_id, list(agent_ids))
-    sc.accounts.record(sc.actor, "queue.members", f"queue:{q.id}", {"members": q.member_ids})
+    q = sc.admin.set_queue_members(sc.actor, queue_id, list(agent_ids))
     click.echo(f"Queue {q.name}: {len(q.member_ids)} members.")
 
 
@@ -258,11 +272,16 @@ def device_revoke(sc: ServerCtx, device_id: int) -> None:
 
 @server.command("audit")
 @click.option("--limit", type=int, default=50)
+@click.option("--since", type=click.DateTime(), default=None, help="From this time (UTC when no zone is given).")
+@click.option("--until", type=click.DateTime(), default=None, help="Before this time.")
+@click.option("--agent", "agent_id", type=int, default=None, help="Only what this agent (id) did.")
+@click.option("--action", default=None, help="One action (queue.added) or a family with a dot (queue.).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_server
-def audit(sc: ServerCtx, limit: int, as_json: bool) -> None:
+def audit(sc: ServerCtx, limit: int, since: Any, until: Any, agent_id: int | None, action: str | None,
+          as_json: bool) -> None:
     """The audit log of administrative actions, newest first."""
-    rows = sc.accounts.audit_log(limit)
+    rows = sc.admin.audit(since=since, until=until, agent_id=agent_id, action=action, limit=limit)
     emit(rows, as_json, "\n".join(f"{r.at:%Y-%m-%d %H:%M:%S}\t{r.actor}\t{r.action}\t{r.target}" for r in rows)
          or "The audit log is empty.")
 

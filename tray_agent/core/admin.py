@@ -196,6 +196,23 @@ class Admin(InboxBase):
         with self.db.read() as s:
             return self._agent_view(self._agent(s, agent_id), self._open_counts(s, [agent_id]).get(agent_id, 0))
 
+    def set_agent_role(self, agent_id: int, role: str) -> AgentView:
+        """Make an agent an administrator or a plain agent again. The last administrator
+        stays one: without an admin nobody could manage the team from its admin view."""
+        if role not in ("agent", "admin"):
+            raise InvalidInput(f"An agent's role is agent or admin, not {role!r}.")
+        with self._tx() as (s, out):
+            a = self._agent(s, agent_id)
+            if a.role == "admin" and role != "admin":
+                # Locked: two admins demoting each other at once must not both succeed.
+                admins = s.execute(select(col(Agent.id)).where(col(Agent.role) == "admin").with_for_update()).all()
+                if len(admins) <= 1:
+                    raise Conflict(f"{a.name} is the last administrator; make another agent an admin first.")
+            if a.role != role:
+                a.role = role
+                self._emit(s, out, events.AGENT_UPDATED, None, agent_id=a.id, change="role", role=role)
+            return self._agent_view(a)
+
     def touch_agent(self, agent_id: int) -> None:
         """Record that the agent is present (the window's live connection calls this)."""
         now = self.clock.now()

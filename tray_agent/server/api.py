@@ -11,8 +11,9 @@ from tray_agent import __version__
 from tray_agent.api.server import add_error_handlers, add_provider_routes
 from tray_agent.app import App
 from tray_agent.run.runtime import Runtime
-from tray_agent.server import routes_actions, routes_files, routes_presence, routes_sync
+from tray_agent.server import admin_auth, routes_actions, routes_admin, routes_files, routes_presence, routes_sync
 from tray_agent.server.accounts import Accounts
+from tray_agent.server.administration import Administration
 from tray_agent.server.idempotency import refusal
 from tray_agent.server.tail import LogTail
 
@@ -25,6 +26,7 @@ def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = No
     api.state.app = app
     api.state.runtime = runtime
     api.state.accounts = accounts
+    api.state.administration = Administration(accounts)
     accounts.epoch()  # made once, before the first snapshot
     #: Extra wake-up sources for the log's reader (LISTEN/NOTIFY across replicas).
     api.state.subscribers = []
@@ -36,4 +38,6 @@ def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = No
     api.include_router(routes_actions.router)
     api.include_router(routes_presence.router)
     api.include_router(routes_files.router)
+    api.include_router(admin_auth.router)  # the admin view (/admin/) and its session
+    api.include_router(routes_admin.router)
     return api
