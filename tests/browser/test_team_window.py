@@ -201,3 +201,27 @@ def test_the_banner_says_offline_with_the_replies_waiting_and_goes_when_online(w
 
 def location_hash(page) -> str:  # type: ignore[no-untyped-def]
     return page.evaluate("() => location.hash")
+
+
+def test_each_kind_of_pop_up_is_switched_in_the_settings(window):
+    a = window.agent
+    page = window.page
+    window.open()
+    page.click("#open-settings")
+    dialog = page.locator("#settings-dialog")
+    dialog.wait_for()
+    box = dialog.locator("input[name=notify_message]")
+    assert box.is_checked()
+    box.uncheck()
+    for _ in range(50):
+        if a.inbox.get_settings(a.me.id)["notify"]["message"] is False:
+            break
+        page.wait_for_timeout(100)
+    notify = a.inbox.get_settings(a.me.id)["notify"]
+    assert notify == {"new_conversation": True, "message": False, "transferred": True, "failed": True}
+    dialog.locator("input[name=notify_message]").check()
+    for _ in range(50):
+        if a.inbox.get_settings(a.me.id)["notify"]["message"]:
+            break
+        page.wait_for_timeout(100)
+    assert a.inbox.get_settings(a.me.id)["notify"]["message"] is True
