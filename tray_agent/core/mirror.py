@@ -28,6 +28,9 @@ _TIME = TypeAdapter(datetime)
 _RESERVED = {"now", "conversation_id", "message_id", "agent_id", "visible_agent_id", "visible_queue_id", "type"}
 REMOVED = "conversation.removed"
 CONNECTION_UPDATED = "connection.updated"
+#: A reply's local echo has an id no server row will have (far above them, so it sorts
+#: last, in the order written; below 2**53, so the window's JavaScript holds it exactly).
+ECHO_BASE = 1 << 52
 
 
 #: What an agent may set as their presence (offline comes from the connection).
@@ -163,7 +166,7 @@ class Mirror(InboxBase):
                 self._refresh_lasts(s, touched)
                 self._read_marks(s, me, [c for c in convs])
             if removed:
-                self._drop(s, removed)
+                self._drop(s, set(removed) - self._held_back(s, removed))
             by_id = {m["id"]: m for m in msgs}
             for ev in server_events:
                 key = (ev.get("data") or {}).get("client_key")
@@ -269,6 +272,17 @@ class Mirror(InboxBase):
                       .on_conflict_do_update(index_elements=["conversation_id", "agent_id"], set_={
                           "last_read_message_id": last, "marked_unread": bool(c.get("unread")) and n == 0}))
 
+    def _held_back(self, s: Session, conv_ids: Iterable[int]) -> set[int]:
+        """Conversations that stay though they left my view: a reply of mine there has not
+        had the server's answer yet, or was refused — the agent must see why (a fresh
+        snapshot's sweep takes them out)."""
+        ids = list(conv_ids)
+        if not ids:
+            return set()
+        return set(s.execute(select(col(TeamAction.conversation_id)).join(
+            Message, col(Message.id) == col(TeamAction.message_id)).where(
+            col(TeamAction.conversation_id).in_(ids), col(TeamAction.state).in_(("pending", "failed")))).scalars())
+
     def _drop(self, s: Session, conv_ids: Iterable[int]) -> None:
         ids = list(conv_ids)
         if not ids:
@@ -284,6 +298,7 @@ class Mirror(InboxBase):
         """Conversations that left this agent's view: gone from the cache, a local event each."""
         with self._tx() as (s, out):
             present = list(s.execute(select(col(Conversation.id)).where(col(Conversation.id).in_(conv_ids))).scalars())
+            present = [c for c in present if c not in self._held_back(s, present)]
             for cid in present:
                 self._emit_removed(s, out, cid, reason)
             self._drop(s, present)
@@ -299,7 +314,7 @@ class Mirror(InboxBase):
         data = {k: v for k, v in (ev.get("data") or {}).items() if k not in _RESERVED}
         cid = ev.get("conversation_id")
         if ev["type"] == REMOVED:
-            if cid is not None and s.get(Conversation, cid) is not None:
+            if cid is not None and s.get(Conversation, cid) is not None and not self._held_back(s, [cid]):
                 self._emit_removed(s, out, cid, str(data.pop("reason", "")), **data)
                 self._drop(s, [cid])
             return
@@ -337,7 +352,7 @@ class Mirror(InboxBase):
             echo = None
             if echo_text is not None:
                 now = self.clock.now()
-                echo = Message(id=-item.id, conversation_id=conv.id, channel_id=conv.channel_id, direction="out",
+                echo = Message(id=ECHO_BASE + item.id, conversation_id=conv.id, channel_id=conv.channel_id, direction="out",
                                kind="text", text=echo_text, sender_agent_id=agent_id, status="queued",
                                created_at=now, meta={"client_key": key})
                 s.add(echo)

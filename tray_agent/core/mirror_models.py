@@ -35,7 +35,8 @@ class TeamAction(SQLModel, table=True):
     #: reply | read | ...: the sync API's action name.
     action: str
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    #: The local echo of a reply (a negative id, never a server's) until the server's row replaces it.
+    #: The local echo of a reply (an id no server row has: core/mirror.py ECHO_BASE) until
+    #: the server's row replaces it.
     message_id: Optional[int] = None
     state: str = "pending"  # pending | done | failed
     attempts: int = 0

@@ -62,7 +62,7 @@ def explain(exc: Exception, url: str) -> str:
                 "pass its certificate with --ca FILE.")
     if isinstance(exc, httpx.TimeoutException):
         return f"{url} did not answer in time."
-    return f"Cannot reach {url}: {' '.join(text.split()) or type(exc).__name__}."
+    return f"Cannot reach {url}: {' '.join(text.split()).rstrip('.') or type(exc).__name__}."
 
 
 @dataclass(frozen=True)
