@@ -134,7 +134,7 @@ class Mirror(InboxBase):
         """Upsert ``convs`` (views, each may carry its ``messages``), ``messages`` and
         ``related`` (earlier sessions, as stubs) in one transaction; drop ``removed``;
         then write a local copy of each of ``server_events`` (or, ``synced``, one
-        ``conversation.updated`` per conversation) and store ``cursor``."""
+        ``conversation.updated`` for the page) and store ``cursor``."""
         with self._tx() as (s, out):
             self._ensure_agents(s, {c.get("assigned_agent_id"): c.get("assigned_agent_name") for c in convs})
             self._ensure_queues(s, {c.get("queue_id"): c.get("queue_name") for c in convs})
@@ -164,7 +164,7 @@ class Mirror(InboxBase):
                 touched |= {m["conversation_id"] for m in msgs}
             if touched:
                 self._refresh_lasts(s, touched)
-                self._read_marks(s, me, [c for c in convs])
+                self._read_marks(s, me, convs, msgs)
             if removed:
                 self._drop(s, set(removed) - self._held_back(s, removed))
             by_id = {m["id"]: m for m in msgs}
@@ -174,10 +174,9 @@ class Mirror(InboxBase):
                         and self.confirm_key(s, out, key, by_id[ev["message_id"]]):
                     continue  # the swap told the window
                 self._copy_event(s, out, ev)
-            if synced:
-                for c in convs:
-                    conv = s.get(Conversation, c["id"])
-                    self._emit(s, out, events.CONVERSATION_UPDATED, conv, change="synced")
+            if synced and convs:
+                # One event per snapshot page: the window reloads its list once, not per row.
+                self._emit(s, out, events.CONVERSATION_UPDATED, None, change="synced", count=len(convs))
             if cursor is not None:
                 self._set_state(s, cursor=cursor, synced_at=self.clock.now())
         return out
@@ -254,23 +253,35 @@ class Mirror(InboxBase):
                                WHERE conversation_id = conversation.id AND direction = 'in'))
             WHERE id IN ({ids})"""))
 
-    def _read_marks(self, s: Session, me: int, convs: Sequence[dict[str, Any]]) -> None:
-        """My read mark as the server counts it: ``unread_count`` inbound messages after it."""
+    def _read_marks(self, s: Session, me: int, convs: Sequence[dict[str, Any]],
+                    msgs: Sequence[dict[str, Any]]) -> None:
+        """My read mark as the server counts it: ``unread_count`` inbound messages after it
+        (found among the messages at hand, else in the cache), written in one statement."""
+        inbound: dict[int, list[int]] = {}
+        for m in msgs:
+            if m["direction"] == IN:
+                inbound.setdefault(m["conversation_id"], []).append(m["id"])
+        rows = []
         for c in convs:
             if "unread_count" not in c:
                 continue
             n = int(c.get("unread_count") or 0)
-            inbound = list(s.execute(select(col(Message.id)).where(
-                col(Message.conversation_id) == c["id"], col(Message.direction) == IN)
-                .order_by(col(Message.id).desc()).limit(max(n, 1))).scalars())
+            ids = sorted(inbound.get(c["id"], []), reverse=True)
+            if len(ids) < max(n, 1):
+                ids = list(s.execute(select(col(Message.id)).where(
+                    col(Message.conversation_id) == c["id"], col(Message.direction) == IN)
+                    .order_by(col(Message.id).desc()).limit(max(n, 1))).scalars())
             if n == 0:
-                last = inbound[0] if inbound else 0
+                last = ids[0] if ids else 0
             else:
-                last = inbound[n - 1] - 1 if len(inbound) >= n else 0
-            s.execute(insert(ReadState).values(conversation_id=c["id"], agent_id=me, last_read_message_id=last,
-                                               marked_unread=bool(c.get("unread")) and n == 0)
-                      .on_conflict_do_update(index_elements=["conversation_id", "agent_id"], set_={
-                          "last_read_message_id": last, "marked_unread": bool(c.get("unread")) and n == 0}))
+                last = ids[n - 1] - 1 if len(ids) >= n else 0
+            rows.append({"conversation_id": c["id"], "agent_id": me, "last_read_message_id": last,
+                         "marked_unread": bool(c.get("unread")) and n == 0})
+        if rows:
+            stmt = insert(ReadState)
+            s.execute(stmt.on_conflict_do_update(index_elements=["conversation_id", "agent_id"], set_={
+                "last_read_message_id": stmt.excluded.last_read_message_id,
+                "marked_unread": stmt.excluded.marked_unread}), rows)
 
     def _held_back(self, s: Session, conv_ids: Iterable[int]) -> set[int]:
         """Conversations that stay though they left my view: a reply of mine there has not

@@ -89,6 +89,8 @@ class Link:
         self.status = LinkState("connecting", clock.now(), servers[0])
         self.on_change: list[Callable[[LinkState], None]] = []
         self._verify = tls_context(self.ca)
+        #: One keep-alive client per thread and server: a burst of requests reuses its connection.
+        self._clients = threading.local()
 
     @property
     def url(self) -> str:
@@ -123,6 +125,19 @@ class Link:
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=self._verify, timeout=TIMEOUT, headers=self.headers(), **kw)
 
+    def _client_for(self, url: str) -> httpx.Client:
+        held: dict[str, httpx.Client] = getattr(self._clients, "by_url", None) or {}
+        self._clients.by_url = held
+        if url not in held:
+            held[url] = httpx.Client(base_url=url, verify=self._verify, timeout=TIMEOUT, headers=self.headers())
+        return held[url]
+
+    def _drop_client(self, url: str) -> None:
+        held: dict[str, httpx.Client] = getattr(self._clients, "by_url", None) or {}
+        c = held.pop(url, None)
+        if c is not None:
+            c.close()
+
     def async_client(self, **kw: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, verify=self._verify, headers=self.headers(), **kw)
 
@@ -133,10 +148,10 @@ class Link:
         for _ in range(len(self.servers)):
             url = self.url
             try:
-                with self.client() as c:
-                    r = c.request(method, path, **kw)
+                r = self._client_for(url).request(method, path, **kw)
             except (httpx.TransportError, ssl.SSLError, OSError) as exc:
                 error = explain(exc, url)
+                self._drop_client(url)
                 self.next_server()
                 continue
             if r.status_code in (502, 503, 504) and not _is_api_error(r):

@@ -7,7 +7,9 @@ rebuilds from a fresh snapshot by mark and sweep, so the inbox never goes empty.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import threading
 from typing import Any
 
 import httpx
@@ -34,7 +36,7 @@ class SyncTask:
         self.link = link
         self.must_resync = False
         #: Set once the first snapshot page is in the cache (the window can show it).
-        self.first_page = asyncio.Event()
+        self.first_page = threading.Event()  # set from the worker thread the snapshot runs in
 
     @property
     def me(self) -> int:
@@ -128,15 +130,24 @@ class SyncTask:
             page = self.link.request("GET", "/sync/v1/snapshot", params={"limit": 1, "messages": 0})
             self.inbox.mirror_directory([page["me"], *page["agents"]], page["queues"], page["channels"])
         ask = sorted(c for c, keep in wanted.items() if keep)
-        got: dict[str, list[dict[str, Any]]] = {"conversations": [], "messages": []}
-        if ask or mids:
-            got = self.link.request("POST", "/sync/v1/fetch", json={"conversation_ids": ask, "message_ids": sorted(mids)})
-        visible = {c["id"] for c in got["conversations"]}
         held = self.inbox.mirror_ids()
+        got: dict[str, list[dict[str, Any]]] = {"conversations": [], "messages": [], "histories": []}
+        if ask or mids:
+            # New to this desktop (offered, transferred to me): their whole history comes along.
+            got = self.link.request("POST", "/sync/v1/fetch", json={
+                "conversation_ids": ask, "message_ids": sorted(mids),
+                "history_ids": [c for c in ask if c not in held][:50]})
+        visible = {c["id"] for c in got["conversations"]}
         history: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []
+        address = {c["id"]: c["customer_address"] for c in got["conversations"]}
+        fetched = {h["conversation_id"] for h in got.get("histories", [])}
+        for h in got.get("histories", []):
+            history += h["messages"] + (self.older(h["conversation_id"], h["next_before"]) if h.get("next_before") else [])
+            related += [{**r, "customer_address": address[h["conversation_id"]]} for r in h["related"]
+                        if r["id"] != h["conversation_id"]]
         for conv in got["conversations"]:
-            if conv["id"] not in held:  # new to this desktop (offered, transferred to me): its whole history
+            if conv["id"] not in held and conv["id"] not in fetched:  # past the 50 a fetch brings
                 h, r = self.history(conv)
                 history += h
                 related += r
@@ -151,23 +162,24 @@ class SyncTask:
         detail = self.link.request("GET", f"/sync/v1/conversations/{conv['id']}")
         related = [{**r, "customer_address": conv["customer_address"]} for r in detail.get("related", [])
                    if r["id"] != conv["id"]]
+        return self.older(conv["id"], None), related
+
+    def older(self, cid: int, before: int | None) -> list[dict[str, Any]]:
+        """The history before ``before`` (None: all of it), page by page."""
         msgs: list[dict[str, Any]] = []
-        before = None
         while True:
             params: dict[str, Any] = {"limit": HISTORY_PAGE}
             if before is not None:
                 params["before"] = before
-            page = self.link.request("GET", f"/sync/v1/conversations/{conv['id']}/messages", params=params)
-            msgs += page["items"]
+            page = self.link.request("GET", f"/sync/v1/conversations/{cid}/messages", params=params)
+            msgs = page["items"] + msgs
             before = page.get("next_before")
             if before is None:
-                return msgs, related
+                return msgs
 
 
 def parse(blocks: list[str]) -> tuple[list[dict[str, Any]], str | None]:
     """Server-Sent Events blocks: the events' data, and the last ``id:`` (the cursor)."""
-    import json
-
     evs: list[dict[str, Any]] = []
     upto: str | None = None
     for block in blocks:
