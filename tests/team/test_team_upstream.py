@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.models import Message
-from tests.server.live import Team
+from tests.server.live import Replica, Team, second_replica
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
 
@@ -100,3 +100,39 @@ def test_claim_by_a_colleague_leaves_my_list_and_my_claim_answers_as_the_server(
         r = c.post(f"/api/conversations/{cid}/claim")
     assert r.status_code == 404, r.text  # gone from Alice's cache: as for anything she does not see
     assert bea.get(f"/api/conversations/{cid}")["assigned_agent_id"] == team.agents["Bea"].id
+
+
+@pytest.fixture(scope="module")
+def replica_b(team: Team, module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    with second_replica(team, module_db, tmp_path_factory.mktemp("replica-b")) as r:
+        yield r
+
+
+def test_when_its_server_goes_away_the_desktop_moves_to_the_next_and_misses_nothing(
+        team: Team, desktops, relay: Relay, replica_b: Replica) -> None:  # type: ignore[no-untyped-def]
+    cid = team.customer_says("before the fail-over")
+    alice = desktops("Alice", f"{relay.url},{replica_b.url}")
+    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
+    assert alice.connection()["server"] == relay.url
+    relay.block()  # the first server is gone for good
+    during = team.customer_says("while the first server is gone")
+    wait_for(lambda: during in alice.inbox_ids(), timeout=40, what="the message through the other server")
+    conn = alice.connection()
+    assert conn["server"] == replica_b.url and conn["state"] == "online"
+    with alice.http() as c:
+        assert c.post(f"/api/conversations/{during}/messages", json={"text": "got it"}).status_code == 201
+    wait_for(lambda: server_replies(team, during) == ["got it"], timeout=30, what="the reply through the other server")
+
+
+def test_connection_changes_are_local_events(team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]
+    alice = desktops("Alice", relay.url)
+    wait_for(lambda: alice.connection()["state"] == "online", what="online")
+    after = alice.get("/api/session")["last_seq"]
+    relay.block()
+    wait_for(lambda: alice.connection()["state"] == "offline", what="offline")
+    relay.unblock()
+    wait_for(lambda: alice.connection()["state"] == "online", timeout=40, what="online again")
+    evs = [e for e in alice.get("/api/events", params={"after": after}) if e["type"] == "connection.updated"]
+    states = [e["data"]["state"] for e in evs]
+    assert "offline" in states and states[-1] == "online"
+    assert {"mode", "server", "pending", "cursor", "last_error"} <= set(evs[0]["data"])
