@@ -66,6 +66,13 @@ INTERNAL = {
     "events_tail": "the team server's one reader of the log per replica",
     "agent_scope": "the team server's per-agent event filter",
     "set_pickup_mode": "the team server's console (tray-agent server queue pickup)",
+    "fetch": "the team server's POST /sync/v1/fetch",
+    # A team desktop's cache (core/mirror.py): written by its sync task and upstream sender.
+    **{name: "a team desktop's sync task and sender (tests/team/)" for name in (
+        "team_state", "set_team_state", "mirror_ids", "mirror_directory", "mirror_conversations", "mirror_remove",
+        "mirror_sweep", "queue_action", "pending_actions", "pending_count", "action_tried", "action_done",
+        "confirm_key", "action_refused", "note_connection")},
+    "set_status": "the tray's do-not-disturb (presence: busy while DND, available after)",
 }
 
 

@@ -23,7 +23,7 @@ from tray_agent.core.search_text import index_text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration; start-up skips importing alembic when the store is already there.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0007"
 #: SQLite's page cache per connection, in KiB (filled only as pages are touched).
 CACHE_KIB = 32768
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from tray_agent.core.actions import Actions
 from tray_agent.core.admin import Admin
+from tray_agent.core.fetch import Fetch
 from tray_agent.core.ingest import Ingest
 from tray_agent.core.maintenance import Maintenance
+from tray_agent.core.mirror import Mirror
 from tray_agent.core.outbox import Outbox
 from tray_agent.core.queries import Queries
 from tray_agent.core.sync import Sync
 
 
-class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync):
+class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync, Fetch, Mirror):
     """Ingest, agent actions, the outbox, the background rules, queries, administration and
-    what a syncing client reads, in one place. Each part stands on ``InboxBase`` alone; what
+    what a syncing client reads (Sync, Fetch) and a team desktop's cache writes (Mirror), in
+    one place. Each part stands on ``InboxBase`` alone; what
     two parts share lives there."""

@@ -11,7 +11,7 @@ from tray_agent import __version__
 from tray_agent.api.server import add_error_handlers, add_provider_routes
 from tray_agent.app import App
 from tray_agent.run.runtime import Runtime
-from tray_agent.server import routes_actions, routes_sync
+from tray_agent.server import routes_actions, routes_fetch, routes_sync
 from tray_agent.server.accounts import Accounts
 from tray_agent.server.idempotency import refusal
 from tray_agent.server.tail import LogTail
@@ -34,4 +34,5 @@ def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = No
     add_provider_routes(api, app, lambda: runtime)
     api.include_router(routes_sync.router)
     api.include_router(routes_actions.router)
+    api.include_router(routes_fetch.router)
     return api
