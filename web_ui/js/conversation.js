@@ -146,7 +146,7 @@ export class ConversationView {
     const id = this.detail.id;
     const page = await api.history(id, { limit: 30 }).catch((err) => this.lost(id, err));
     if (!page || !this.detail || this.detail.id !== id) return;
-    if (!this.history.merge(page.items, { complete: page.next_before === null })) {
+    if (this.history.replaced(page.items) || !this.history.merge(page.items, { complete: page.next_before === null })) {
       this.history.show(id, await api.history(id, { limit: PAGE }));
     }
   }
@@ -240,7 +240,9 @@ export class ConversationView {
     const d = this.detail;
     if (!d) return;
     try {
-      if (name === "transfer") return transferDialog(d, (view) => this.changed(view));
+      // Handed to a colleague: it has left my inbox (its removal may have come first).
+      if (name === "transfer") return transferDialog(d, (view) => (view.assigned_agent_id && view.assigned_agent_id !== state.me.id
+        && state.me.role !== "admin" ? this.hooks.onGone(view.id) : this.changed(view)));
       if (name === "contact") return contactDialog(d, () => this.refresh());
       if (name === "call") {
         const plan = await api.callPlan(d.id);
