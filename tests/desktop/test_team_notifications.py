@@ -195,3 +195,25 @@ def test_starting_inside_do_not_disturb_says_busy_at_once():
     p.observe(True)
     assert calls == ["busy"]
 
+
+
+def test_on_a_single_desktop_do_not_disturb_stores_busy_through_the_service_layer(make_app):
+    """The daemon's wiring with the real ``inbox.set_status`` (a single desktop keeps it in my
+    settings; a team desktop sends it upstream)."""
+    app = make_app()
+    me = app.agent.id
+    presence = BusyWhileQuiet(lambda status: app.inbox.set_status(me, status))
+    w = StateWatcher(app, me, lambda state: presence.observe(state.dnd_active), heartbeat=0.2)
+    w.start()
+    try:
+        app.inbox.update_settings(me, {"dnd": True})
+        deadline = time.monotonic() + 5
+        while app.inbox.get_settings(me).get("status") != "busy":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        app.inbox.update_settings(me, {"dnd": False})
+        while app.inbox.get_settings(me).get("status") != "available":
+            assert time.monotonic() < deadline + 5
+            time.sleep(0.05)
+    finally:
+        w.stop()
