@@ -54,8 +54,16 @@ class App:
         self.call_handlers = self._collect_call_handlers()
         self.notifiers = [n for _, n in self.plugins.collect("register_notifiers")]
         self._dispatcher = _EventDispatcher(self)
-        self.inbox = Inbox(self.db, FileStore(self.paths.files), self.clock, self.channel_types,
-                           call_handlers=self._ordered_call_handlers(), on_commit=self._dispatcher.put)
+        inbox_type: type[Inbox] = Inbox
+        if self.config.team_mode:  # the cache of a team server: actions go upstream
+            from tray_agent.team.upstream import TeamInbox as inbox_type
+        self.inbox = inbox_type(self.db, FileStore(self.paths.files), self.clock, self.channel_types,
+                                call_handlers=self._ordered_call_handlers(), on_commit=self._dispatcher.put)
+        if self.config.team_mode:
+            from tray_agent.team.link import Link, token_key
+
+            self.inbox.attach(Link(self.config.team.servers, self.config.team.ca, self.clock,
+                                   token_key(self.paths.config)))  # type: ignore[attr-defined]
         #: Every background task's health (tray_agent/supervisor.py), kept in the store for `doctor`.
         self.tasks = TaskBoard(self.clock, self.inbox.record_task)
         self._agent: AgentView | None = None
@@ -64,7 +72,10 @@ class App:
     def agent(self) -> AgentView:
         """The agent this desktop acts for (created on first start from the configuration)."""
         if self._agent is None:
-            self._agent = self.inbox.ensure_agent(self.config.agent.name, self.config.agent.email)
+            team_agent = self.inbox.team_state().agent_id if self.config.team_mode else None
+            # A team desktop acts for the agent it signed in as (the server's id); alone, for the configured one.
+            self._agent = (self.inbox.get_agent(team_agent) if team_agent is not None
+                           else self.inbox.ensure_agent(self.config.agent.name, self.config.agent.email))
         return self._agent
 
     def _collect_channel_types(self) -> dict[str, ChannelType]:

@@ -86,6 +86,22 @@ class ServerSection:
 
 
 @dataclass
+class TeamSection:
+    """Team mode: this desktop as a client of a team server (``tray-agent connect``)."""
+
+    #: The team server's URL; several, comma-separated, are tried in turn. Empty: this
+    #: desktop works alone (single-desktop mode).
+    server: str = ""
+    #: A PEM file with the CA that signed the server's certificate (a private CA); empty:
+    #: the system's trusted CAs.
+    ca: str = ""
+
+    @property
+    def servers(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.server.split(",") if u.strip()]
+
+
+@dataclass
 class LogSection:
     level: LogLevel = "INFO"
 
@@ -98,13 +114,21 @@ class Config:
     sandbox: SandboxSection = field(default_factory=SandboxSection)
     calls: CallsSection = field(default_factory=CallsSection)
     server: ServerSection = field(default_factory=ServerSection)
+    team: TeamSection = field(default_factory=TeamSection)
     log: LogSection = field(default_factory=LogSection)
     #: Configured channels by name: {"kind": ..., "business_address": ..., "settings": {...}}.
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: Path | None = None
 
     def database_url(self, paths: Paths) -> str:
-        return self.database.url or f"sqlite:///{paths.database}"
+        if self.database.url:
+            return self.database.url
+        # Team mode keeps its cache in a file of its own: the single-desktop store is never touched.
+        return f"sqlite:///{paths.team_cache if self.team_mode else paths.database}"
+
+    @property
+    def team_mode(self) -> bool:
+        return bool(self.team.servers)
 
     def save(self) -> None:
         """Write the file back (only the sections, never secrets: those live in the keyring)."""

@@ -23,6 +23,11 @@ class Paths:
         return self.data / "tray-agent.sqlite3"
 
     @property
+    def team_cache(self) -> Path:
+        """Team mode's local cache of what the team server lets this agent see."""
+        return self.data / "team-cache.sqlite3"
+
+    @property
     def files(self) -> Path:
         return self.data / "files"
 

@@ -219,7 +219,7 @@ def test_transfer_to_an_online_colleague_with_a_note(window):
     dialog = window.page.locator("#transfer-dialog")
     dialog.wait_for()
     bea = dialog.locator(f'label.choice:has(input[value="agent:{a.bea.id}"])')
-    assert "online" in bea.inner_text()
+    assert "● available" in bea.inner_text()
     assert dialog.locator(f'input[value="queue:{a.queue.id}"]').count() == 1
     bea.click()
     dialog.locator("textarea[name=note]").fill("Please call back after 5")

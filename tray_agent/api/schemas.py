@@ -110,6 +110,15 @@ class DndSchedule(Strict):
     end: str = omittable(max_length=32)
 
 
+class NotifySwitches(Strict):
+    """Which pop-ups the desktop shows, kind by kind; the kinds not given keep theirs."""
+
+    new_conversation: StrictBool = omittable()
+    message: StrictBool = omittable()
+    transferred: StrictBool = omittable()
+    failed: StrictBool = omittable()
+
+
 class SettingsPatch(Strict):
     """Only the settings given change. ``dnd_schedule`` is replaced as a whole."""
 
@@ -119,6 +128,7 @@ class SettingsPatch(Strict):
     #: ISO date and time until which do-not-disturb holds ("for 1 hour"); null ends it.
     dnd_until: Optional[str] = Field(None, max_length=64)
     dnd_schedule: DndSchedule = omittable()
+    notify: NotifySwitches = omittable()
     #: The conversation the window reopens at.
     last_conversation_id: Optional[Id] = None
 
@@ -129,6 +139,7 @@ class Settings(BaseModel):
     dnd: bool
     dnd_until: Optional[str] = None
     dnd_schedule: dict[str, Any]
+    notify: dict[str, bool] = {}
     last_conversation_id: Optional[int] = None
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from starlette.concurrency import run_in_threadpool
 
 from tray_agent.core.service import Inbox
+from tray_agent.core.sync import for_agent
 from tray_agent.core.views import EventView
 
 BATCH = 500
@@ -46,11 +47,14 @@ async def follow(inbox: Inbox, agent_id: int, after: int, *, heartbeat: float = 
             # Clear before reading: a commit landing during the read sets it again, so
             # the wait below returns at once and nothing is left unread.
             wake.clear()
-            batch = await run_in_threadpool(inbox.events_since, agent_id, after, BATCH)
+            batch, upto = await run_in_threadpool(_read, inbox, agent_id, after)
+            moved = upto > after
+            after = upto
             if batch:
-                after = batch[-1].seq
                 yield batch
                 continue
+            if moved:
+                continue  # read past events this agent may not see: look again before sleeping
             waits = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())}
             try:
                 done, _ = await asyncio.wait(waits, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED)
@@ -61,3 +65,13 @@ async def follow(inbox: Inbox, agent_id: int, after: int, *, heartbeat: float = 
                 yield None
     finally:
         unsubscribe()
+
+
+def _read(inbox: Inbox, agent_id: int, after: int) -> tuple[list[EventView], int]:
+    """The events after ``after`` this agent may see, and the seq read up to. Filtered in
+    memory as the team server's reader does, so a conversation that leaves the agent's view
+    (a colleague took it over, it was transferred away) comes with its ``conversation.removed``
+    even when the event itself is no longer theirs to see."""
+    rows, upto = inbox.events_tail(after, BATCH)
+    admin, queues = inbox.agent_scope(agent_id)
+    return for_agent(rows, agent_id, admin, queues), upto

@@ -82,6 +82,7 @@ def doctor_report(c: Ctx) -> dict[str, Any]:
                    "last_error": t.last_error, "failed_at": t.failed_at, "retry_at": t.retry_at,
                    "ok_at": t.ok_at} for t in app.inbox.task_statuses()],
     }
+    checks["team"] = team_report(app, checks["running"])
     try:
         from tray_agent.desktop.environment import probe
 
@@ -89,6 +90,29 @@ def doctor_report(c: Ctx) -> dict[str, Any]:
     except ImportError:
         pass
     return checks
+
+
+def team_report(app: Any, running: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the inbox lives: alone, or a team server's cache (the running daemon's live
+    connection state when it answers, else what the cache says)."""
+    from tray_agent.team.status import connection
+
+    report = connection(app)
+    if report["mode"] == "team" and running:
+        import httpx
+
+        from tray_agent.api import security
+
+        try:
+            r = httpx.get(f"{running['url']}/api/connection", timeout=3,
+                          headers={"Authorization": f"Bearer {security.load_or_create_token(app.paths.token_file)}"})
+            if r.status_code == 200:
+                report = r.json()
+        except httpx.HTTPError:
+            pass  # the daemon is busy or going away: the cache's own state stands
+    elif report["mode"] == "team":
+        report["state"] = "not running"
+    return report
 
 
 @cli.command("doctor")
@@ -106,6 +130,14 @@ def doctor_cmd(c: Ctx, as_json: bool) -> None:
     click.echo(f"database: {r['database']['url']} (schema {r['database']['schema_revision']})")
     click.echo(f"agent:    {r['agent']['name']} <{r['agent']['email']}>")
     click.echo(f"channel types: {', '.join(r['channel_types']) or 'none installed'}")
+    t = r["team"]
+    if t["mode"] == "team":
+        who = t["agent"] or {}
+        click.echo(f"team server: {t['server']} as {who.get('name', '?')} <{who.get('email') or ''}> — {t['state']}"
+                   + (f" since {t['since']}" if t.get("since") else "") + (f" ({t['last_error']})" if t["last_error"] else ""))
+        click.echo(f"  sync cursor: {t['cursor'] or 'none yet'}; {t['pending']} action(s) waiting to go upstream")
+    else:
+        click.echo("team server: none (this desktop works alone)")
     run = r["running"]
     click.echo(f"agent running (pid {run['pid']}) at {run['url']}/" if run else
                "agent not running — the channels' health below is as last seen")

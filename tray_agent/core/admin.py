@@ -24,6 +24,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "dnd_until": None,
     "dnd_schedule": {"enabled": False, "start": "22:00", "end": "08:00"},
     "last_conversation_id": None,
+    #: Which pop-ups the desktop shows, each kind switchable (tray_agent.desktop.notification_engine).
+    "notify": {"new_conversation": True, "message": True, "transferred": True, "failed": True},
 }
 
 
@@ -313,7 +315,10 @@ class Admin(InboxBase):
         _validate_settings(patch)
         with self._tx() as (s, out):
             a = self._agent(s, agent_id)
-            a.settings = {**merged_settings(a.settings), **patch}
+            current = merged_settings(a.settings)
+            if "notify" in patch:  # one kind switched: the others keep theirs
+                patch = {**patch, "notify": {**current["notify"], **patch["notify"]}}
+            a.settings = {**current, **patch}
             self._emit(s, out, events.SETTINGS_UPDATED, None, agent_id=agent_id, visible_agent_id=agent_id,
                        keys=sorted(patch))
             return merged_settings(a.settings)
@@ -332,6 +337,7 @@ def _check_pickup(mode: str) -> None:
 def merged_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
     out = {**DEFAULT_SETTINGS, **(stored or {})}
     out["dnd_schedule"] = {**DEFAULT_SETTINGS["dnd_schedule"], **(out.get("dnd_schedule") or {})}
+    out["notify"] = {**DEFAULT_SETTINGS["notify"], **(out.get("notify") or {})}
     return out
 
 
@@ -368,5 +374,9 @@ def _validate_settings(patch: dict[str, Any]) -> None:
                     time.fromisoformat(str(sched[k]))
                 except ValueError:
                     raise InvalidInput(f"dnd_schedule.{k} must be a time like 22:00.") from None
+    notify = patch.get("notify")
+    if notify is not None and (not isinstance(notify, dict) or set(notify) - set(DEFAULT_SETTINGS["notify"])
+                               or not all(isinstance(v, bool) for v in notify.values())):
+        raise InvalidInput(f"notify takes {', '.join(DEFAULT_SETTINGS['notify'])}, each true or false.")
     if patch.get("last_conversation_id") is not None and not isinstance(patch["last_conversation_id"], int):
         raise InvalidInput("last_conversation_id must be a conversation id.")

@@ -282,3 +282,4 @@ class EarlyStatus(SQLModel, table=True):
 # The team server's tables (devices, sign-in codes, audit log, ...) register on the same
 # metadata, so migrations and the schema check see them wherever the models are imported.
 from tray_agent.core import team_models  # noqa: E402,F401
+from tray_agent.core import mirror_models  # noqa: E402,F401

@@ -10,15 +10,18 @@ from __future__ import annotations
 from tray_agent.core.actions import Actions
 from tray_agent.core.admin import Admin
 from tray_agent.core.assign import Assignment
+from tray_agent.core.fetch import Fetch
 from tray_agent.core.heartbeat import Heartbeat
 from tray_agent.core.ingest import Ingest
 from tray_agent.core.maintenance import Maintenance
+from tray_agent.core.mirror import Mirror
 from tray_agent.core.outbox import Outbox
 from tray_agent.core.queries import Queries
 from tray_agent.core.sync import Sync
 
 
-class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync, Heartbeat, Assignment):
+class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync, Fetch, Mirror, Heartbeat, Assignment):
     """Ingest, agent actions, the outbox, the background rules, queries, administration,
-    what a syncing client reads, presence and automatic assignment, in one place. Each part stands on ``InboxBase`` alone; what
+    what a syncing client reads (Sync, Fetch), a team desktop's cache writes (Mirror),
+    presence and automatic assignment, in one place. Each part stands on ``InboxBase`` alone; what
     two parts share lives there."""

@@ -17,14 +17,15 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tray_agent import logs
-from tray_agent.desktop import instance
+from tray_agent.desktop import dnd, instance
 from tray_agent.desktop.launcher import WindowLauncher
 from tray_agent.desktop.notification_engine import Notifications
-from tray_agent.desktop.state import StateWatcher
+from tray_agent.desktop.state import StateWatcher, TrayState
 
 if TYPE_CHECKING:
     from tray_agent.app import App
@@ -68,6 +69,9 @@ class Shell:
 
     def set_sound(self, on: bool) -> None:
         self.app.inbox.update_settings(self.agent_id, {"sound": on})
+
+    def set_notify(self, kind: str, on: bool) -> None:
+        self.app.inbox.update_settings(self.agent_id, {"notify": {kind: on}})
 
     def quit(self) -> None:
         self.d.stop()
@@ -150,7 +154,7 @@ class Daemon:
             self.launcher.gui = False
             # No icon to draw, but the same reads keep the status route honest and give
             # memory back when idle.
-            self.watcher = StateWatcher(self.app, self.agent_id, lambda _state: None)
+            self.watcher = StateWatcher(self.app, self.agent_id, self._follow_dnd(lambda _state: None))
             return self._run_headless()
         return self._run_with_tray(self.tray)
 
@@ -158,7 +162,7 @@ class Daemon:
         for n in self.app.notifiers:
             if hasattr(n, "listen_for_clicks"):
                 n.listen_for_clicks()  # the GLib loop the tray runs delivers D-Bus signals
-        self.watcher = StateWatcher(self.app, self.agent_id, tray.show)
+        self.watcher = StateWatcher(self.app, self.agent_id, self._follow_dnd(tray.show))
         self._api_thread = threading.Thread(target=self._serve_in_thread, name="api", daemon=True)
         self._api_thread.start()
         tray.on_signals(self.stop)
@@ -167,6 +171,15 @@ class Daemon:
         if self._api_thread is not None:
             self._api_thread.join(15)
         return self.exit_code
+
+    def _follow_dnd(self, show: Callable[[TrayState], None]) -> Callable[[TrayState], None]:
+        """What the tray shows, and the presence do-not-disturb implies (busy while it holds)."""
+        presence = dnd.BusyWhileQuiet(lambda status: self.app.inbox.set_status(self.agent_id, status))
+
+        def on_change(state: TrayState) -> None:
+            presence.observe(state.dnd_active)
+            show(state)
+        return on_change
 
     def _serve_in_thread(self) -> None:
         try:

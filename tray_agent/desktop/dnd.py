@@ -1,10 +1,17 @@
 """Do-not-disturb from the agent's settings: on now (``dnd``), until a time (``dnd_until``),
-or on a daily schedule in local time (``dnd_schedule``: start/end, may cross midnight)."""
+or on a daily schedule in local time (``dnd_schedule``: start/end, may cross midnight);
+and the presence it implies (busy while it holds)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+BUSY, AVAILABLE = "busy", "available"
 
 
 def _until(settings: dict[str, Any], now: datetime) -> datetime | None:
@@ -75,3 +82,28 @@ def next_change(settings: dict[str, Any], now: datetime, tz: tzinfo | None = Non
                 at = datetime.combine(local.date() + timedelta(days=1), edge, tzinfo=local.tzinfo)
             candidates.append(at)
     return min(candidates) if candidates else None
+
+
+class BusyWhileQuiet:
+    """The agent's presence follows do-not-disturb: ``busy`` while it holds (on, for an
+    hour, or by the schedule) and ``available`` again when it ends, the scheduled end
+    included. ``set_status`` is the service layer's (``inbox.set_status``: kept locally on a
+    single desktop, sent upstream in team mode); only changes are passed on."""
+
+    def __init__(self, set_status: Callable[[str], object]) -> None:
+        self._set = set_status
+        self._last: bool | None = None
+
+    def observe(self, active: bool) -> None:
+        """Called with do-not-disturb's state whenever the tray's state is read."""
+        if active == self._last:
+            return
+        first, previous = self._last is None, self._last
+        self._last = active
+        if first and not active:
+            return  # started outside do-not-disturb: the status stays what the agent set
+        try:
+            self._set(BUSY if active else AVAILABLE)
+        except Exception as exc:  # the next change tries again; the tray keeps working
+            self._last = previous
+            log.warning("could not set the presence to %s: %s", BUSY if active else AVAILABLE, exc)

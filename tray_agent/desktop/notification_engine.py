@@ -50,7 +50,7 @@ PAGE = 1000
 class Item:
     """Something worth telling the agent about, from one event (or two merged)."""
 
-    kind: str  # "new_conversation" | "message" | "transferred" | "failed"
+    kind: str  # "new_conversation" | "offered" | "message" | "transferred" | "failed"
     seq: int
     conversation_id: int | None
     message_id: int | None
@@ -114,10 +114,18 @@ class Alert:
         object.__setattr__(self, "body", inert(self.body))
 
 
-def classify(events: Sequence["EventView"], agent_id: int) -> list[Item]:
+#: The settings switch (``notify``) each kind answers to: an offer to my queue is a new
+#: conversation for me.
+SWITCH = {"new_conversation": "new_conversation", "offered": "new_conversation", "message": "message",
+          "transferred": "transferred", "failed": "failed"}
+
+
+def classify(events: Sequence["EventView"], agent_id: int, queue_ids: "set[int] | frozenset[int]" = frozenset()
+             ) -> list[Item]:
     """The notable items among events the agent may see: customer messages (a new
-    conversation's first message counts once, as the new conversation), transfers to
-    this agent, and outbound messages that failed."""
+    conversation's first message counts once, as the new conversation), conversations a
+    colleague hands to one of this agent's queues (``queue_ids``), transfers to this agent,
+    and outbound messages that failed."""
     started = {e.conversation_id for e in events
                if e.type == E.CONVERSATION_CREATED and e.data.get("started_by", "customer") == "customer"}
     items: list[Item] = []
@@ -128,6 +136,9 @@ def classify(events: Sequence["EventView"], agent_id: int) -> list[Item]:
             announced.add(e.conversation_id)
         elif e.type == E.CONVERSATION_TRANSFERRED and e.data.get("to_agent_id") == agent_id:
             kind = "transferred"
+        elif (e.type == E.CONVERSATION_TRANSFERRED and e.data.get("to_queue_id") in queue_ids
+              and e.data.get("from_agent_id") != agent_id):
+            kind = "offered"
         elif e.type == E.MESSAGE_UPDATED and e.data.get("status") == "failed":
             kind = "failed"
         else:
@@ -279,7 +290,11 @@ class Notifications(BusFollower):
             self._read_seq = page[-1].seq
             if len(page) < PAGE or len(evs) >= 50 * PAGE:
                 break
-        return classify(evs, self.agent_id)
+        if not evs:
+            return []
+        _admin, queues = self.inbox.agent_scope(self.agent_id)
+        switches = self.inbox.get_settings(self.agent_id).get("notify") or {}
+        return [i for i in classify(evs, self.agent_id, queues) if switches.get(SWITCH[i.kind], True)]
 
     def _show(self, burst: Burst, *, replaces: int | None, new_episode: bool) -> None:
         alert = self.describe(burst.latest[-1]) if len(burst) == 1 else self.summarize(burst)
@@ -320,6 +335,12 @@ class Notifications(BusFollower):
             return Alert(f"New conversation: {who}{via}", self._text(item) or "(no text)", item.conversation_id)
         if item.kind == "message":
             return Alert(f"{who}{via}", self._text(item) or "(no text)", item.conversation_id)
+        if item.kind == "offered":
+            queue = self._queue_name(item.data.get("to_queue_id"))
+            sender = self._agent_name(item.data.get("from_agent_id"))
+            note = item.data.get("note") or ""
+            return Alert(f"Offered to {queue}: {who}{via}", f"From {sender}" + (f": {note}" if note else ""),
+                         item.conversation_id)
         if item.kind == "transferred":
             note = item.data.get("note") or ""
             sender = self._agent_name(item.data.get("from_agent_id"))
@@ -334,16 +355,22 @@ class Notifications(BusFollower):
         except (TrayAgentError, TypeError, ValueError):
             return "a colleague"
 
+    def _queue_name(self, queue_id: Any) -> str:
+        return next((q.name for q in self.inbox.list_queues() if q.id == queue_id), "your queue")
+
     def summarize(self, items: "Burst | Sequence[Item]") -> Alert:
         burst = items if isinstance(items, Burst) else Burst(items)
         msgs = burst.counts["message"] + burst.counts["new_conversation"]
         transfers = burst.counts["transferred"]
+        offered = burst.counts["offered"]
         failed = burst.counts["failed"]
         parts = []
         if msgs:
             parts.append(f"{msgs} new message" + ("s" if msgs != 1 else ""))
         if transfers:
             parts.append(f"{transfers} transferred to you")
+        if offered:
+            parts.append(f"{offered} offered to your queues")
         if failed:
             parts.append(f"{failed} not sent")
         n = len(burst.conversations)

@@ -38,6 +38,8 @@ class TrayState:
     dnd_reason: str | None = None
     popup: bool = True
     sound: bool = True
+    #: The kinds of pop-up switched off (settings ``notify``).
+    notify_off: frozenset[str] = frozenset()
 
     @property
     def tooltip(self) -> str:
@@ -61,7 +63,8 @@ def read_state(app: "App", agent_id: int, now: datetime | None = None) -> TraySt
     now = now or app.clock.now()
     why = dnd.reason(settings, now)
     return TrayState(unread=count, recent=recent, dnd_active=why is not None, dnd_manual=dnd.manual(settings, now),
-                     dnd_reason=why, popup=bool(settings.get("popup")), sound=bool(settings.get("sound")))
+                     dnd_reason=why, popup=bool(settings.get("popup")), sound=bool(settings.get("sound")),
+                     notify_off=frozenset(k for k, on in (settings.get("notify") or {}).items() if not on))
 
 
 class StateWatcher(BusFollower):

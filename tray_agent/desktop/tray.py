@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 NAME = "tray-agent"  # the icon's name, and its X11 WM_CLASS (what xdotool finds)
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
+#: The pop-ups switchable one by one (settings ``notify``), as the menu names them.
+NOTIFY_KINDS = (("new_conversation", "New conversations"), ("message", "New messages"),
+                ("transferred", "Transferred to me"), ("failed", "Failed sends"))
 
 
 class TrayActions(Protocol):
@@ -35,6 +38,7 @@ class TrayActions(Protocol):
     def dnd_for(self, minutes: int) -> None: ...
     def set_popup(self, on: bool) -> None: ...
     def set_sound(self, on: bool) -> None: ...
+    def set_notify(self, kind: str, on: bool) -> None: ...
     def quit(self) -> None: ...
 
 
@@ -193,6 +197,12 @@ class Tray:
         self.icon.icon.save(buf, "PNG")
         return buf.getvalue()
 
+    def _notify_item(self, kind: str, label: str, state: TrayState) -> Any:
+        from pystray import MenuItem as Item
+
+        on = kind not in state.notify_off
+        return Item(label, _bg(lambda: self.actions.set_notify(kind, not on)), checked=lambda _item: on)
+
     def _menu(self, state: TrayState) -> Any:
         from pystray import Menu, MenuItem as Item
 
@@ -215,6 +225,8 @@ class Tray:
                 Item("Pop-up notifications", _bg(lambda: a.set_popup(not state.popup)),
                      checked=lambda _item: state.popup),
                 Item("Sound", _bg(lambda: a.set_sound(not state.sound)), checked=lambda _item: state.sound),
+                Menu.SEPARATOR,
+                *(self._notify_item(kind, label, state) for kind, label in NOTIFY_KINDS),
             )),
             Menu.SEPARATOR,
             Item("Quit Tray Agent", _bg(a.quit)),

@@ -16,6 +16,7 @@ from tray_agent.run.runtime import Runtime
 
 if TYPE_CHECKING:
     from tray_agent.sandbox.autostart import AutoSandbox
+    from tray_agent.team.upstream import TeamTasks
 
 
 class Runner:
@@ -28,7 +29,8 @@ class Runner:
        here gets one;
     2. the provider sandbox, when chosen, its webhooks pointed at this runner's address;
     3. the channel runtime: one adapter per enabled channel, then the background tasks
-       (outbox, sweeps, pollers, health, change watch) under the supervisor;
+       (outbox, sweeps, pollers, health, change watch) under the supervisor — or, in team
+       mode (``[team] server``), instead of steps 1-3 the sync task and the upstream sender;
     4. the plugins' ``agent_started`` hook;
     5. the API server, until asked to stop.
 
@@ -52,6 +54,8 @@ class Runner:
         self.server = ApiServer(self.api, self.state, self.host, self.port)
         #: The sandbox this runner started (step 2), until it stops.
         self.sandbox: "AutoSandbox | None" = None
+        #: Team mode's sync task and upstream sender (instead of the channel runtime).
+        self.team: "TeamTasks | None" = None
         self._started = False
 
     @property
@@ -76,7 +80,13 @@ class Runner:
         if self._started:  # a runtime that has stopped does not start again: make a new Runner
             raise RuntimeError("This Runner has already started.")
         self._started = True
-        if self.background:
+        if self.background and self.app.config.team_mode:
+            # A team desktop runs no channels, webhooks or sandbox: the server does; it syncs.
+            from tray_agent.team.upstream import TeamTasks
+
+            self.team = TeamTasks(self.app.inbox, self.app.tasks)  # type: ignore[arg-type]
+            self.team.start()
+        elif self.background:
             if channel_setup.prepare(self.app):
                 # The sandbox's server is imported only when it runs.
                 from tray_agent.sandbox.autostart import start_for
@@ -88,6 +98,8 @@ class Runner:
     async def stop(self) -> None:
         """Undo what ``start`` did, once the API server has stopped."""
         try:
+            if self.team is not None:
+                await self.team.stop()
             await self.runtime.stop()  # also closes the adapters a background=False caller built
         finally:
             sandbox, self.sandbox = self.sandbox, None

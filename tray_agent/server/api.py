@@ -11,7 +11,7 @@ from tray_agent import __version__
 from tray_agent.api.server import add_error_handlers, add_provider_routes
 from tray_agent.app import App
 from tray_agent.run.runtime import Runtime
-from tray_agent.server import admin_auth, routes_actions, routes_admin, routes_files, routes_presence, routes_sync
+from tray_agent.server import admin_auth, routes_actions, routes_admin, routes_fetch, routes_files, routes_presence, routes_sync
 from tray_agent.server.accounts import Accounts
 from tray_agent.server.administration import Administration
 from tray_agent.server.idempotency import refusal
@@ -40,4 +40,5 @@ def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = No
     api.include_router(routes_files.router)
     api.include_router(admin_auth.router)  # the admin view (/admin/) and its session
     api.include_router(routes_admin.router)
+    api.include_router(routes_fetch.router)
     return api

@@ -61,6 +61,7 @@ export const api = {
   settings: () => call("GET", "/api/settings"),
   patchSettings: (patch) => call("PATCH", "/api/settings", patch),
   tasks: () => call("GET", "/api/tasks"),
+  connection: () => call("GET", "/api/connection"),
 };
 
 export const attachmentUrl = (id, inline = false) => `/api/attachments/${id}${inline ? "?inline=true" : ""}`;

@@ -8,7 +8,7 @@ import { emojiPicker } from "./emoji.js";
 import { fail, toast } from "./toast.js";
 
 export class Composer {
-  /** @param {{onSent: (message) => void, onRefused: () => void}} hooks */
+  /** @param {{onSent: (message) => void, onRefused: (err) => void}} hooks */
   constructor(hooks) {
     this.hooks = hooks;
     this.el = $("#composer");
@@ -172,7 +172,7 @@ export class Composer {
       this.hooks.onSent(message);
     } catch (err) {
       fail(err);
-      if (err.status === 409) this.hooks.onRefused();
+      if (err.status === 409) this.hooks.onRefused(err);
     } finally {
       this.sending = false;
     }

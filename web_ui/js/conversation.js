@@ -7,7 +7,7 @@ import { bytes, dayTime, dayWord, displayName, duration } from "./format.js";
 import { Composer } from "./composer.js";
 import { callDialog, contactDialog, transferDialog } from "./dialogs.js";
 import { History, PAGE } from "./history.js";
-import { channelById, serverNow, state } from "./state.js";
+import { alsoSeenBy, agentName, channelById, presenceOf, serverNow, state } from "./state.js";
 import { fail, toast } from "./toast.js";
 
 const WARN_MS = 2 * 3600 * 1000;
@@ -25,6 +25,15 @@ export function segmentsOf(d) {
   return segs;
 }
 
+/** The colleague who took the conversation first, from a refusal (409 already_taken). */
+export function takenBy(err) {
+  if (!err || err.status !== 409) return "";
+  const body = err.body || {};
+  if (body.owner_name) return body.owner_name;
+  if (body.error === "already_taken" || body.owner_id) return agentName(body.owner_id, "a colleague");
+  return "";
+}
+
 export class ConversationView {
   /** @param {{onChanged: (view) => void, onGone: (id) => void}} hooks */
   constructor(hooks) {
@@ -34,10 +43,11 @@ export class ConversationView {
     this.history = new History((m) => this.retry(m));
     this.composer = new Composer({
       onSent: (m) => this.history.merge([m]),
-      onRefused: () => this.refresh(),
+      onRefused: (err) => (takenBy(err) ? this.leave(`Taken over by ${takenBy(err)}.`) : this.refresh()),
     });
     for (const b of $$("#conv-actions [data-action]")) b.addEventListener("click", () => this.act(b.dataset.action));
     $("#claim-btn").addEventListener("click", () => this.act("claim"));
+    $("#gone-back").addEventListener("click", () => this.hooks.onGone(this.id));
     setInterval(() => this.tick(), 15000);
   }
 
@@ -63,6 +73,7 @@ export class ConversationView {
     }
     if (gen !== this.gen) return null; // another conversation was opened meanwhile
     this.detail = detail;
+    this.goneText = "";
     this.render();
     this.composer.open(detail);
     this.history.setSegments(segmentsOf(detail));
@@ -74,6 +85,7 @@ export class ConversationView {
   close() {
     this.gen++;
     this.detail = null;
+    this.goneText = "";
     state.openId = null;
     $("#conv").hidden = true;
     $("#conv-empty").hidden = false;
@@ -81,7 +93,7 @@ export class ConversationView {
 
   /** Newer state of the open conversation (from an event or an action). */
   apply(detail) {
-    if (!this.detail || detail.id !== this.detail.id) return;
+    if (!this.detail || detail.id !== this.detail.id || this.goneText) return;
     this.detail = detail;
     this.render();
     this.composer.apply(detail);
@@ -107,8 +119,25 @@ export class ConversationView {
 
   /** A request about ``id`` failed: gone from the inbox (transferred away) or an error. */
   lost(id, err) {
-    if (err.status === 404) this.hooks.onGone(id);
+    if (this.goneText) return; // left already, and says why
+    if (takenBy(err)) this.leave(`Taken over by ${takenBy(err)}.`);
+    else if (err.status === 404) this.hooks.onGone(id);
     else fail(err);
+  }
+
+  /**
+   * The open conversation left this agent's view (a colleague took it, it was transferred
+   * away): it stays on screen, read-only, saying why, instead of vanishing under the cursor.
+   */
+  leave(text) {
+    if (!this.detail) return;
+    this.goneText = text;
+    $("#gone-text").textContent = text;
+    $("#conv-gone").hidden = false;
+    $("#conv-claim").hidden = true;
+    $("#conv-window").hidden = true;
+    for (const b of $$("#conv-actions [data-action]")) b.hidden = true;
+    this.composer.apply({ ...this.detail, composer: { ...this.detail.composer, can_reply: false, reason: text } });
   }
 
   /** New messages arrived: merge the newest page, or reload if more came than it holds. */
@@ -117,7 +146,7 @@ export class ConversationView {
     const id = this.detail.id;
     const page = await api.history(id, { limit: 30 }).catch((err) => this.lost(id, err));
     if (!page || !this.detail || this.detail.id !== id) return;
-    if (!this.history.merge(page.items, { complete: page.next_before === null })) {
+    if (this.history.replaced(page.items) || !this.history.merge(page.items, { complete: page.next_before === null })) {
       this.history.show(id, await api.history(id, { limit: PAGE }));
     }
   }
@@ -135,6 +164,7 @@ export class ConversationView {
 
   render() {
     const d = this.detail;
+    $("#conv-gone").hidden = true;
     const icon = $("#conv-icon");
     icon.src = channelIconUrl(d.channel_id);
     icon.alt = d.channel_label;
@@ -178,8 +208,11 @@ export class ConversationView {
     $("#conv-rules").textContent = parts.join(" · ");
     const claim = $("#conv-claim");
     claim.hidden = !(d.assigned_agent_id === null && d.status === "open");
-    $("#claim-text").textContent = `Waiting in ${d.queue_name ? `the ${d.queue_name} queue` : "the shared inbox"}. ` +
-      "Take it over to handle it (replying takes it over too).";
+    const others = d.queue_id ? alsoSeenBy(d.queue_id) : [];
+    fill($("#claim-text"), `Waiting in ${d.queue_name ? `the ${d.queue_name} queue` : "the shared inbox"}. `,
+      "Take it over to handle it (replying takes it over too).",
+      others.length ? h("span.also-sees", " Also offered to ", others.map((a, i) => [i ? ", " : "",
+        h("bdi", a.name), h(`span.dot.presence-${presenceOf(a)}`, { title: presenceOf(a) })]), ".") : null);
     this.tick();
   }
 
@@ -207,7 +240,9 @@ export class ConversationView {
     const d = this.detail;
     if (!d) return;
     try {
-      if (name === "transfer") return transferDialog(d, (view) => this.changed(view));
+      // Handed to a colleague: it has left my inbox (its removal may have come first).
+      if (name === "transfer") return transferDialog(d, (view) => (view.assigned_agent_id && view.assigned_agent_id !== state.me.id
+        && state.me.role !== "admin" ? this.hooks.onGone(view.id) : this.changed(view)));
       if (name === "contact") return contactDialog(d, () => this.refresh());
       if (name === "call") {
         const plan = await api.callPlan(d.id);
@@ -223,6 +258,12 @@ export class ConversationView {
       if (verb === "claim") toast("It is yours now.");
     } catch (err) {
       const other = err.body && err.body.conversation_id;
+      if (takenBy(err)) {
+        // A colleague was faster: say who, and keep the conversation readable.
+        toast(`Taken by ${takenBy(err)}.`, "error");
+        this.leave(`Taken over by ${takenBy(err)}.`);
+        return;
+      }
       if (err.status === 409 && other && other !== d.id) {
         toast(err.message, "error", { label: "Open it", run: () => (location.hash = `#/conversation/${other}`) });
       } else fail(err);

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
 import { displayName, shortWhen } from "./format.js";
-import { startableChannels, state } from "./state.js";
+import { presenceOf, startableChannels, state } from "./state.js";
 import { fail, toast } from "./toast.js";
 
 let current = null;
@@ -54,19 +54,39 @@ export const dialogOpen = () => current !== null;
 const radio = (name, value, label, extra = null, checked = false) =>
   h("label.choice", h("input", { type: "radio", name, value, checked }), h("span.choice-label", label), extra);
 
-/** Hand the conversation to a colleague (who is online shows) or a queue, with a note. */
+const PRESENCE_ORDER = { available: 0, away: 1, busy: 2, offline: 3 };
+const PRESENCE_WORD = { available: "available", away: "away", busy: "busy", offline: "offline" };
+
+/** A colleague's line in the picker: the presence dot and word, the open load, and for one
+ * who is offline that the transfer still works (they see it when back). */
+function colleagueChoice(a) {
+  const p = presenceOf(a);
+  const seen = p === "offline" && a.last_seen_at ? `last seen ${shortWhen(a.last_seen_at)}` : "";
+  return radio("target", `agent:${a.id}`, h("bdi", a.name),
+    [h(`span.presence.presence-${cssWord(p)}${p === "offline" ? "" : ".online"}`, { title: seen || null },
+      p === "offline" ? "offline" : `● ${PRESENCE_WORD[p] || p}`),
+    typeof a.open_count === "number" ? h("span.load", `${a.open_count} open`) : null,
+    p === "offline" ? h("span.presence-note", "— they'll see it when back") : null]);
+}
+
+const cssWord = (s) => String(s).replace(/[^a-z0-9_-]/gi, "_");
+
+/** Hand the conversation to a colleague (with their presence and load) or a queue, with a note. */
 export function transferDialog(conv, done) {
   const colleagues = state.agents.filter((a) => a.id !== state.me.id)
-    .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name));
+    .sort((a, b) => (PRESENCE_ORDER[presenceOf(a)] ?? 9) - (PRESENCE_ORDER[presenceOf(b)] ?? 9)
+      || (a.open_count ?? 0) - (b.open_count ?? 0) || a.name.localeCompare(b.name));
+  const queueLine = (q) => {
+    const members = q.member_ids.map((id) => state.agents.find((a) => a.id === id)).filter(Boolean);
+    const here = members.filter((a) => presenceOf(a) === "available").length;
+    return h("span.presence", `${q.member_ids.length} member${q.member_ids.length === 1 ? "" : "s"}`
+      + (members.length ? `, ${here} available` : ""));
+  };
   const body = [
     h("fieldset", h("legend", "Colleague"),
-      colleagues.length ? colleagues.map((a) => radio("target", `agent:${a.id}`, h("bdi", a.name),
-        h(`span.presence.${a.online ? "online" : "offline"}`, a.online ? "● online"
-          : a.last_seen_at ? `last seen ${shortWhen(a.last_seen_at)}` : "offline")))
-        : h("p.empty", "No colleagues yet.")),
+      colleagues.length ? colleagues.map(colleagueChoice) : h("p.empty", "No colleagues yet.")),
     h("fieldset", h("legend", "Queue"),
-      state.queues.length ? state.queues.map((q) => radio("target", `queue:${q.id}`, h("bdi", q.name),
-        h("span.presence", `${q.member_ids.length} member${q.member_ids.length === 1 ? "" : "s"}`)))
+      state.queues.length ? state.queues.map((q) => radio("target", `queue:${q.id}`, h("bdi", q.name), queueLine(q)))
         : h("p.empty", "No queues.")),
     h("label.field", "Note for the new owner (optional)",
       h("textarea", { name: "note", rows: 2, maxLength: 2000, placeholder: "What they should know" })),
@@ -81,8 +101,9 @@ export function transferDialog(conv, done) {
       const [kind, id] = choice.split(":");
       const note = form.elements.note.value;
       const result = await api.transfer(conv.id, kind === "agent" ? { to_agent_id: Number(id), note } : { to_queue_id: Number(id), note });
-      toast(`Transferred to ${kind === "agent" ? state.agents.find((a) => a.id === Number(id))?.name
-        : state.queues.find((q) => q.id === Number(id))?.name}.`);
+      const target = kind === "agent" ? state.agents.find((a) => a.id === Number(id)) : null;
+      const away = target && presenceOf(target) === "offline" ? " They are offline; they'll see it when back." : "";
+      toast(`Transferred to ${target ? target.name : state.queues.find((q) => q.id === Number(id))?.name}.${away}`);
       done(result);
       return true;
     } });

@@ -57,7 +57,8 @@ export class EventStream {
     es.onmessage = (e) => {
       this.alive();
       const ev = JSON.parse(e.data);
-      if (ev.seq <= this.lastSeq) return; // replayed after a reconnect
+      // Replayed after a reconnect; a removal shares the seq of the event that caused it.
+      if (ev.seq < this.lastSeq || (ev.seq === this.lastSeq && ev.type !== "conversation.removed")) return;
       this.lastSeq = ev.seq;
       this.pending.push(ev);
       // Events of one commit arrive together: hand them over as one batch.

@@ -220,6 +220,16 @@ export class History {
    * New or changed messages (live events, a sent reply). Returns false when they leave a
    * gap after what is loaded, so the caller reloads the newest page instead.
    */
+  /**
+   * Does a page hold a row inside what is shown that was never shown? The server's row took
+   * the place of a reply written offline (its local echo sorted last): reload instead.
+   */
+  replaced(items) {
+    const first = this.msgs.length ? this.msgs[0].id : 0;
+    const last = this.msgs.length ? this.msgs[this.msgs.length - 1].id : 0;
+    return items.some((m) => m.id > first && m.id < last && this.indexOf(m.id) < 0);
+  }
+
   merge(items, { complete = true } = {}) {
     const wasAtEnd = this.atEnd();
     const last = this.msgs.length ? this.msgs[this.msgs.length - 1].id : 0;

@@ -5,7 +5,7 @@ import { api, channelIconUrl } from "./api.js";
 import { $, $$, h, fill } from "./dom.js";
 import { displayName, shortWhen } from "./format.js";
 import { inert } from "./text.js";
-import { on, state } from "./state.js";
+import { alsoSeenBy, on, state } from "./state.js";
 import { fail } from "./toast.js";
 import { VirtualList } from "./vlist.js";
 
@@ -201,6 +201,9 @@ export class InboxList {
     p.name.title = `${displayName(c)} · ${inert(c.customer_display)}`;
     p.tags.textContent = c.status === "closed" ? "Closed"
       : c.assigned_agent_id === null ? (c.queue_name ? `Queue: ${c.queue_name}` : "Unassigned") : "";
+    // A queue offer: who else sees it (the queue's other members) until one takes it over.
+    const others = c.assigned_agent_id === null && c.queue_id ? alsoSeenBy(c.queue_id).map((a) => a.name) : [];
+    p.tags.title = others.length ? `Also offered to ${others.join(", ")}` : "";
     p.time.textContent = shortWhen(c.last_activity_at);
     p.time.dateTime = c.last_activity_at || "";
     // "You:" only for this agent's own replies; a colleague's carries their name.

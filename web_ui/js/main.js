@@ -4,13 +4,14 @@
 import { api } from "./api.js";
 import { $, $$ } from "./dom.js";
 import { newConversationDialog } from "./dialogs.js";
+import { ConnectionBanner } from "./connection.js";
 import { EventStream } from "./events.js";
 import { FILTERS, InboxList } from "./inbox.js";
 import { ConversationView } from "./conversation.js";
 import { Search } from "./search.js";
 import { dndActive, dndEnds, saveSettings, settingsDialog } from "./settings.js";
 import { helpOverlay, installShortcuts } from "./shortcuts.js";
-import { on, set, startableChannels, state, syncClock } from "./state.js";
+import { agentName, on, queueById, set, startableChannels, state, syncClock } from "./state.js";
 import { watchTasks } from "./tasks.js";
 import { fail } from "./toast.js";
 
@@ -19,6 +20,7 @@ const ROUTE = /^#\/conversation\/(\d+)$/;
 let inbox;
 let conversation;
 let search;
+let connection;
 
 async function boot() {
   let session;
@@ -42,10 +44,12 @@ async function boot() {
     },
   });
   wireChrome();
+  connection = new ConnectionBanner();
   // Follow the log from the session's position first, so nothing committed while the
   // list loads is missed (replays are harmless: updates are idempotent).
   new EventStream(handleEvents, resync, (up) => ($("#offline").hidden = up)).start(session.last_seq);
   watchTasks($("#task-trouble"), api.tasks);
+  connection.load().catch(fail);
   await loadDirectory();
   // No route at all (not even #/): reopen where the agent left off.
   if (!location.hash && session.settings.last_conversation_id) {
@@ -99,8 +103,36 @@ async function route() {
   }
 }
 
+/** Why a conversation left this agent's view, from the events that removed it. */
+function whyGone(removed, batch) {
+  const moved = batch.find((e) => e.type === "conversation.transferred" && e.conversation_id === removed.conversation_id);
+  if (moved) {
+    const to = moved.data.to_agent_id ? agentName(moved.data.to_agent_id)
+      : queueById(moved.data.to_queue_id)?.name || "a queue";
+    return `${agentName(moved.data.from_agent_id ?? moved.agent_id)} transferred it to ${to}.`;
+  }
+  if (removed.data.reason === "claimed" || removed.data.reason === "conversation.updated") {
+    return `Taken over by ${agentName(removed.agent_id)}.`;
+  }
+  return "This conversation is no longer in your inbox.";
+}
+
 /** One batch of committed events: refetch what they touched, each thing once. */
 async function handleEvents(batch) {
+  // Left my view (a colleague took it over, transferred away): out of the list at once, and
+  // the open one says so rather than vanishing.
+  const removed = new Set();
+  for (const ev of batch) {
+    if (ev.type === "connection.updated") connection.apply(ev.data);
+    if (ev.type !== "conversation.removed") continue;
+    removed.add(ev.conversation_id);
+    inbox.remove(ev.conversation_id);
+    if (conversation.id !== ev.conversation_id) continue;
+    // My own transfer: back to the list as always; a colleague's doing: stay and say so.
+    if (ev.agent_id === state.me.id) conversation.hooks.onGone(ev.conversation_id);
+    else conversation.leave(whyGone(ev, batch));
+  }
+  batch = batch.filter((ev) => !removed.has(ev.conversation_id));
   const touched = new Set();
   const changedMessages = new Set();
   let newMessages = false;
@@ -170,6 +202,7 @@ async function handleEvents(batch) {
 
 /** The stream says we were away too long to replay: reload what is on screen. */
 async function resync() {
+  connection.load().catch(fail);
   await loadDirectory();
   set("settings", await api.settings());
   await inbox.reload();

@@ -7,14 +7,28 @@ import { bytes, clockTime, dayLabel, fileLabel, fullWhen } from "./format.js";
 import { linkify } from "./linkify.js";
 
 const STATUS = {
-  queued: ["◷", "Queued"],
+  queued: ["◷", "Pending"],
   sending: ["◷", "Sending…"],
   sent: ["✓", "Sent"],
   delivered: ["✓✓", "Delivered"],
   read: ["✓✓", "Read"],
   failed: ["⚠", "Failed"],
 };
-const SYSTEM_ICON = { transfer: "transfer", call: "phone", closed: "close", reopened: "reopen", contact: "contact" };
+const SYSTEM_ICON = { transfer: "transfer", call: "phone", closed: "close", reopened: "reopen", contact: "contact",
+  picked_up: "claim" };
+/** Refusals by the server's or the channel's rules: sending again cannot help. */
+const RULE_REFUSALS = new Set(["already_taken", "not_owner", "conversation_closed", "reply_window_closed",
+  "pickup_disabled", "not_found"]);
+
+/** The lifecycle step a system row records, named as Linkus's timeline names them. */
+export function systemLabel(m) {
+  const meta = m.meta || {};
+  if (m.kind === "picked_up") return "Picked up";
+  if (m.kind === "transfer") return meta.to_queue_id ? "Transferred to a queue" : "Transferred";
+  if (m.kind === "closed") return m.sender_agent_id ? "Closed" : "Closed automatically";
+  if (m.kind === "reopened") return "Reopened";
+  return "";
+}
 const THUMB_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 
 /**
@@ -49,10 +63,13 @@ function systemLine(m) {
   const note = m.kind === "transfer" && m.meta && m.meta.note ? m.meta.note : "";
   const text = note && m.text.endsWith(`: ${note}`) ? m.text.slice(0, -note.length - 2) : m.text;
   const call = m.kind === "call" ? callState(m.meta || {}) : null;
+  const label = systemLabel(m);
   return h(`div.msg.system.kind-${cssName(m.kind)}${call ? `.${call.css}` : ""}`,
-    { title: fullWhen(m.created_at), role: call && call.css === "call-failed" ? "note" : null },
+    { title: fullWhen(m.created_at), role: call && call.css === "call-failed" ? "note" : null,
+      dataset: { step: label ? cssName(label.toLowerCase().replace(/ /g, "-")) : cssName(m.kind) } },
     h(`span.i.i-${SYSTEM_ICON[m.kind] || "unread"}`, { "aria-hidden": "true" }),
     call ? h("strong.call-state", call.label) : null,
+    label ? h("strong.system-label", label) : null,
     h("span.text", { dir: "auto" }, text),
     call && call.more ? h("span.call-more", { dir: "auto" }, call.more) : null,
     note ? h("q.note", { dir: "auto" }, note) : null,
@@ -91,9 +108,11 @@ function status(m) {
 }
 
 function failure(m, ctx) {
-  return h("div.failure", { role: "note" },
+  // A refusal says what the server (or the channel) said; the code decides if a retry could help.
+  const refused = RULE_REFUSALS.has(m.error_code);
+  return h(`div.failure${refused ? ".refused" : ""}`, { role: "note", dataset: { code: m.error_code || "" } },
     h("span.reason", { dir: "auto" }, m.status_reason || "The message could not be delivered."),
-    m.can_retry ? h("button.retry", { type: "button", onclick: () => ctx.onRetry(m) }, "Retry") : null);
+    m.can_retry && !refused ? h("button.retry", { type: "button", onclick: () => ctx.onRetry(m) }, "Retry") : null);
 }
 
 function fileItem(a, asLink) {

@@ -9,6 +9,13 @@ import { serverNow, set, state } from "./state.js";
 import { fail, toast } from "./toast.js";
 
 const HOUR = 3600 * 1000;
+/** The pop-ups that can be switched one by one (the settings' ``notify``). */
+const NOTIFY_KINDS = {
+  new_conversation: "New conversations offered to me or my queues",
+  message: "New messages in my conversations",
+  transferred: "Conversations transferred to me",
+  failed: "Replies that could not be sent",
+};
 
 export async function saveSettings(patch) {
   try {
@@ -59,7 +66,9 @@ export function settingsDialog() {
   const body = [
     h("fieldset", h("legend", "Notifications"),
       check("popup", "Show a pop-up for each new message", s.popup, (e) => saveSettings({ popup: e.target.checked })),
-      check("sound", "Play a sound", s.sound, (e) => saveSettings({ sound: e.target.checked }))),
+      check("sound", "Play a sound", s.sound, (e) => saveSettings({ sound: e.target.checked })),
+      Object.entries(NOTIFY_KINDS).map(([kind, label]) => check(`notify_${kind}`, label,
+        !s.notify || s.notify[kind] !== false, (e) => saveSettings({ notify: { [kind]: e.target.checked } })))),
     h("fieldset", h("legend", "Do not disturb"),
       check("dnd", "On now, until I turn it off", s.dnd, (e) => saveSettings({ dnd: e.target.checked })),
       h("div.row-buttons",

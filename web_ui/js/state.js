@@ -41,3 +41,21 @@ export const channelById = (id) => state.channels.find((c) => c.id === id);
 /** Channels on which the agent may open a conversation from the business number. */
 export const startableChannels = () =>
   state.channels.filter((c) => c.enabled && c.available && c.rules.business_can_start);
+
+/** A colleague's presence: what the team server says, else what the local store knows. */
+export function presenceOf(agent) {
+  if (!agent) return "offline";
+  if (agent.presence) return agent.presence;
+  if (state.me && agent.id === state.me.id) return "available"; // a single desktop: I am here
+  return agent.online ? "available" : "offline";
+}
+
+export const agentById = (id) => state.agents.find((a) => a.id === id);
+export const agentName = (id, fallback = "A colleague") => agentById(id)?.name || fallback;
+export const queueById = (id) => state.queues.find((q) => q.id === id);
+
+/** Who else sees a conversation waiting in a queue: the queue's other members. */
+export const alsoSeenBy = (queueId) => {
+  const q = queueById(queueId);
+  return q ? q.member_ids.filter((id) => !state.me || id !== state.me.id).map(agentById).filter(Boolean) : [];
+};

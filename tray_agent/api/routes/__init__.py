@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from tray_agent.api.routes import (
     actions,
     admin,
+    connection,
     desktop,
     directory,
     events,
@@ -21,6 +22,6 @@ from tray_agent.api.routes import (
 
 # The window's pages (ui) last: its "/" and "/ui/..." match nothing above.
 ROUTERS: tuple[APIRouter, ...] = (
-    actions.router, admin.router, desktop.router, directory.router, events.router, files.router,
+    actions.router, admin.router, connection.router, desktop.router, directory.router, events.router, files.router,
     inbox.router, tasks.router, ui.router,
 )

@@ -1,0 +1,202 @@
+"""The team desktop's service layer: the same ``Inbox`` reading the cache, whose actions go
+to the team server. A reply is committed to the local outbox with its idempotency key and
+shown at once as a queued echo; the sender sends the outbox in order, exactly once. The
+other actions wait for the server's answer (offline: 503 ``offline``), read marks queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from tray_agent.core.errors import Conflict, InvalidInput, TrayAgentError
+from tray_agent.core.files import StagedFile
+from tray_agent.core.mirror import check_status
+from tray_agent.core.models import Message
+from tray_agent.core.service import Inbox
+from tray_agent.core.views import ConversationView, MessageView
+from tray_agent.team.link import Link, LinkState, Refused, Unreachable
+
+log = logging.getLogger(__name__)
+
+#: Refusals worth another try later: the server or its database is busy, the first request
+#: of this key is still running, this device must sign in again.
+RETRYABLE = {"in_progress", "rate_limited", "storage_unavailable", "unauthorized", "server_error"}
+
+
+def new_key(action: str) -> str:
+    return f"{action}-{uuid.uuid4().hex}"
+
+
+class TeamInbox(Inbox):
+    """``Inbox`` over the cache; ``attach`` gives it its line to the server."""
+
+    link: Link
+    _wake: Any = None
+
+    def attach(self, link: Link) -> None:
+        self.link = link
+        link.on_change.append(self._link_changed)
+
+    # -- what the window and doctor show ------------------------------------------------
+
+    def connection(self) -> dict[str, Any]:
+        st, state = self.link.status, self.team_state()
+        agent = None
+        if state.agent_id is not None:
+            try:
+                agent = self.get_agent(state.agent_id).model_dump(mode="json")
+            except TrayAgentError:
+                agent = None
+        return {"mode": "team", "server": st.server, "agent": agent, "state": st.state,
+                "since": st.since.isoformat(), "pending": self.pending_count(), "last_error": st.last_error,
+                "cursor": state.cursor or None}
+
+    def _link_changed(self, _state: LinkState) -> None:
+        self._announce()
+        if _state.state == "online":
+            self.wake_sender()
+
+    def _announce(self) -> None:
+        """A ``connection.updated`` local event: the window's banner, the tray."""
+        try:
+            self.note_connection(self.connection())
+        except TrayAgentError as exc:  # the cache may be what is failing; the next change tries again
+            log.warning("could not record the connection state: %s", exc.message)
+
+    def wake_sender(self) -> None:
+        if self._wake is not None:
+            self._wake()
+
+    # -- actions ----------------------------------------------------------------------
+
+    def reply(self, agent_id: int, conversation_id: int, text: str = "",
+              files: Sequence[StagedFile] = ()) -> MessageView:
+        """Queued locally at once (status "queued", a local id); the sender takes it upstream."""
+        if files:
+            raise InvalidInput("Files cannot be sent from a team desktop yet; send the text, or use the server's window.")
+        if not text.strip():
+            raise InvalidInput("Write a reply first.")
+        key = new_key("reply")
+        _, echo = self.queue_action(agent_id, conversation_id, "reply", {"text": text}, key, echo_text=text)
+        self._announce()
+        self.wake_sender()
+        with self.db.read() as s:
+            return self._message_views(s, [s.get(Message, echo.id)])[0]  # type: ignore[union-attr,list-item]
+
+    def mark_read(self, agent_id: int, conversation_id: int) -> ConversationView:
+        view = super().mark_read(agent_id, conversation_id)
+        self.queue_action(agent_id, conversation_id, "read", {}, new_key("read"))
+        self.wake_sender()
+        return view
+
+    def claim(self, agent_id: int, conversation_id: int) -> ConversationView:
+        return self._upstream(agent_id, conversation_id, "claim")
+
+    def transfer(self, agent_id: int, conversation_id: int, *, to_agent_id: int | None = None,
+                 to_queue_id: int | None = None, note: str = "") -> ConversationView:
+        body = {"note": note, **({"to_agent_id": to_agent_id} if to_agent_id is not None else {}),
+                **({"to_queue_id": to_queue_id} if to_queue_id is not None else {})}
+        return self._upstream(agent_id, conversation_id, "transfer", body)
+
+    def close(self, agent_id: int, conversation_id: int) -> ConversationView:
+        return self._upstream(agent_id, conversation_id, "close")
+
+    def reopen(self, agent_id: int, conversation_id: int) -> ConversationView:
+        return self._upstream(agent_id, conversation_id, "reopen")
+
+    def archive(self, agent_id: int, conversation_id: int) -> ConversationView:
+        return self._upstream(agent_id, conversation_id, "archive")
+
+    def unarchive(self, agent_id: int, conversation_id: int) -> ConversationView:
+        return self._upstream(agent_id, conversation_id, "unarchive")
+
+    def start_conversation(self, agent_id: int, channel_id: int, customer_address: str, text: str = "",
+                           files: Sequence[StagedFile] = ()) -> tuple[ConversationView, MessageView]:
+        raise Conflict("The team server does not start conversations from a desktop yet.")
+
+    def retry(self, agent_id: int, message_id: int) -> MessageView:
+        raise Conflict("A reply the team server refused is not sent again; write it anew if it still applies.")
+
+    def _upstream(self, agent_id: int, conversation_id: int, action: str,
+                  body: dict[str, Any] | None = None) -> ConversationView:
+        """Wait for the server's answer: its refusal is ours (same status, code, message)."""
+        self.get_conversation(agent_id, conversation_id)  # 404 as locally, before the network
+        try:
+            view = self.link.request("POST", f"/sync/v1/conversations/{conversation_id}/{action}", json=body or {},
+                                     headers={"Idempotency-Key": new_key(action)})
+        except Unreachable:
+            raise Unreachable("Offline: the team server cannot be reached; try again when the connection is back.") \
+                from None
+        except Refused as exc:
+            if exc.code == "not_found":
+                self.mirror_remove([conversation_id], "not_found")
+            raise
+        self.mirror_conversations([view], me=agent_id)
+        return ConversationView.model_validate(view)
+
+    def set_status(self, agent_id: int, status: str) -> dict[str, Any]:
+        """My presence, upstream (``PUT /sync/v1/me/status``), with an idempotency key."""
+        check_status(status)
+        answer = self.link.request("PUT", "/sync/v1/me/status", json={"status": status},
+                                   headers={"Idempotency-Key": new_key("status")})
+        return answer if isinstance(answer, dict) else {"status": status}
+
+    # -- the sender ---------------------------------------------------------------------
+
+    def send_pending(self) -> float | None:
+        """Send the outbox in order; returns seconds until the next look (None: wait for a wake)."""
+        if self.link.status.state != "online":
+            return None
+        me = self.team_state().agent_id
+        sent = False
+        for item in self.pending_actions():
+            try:
+                answer = self.link.request("POST", f"/sync/v1/conversations/{item.conversation_id}/{item.action}",
+                                           json=item.body, headers={"Idempotency-Key": item.client_key})
+            except Unreachable as exc:
+                self.action_tried(item.id, exc.message)
+                return 2.0
+            except Refused as exc:
+                if exc.code in RETRYABLE or exc.status >= 500:
+                    self.action_tried(item.id, f"{exc.code}: {exc.message}")
+                    return 2.0
+                self.action_refused(item.id, exc.code, exc.message)
+                sent = True
+                continue
+            self.action_done(item.id, me or 0, answer if item.action == "reply" else None)
+            sent = True
+        if sent:
+            self._announce()
+        return None
+
+
+class TeamTasks:
+    """What a team-mode runner runs instead of channels: the sync task and the sender, under
+    the App's supervisor board."""
+
+    def __init__(self, inbox: TeamInbox, board: Any) -> None:
+        from tray_agent.supervisor import Supervisor
+        from tray_agent.team.sync import SyncTask
+
+        self.inbox = inbox
+        self.supervisor = Supervisor(board)
+        self.sync = SyncTask(inbox, inbox.link)
+        self._wake: asyncio.Event | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._wake = wake = asyncio.Event()
+        self.inbox._wake = lambda: loop.call_soon_threadsafe(wake.set)
+        self.supervisor.start(self.sync.NAME, self.sync.step, max_backoff=10.0)
+        self.supervisor.start("team-outbox", self._send, wake=wake, max_backoff=10.0)
+
+    async def _send(self) -> float:
+        delay = await asyncio.to_thread(self.inbox.send_pending)
+        return 30.0 if delay is None else delay
+
+    async def stop(self) -> None:
+        self.inbox._wake = None
+        await self.supervisor.stop()
