@@ -148,9 +148,9 @@ class SyncTask:
                         if r["id"] != h["conversation_id"]]
         for conv in got["conversations"]:
             if conv["id"] not in held and conv["id"] not in fetched:  # past the 50 a fetch brings
-                h, r = self.history(conv)
-                history += h
-                related += r
+                older, earlier = self.history(conv)
+                history += older
+                related += earlier
         # A removal followed by the conversation coming back (the same burst) keeps it.
         evs = [e for e in evs if not (e["type"] == REMOVED and e.get("conversation_id") in visible)]
         gone = [c for c in ask if c not in visible and c in held]
