@@ -20,7 +20,9 @@ from tray_agent.team.link import Link, Refused, explain
 
 log = logging.getLogger(__name__)
 
-PAGE = 500
+PAGE = 200
+#: A snapshot page is one consistent read on the server: give it time on a busy one.
+SNAPSHOT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
 MESSAGES = 20
 HISTORY_PAGE = 200
 #: The server sends a keep-alive every 15 s: a stream silent for longer is dead.
@@ -69,7 +71,7 @@ class SyncTask:
         after, keep, cursor = 0, set(), None
         me = self.me
         while True:
-            page = self.link.request("GET", "/sync/v1/snapshot",
+            page = self.link.request("GET", "/sync/v1/snapshot", timeout=SNAPSHOT_TIMEOUT,
                                      params={"after": after, "limit": PAGE, "messages": MESSAGES})
             if cursor is None:
                 cursor = page["cursor"]
