@@ -70,10 +70,13 @@ class Mirror(InboxBase):
             setattr(st, k, v)
         return st
 
-    def mirror_ids(self) -> set[int]:
-        """The conversations the cache holds (for a resync's sweep)."""
+    def mirror_ids(self, among: Iterable[int] | None = None) -> set[int]:
+        """The conversations the cache holds (``among`` these, when given)."""
+        q = select(col(Conversation.id))
+        if among is not None:
+            q = q.where(col(Conversation.id).in_(list(among)))
         with self.db.read() as s:
-            return set(s.execute(select(col(Conversation.id)).where(col(Conversation.id) > 0)).scalars())
+            return set(s.execute(q).scalars())
 
     # -- directory: agents, queues, channels ---------------------------------------------
 

@@ -132,7 +132,7 @@ class SyncTask:
             page = self.link.request("GET", "/sync/v1/snapshot", params={"limit": 1, "messages": 0})
             self.inbox.mirror_directory([page["me"], *page["agents"]], page["queues"], page["channels"])
         ask = sorted(c for c, keep in wanted.items() if keep)
-        held = self.inbox.mirror_ids()
+        held = self.inbox.mirror_ids(ask) if ask else set()
         got: dict[str, list[dict[str, Any]]] = {"conversations": [], "messages": [], "histories": []}
         if ask or mids:
             # New to this desktop (offered, transferred to me): their whole history comes along.
