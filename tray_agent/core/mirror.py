@@ -158,7 +158,7 @@ class Mirror(InboxBase):
                     s.execute(text("UPDATE conversation SET status = 'closed' WHERE channel_id = :ch AND "
                                    "customer_address = :addr AND status = 'open' AND id != :id"), opened)
                 keep = {"id", "created_at"}
-                stmt = insert(Conversation.__table__)  # type: ignore[arg-type]  # Core, not the ORM's bulk path
+                stmt = insert(Conversation.__table__)  # type: ignore[attr-defined]  # Core, not the ORM's bulk path
                 s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
                     k: getattr(stmt.excluded, k) for k in rows[0] if k not in keep}), rows)
             channel_of = {r["id"]: r["channel_id"] for r in rows}
@@ -232,7 +232,7 @@ class Mirror(InboxBase):
                  "created_at": _t(m["created_at"]), "meta": m.get("meta") or {}} for m in msgs]
         if not rows:
             return
-        stmt = insert(Message.__table__)  # type: ignore[arg-type]  # Core, not the ORM's bulk path
+        stmt = insert(Message.__table__)  # type: ignore[attr-defined]  # Core, not the ORM's bulk path
         # Not the text: an update of it would rewrite the search index's row for nothing.
         s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
             k: getattr(stmt.excluded, k) for k in ("status", "status_reason", "error_code", "rule_refused", "meta")}),
@@ -242,7 +242,7 @@ class Mirror(InboxBase):
                  "expires_at": _t(a.get("expires_at")), "storage_path": "", "created_at": _t(m["created_at"])}
                 for m in msgs for a in m.get("attachments", [])]
         if atts:
-            st = insert(Attachment.__table__)  # type: ignore[arg-type]
+            st = insert(Attachment.__table__)  # type: ignore[attr-defined]
             s.execute(st.on_conflict_do_update(index_elements=["id"], set_={
                 "expired": st.excluded.expired, "expires_at": st.excluded.expires_at}), atts)
             # Expired on the server: a copy fetched here goes too.
@@ -289,7 +289,7 @@ class Mirror(InboxBase):
             rows.append({"conversation_id": c["id"], "agent_id": me, "last_read_message_id": last,
                          "marked_unread": bool(c.get("unread")) and n == 0})
         if rows:
-            stmt = insert(ReadState.__table__)  # type: ignore[arg-type]
+            stmt = insert(ReadState.__table__)  # type: ignore[attr-defined]
             s.execute(stmt.on_conflict_do_update(index_elements=["conversation_id", "agent_id"], set_={
                 "last_read_message_id": stmt.excluded.last_read_message_id,
                 "marked_unread": stmt.excluded.marked_unread}), rows)
