@@ -35,15 +35,30 @@ from bench._machine import describe, percentiles  # noqa: E402
 from bench.team_server import free_port, rss_mb, start_postgres, start_replica, wait_up  # noqa: E402
 
 
-def seed(app, channel_id: int, conversations: int, messages: int) -> None:  # type: ignore[no-untyped-def]
-    from tray_agent.channels import InboundMessage
+def seed(app, channel_id: int, queue_id: int, conversations: int, messages: int) -> None:  # type: ignore[no-untyped-def]
+    """N open conversations of the queue with M inbound messages each, written in bulk by SQL
+    (what the server holds matters here, not how it got there: bench/core_ingest.py
+    measures ingest)."""
+    from sqlalchemy import text
 
     t0 = time.monotonic()
-    for round_ in range(messages):
-        batch = [InboundMessage(f"s-{round_}-{i}", f"+1{646 + i // 10000}555{i % 10000:04d}", f"message {round_} of {i}")
-                 for i in range(conversations)]
-        for i in range(0, len(batch), 2000):
-            app.inbox.receive_batch(channel_id, batch[i:i + 2000])
+    with app.db.write() as s:
+        s.execute(text("""INSERT INTO conversation (channel_id, customer_address, status, archived, queue_id,
+                          started_by, created_at, last_activity_at, last_inbound_at, last_message_preview,
+                          last_message_direction)
+                          SELECT :ch, '+1646' || lpad(g::text, 7, '0'), 'open', false, :q, 'customer',
+                                 now() - interval '1 hour', now() - (g || ' seconds')::interval,
+                                 now() - (g || ' seconds')::interval, 'message', 'in'
+                          FROM generate_series(1, :n) g"""), {"ch": channel_id, "q": queue_id, "n": conversations})
+        s.execute(text("""INSERT INTO message (conversation_id, channel_id, direction, kind, text, created_at, meta,
+                          rule_refused)
+                          SELECT c.id, :ch, 'in', 'text', 'message ' || r || ' about order ' || c.id,
+                                 now() - interval '1 hour' + (r || ' seconds')::interval, '{}', false
+                          FROM conversation c, generate_series(1, :m) r WHERE c.channel_id = :ch
+                          ORDER BY c.id, r"""), {"ch": channel_id, "m": messages})
+        s.execute(text("""UPDATE conversation c SET last_message_id = x.mx, last_inbound_message_id = x.mx
+                          FROM (SELECT conversation_id, max(id) mx FROM message GROUP BY conversation_id) x
+                          WHERE x.conversation_id = c.id"""))
     print(f"seeded {conversations} conversations x {messages} messages on the server in {time.monotonic() - t0:.0f} s")
 
 
@@ -193,7 +208,7 @@ def main() -> None:
         chan = server_app.inbox.add_channel("sms", "Bench SMS", "+14155550000",
                                             {"account_sid": "AC" + "0" * 32, "api_base": "http://127.0.0.1:9",
                                              "poll": "off"}, route_queue_id=queue.id)
-        seed(server_app, chan.id, args.conversations, args.messages)
+        seed(server_app, chan.id, queue.id, args.conversations, args.messages)
         port = free_port()
         proc = start_replica(base / "replica", url, port)
         server = f"http://127.0.0.1:{port}"

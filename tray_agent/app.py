@@ -62,8 +62,8 @@ class App:
         if self.config.team_mode:
             from tray_agent.team.link import Link, token_key
 
-            self.inbox.attach(Link(self.config.team.servers, self.config.team.ca, self.clock,
-                                   token_key(self.paths.config)))  # type: ignore[attr-defined]
+            self.inbox.attach(Link(self.config.team.servers, self.config.team.ca,  # type: ignore[attr-defined]
+                                   self.clock, token_key(self.paths.config)))
         #: Every background task's health (tray_agent/supervisor.py), kept in the store for `doctor`.
         self.tasks = TaskBoard(self.clock, self.inbox.record_task)
         self._agent: AgentView | None = None

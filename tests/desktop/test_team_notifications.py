@@ -198,8 +198,8 @@ def test_starting_inside_do_not_disturb_says_busy_at_once():
 
 
 def test_on_a_single_desktop_do_not_disturb_stores_busy_through_the_service_layer(make_app):
-    """The daemon's wiring with the real ``inbox.set_status`` (a single desktop keeps it in my
-    settings; a team desktop sends it upstream)."""
+    """The daemon's wiring with the real ``inbox.set_status`` (a single desktop keeps it on my
+    agent row; a team desktop sends it upstream)."""
     app = make_app()
     me = app.agent.id
     presence = BusyWhileQuiet(lambda status: app.inbox.set_status(me, status))
@@ -208,11 +208,11 @@ def test_on_a_single_desktop_do_not_disturb_stores_busy_through_the_service_laye
     try:
         app.inbox.update_settings(me, {"dnd": True})
         deadline = time.monotonic() + 5
-        while app.inbox.get_settings(me).get("status") != "busy":
+        while app.inbox.get_agent(me).status != "busy":
             assert time.monotonic() < deadline
             time.sleep(0.05)
         app.inbox.update_settings(me, {"dnd": False})
-        while app.inbox.get_settings(me).get("status") != "available":
+        while app.inbox.get_agent(me).status != "available":
             assert time.monotonic() < deadline + 5
             time.sleep(0.05)
     finally:

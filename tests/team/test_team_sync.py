@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from tray_agent.core.models import Message
+
 from tests.server.live import CONSOLE_ACTOR, Team
 from tests.team.desktop import start_desktop, wait_for
 
@@ -105,3 +107,29 @@ def test_must_resync_rebuilds_without_ever_showing_an_empty_inbox(team: Team, de
         assert kept in again.inbox_ids()
     finally:
         again.stop()
+
+
+def test_the_batch_fetch_gives_only_what_the_agent_sees(team: Team) -> None:
+    first = team.customer_says("an earlier question")
+    with team.http("Alice") as a:
+        for action in ("claim", "close"):
+            a.post(f"/sync/v1/conversations/{first}/{action}", headers={"Idempotency-Key": f"f-{action}-{first}"})
+    cid = team.customer_says("a queue's question", address=team.address_of(first))
+    with team.app.db.read() as s:
+        mid = s.query(Message.id).filter(Message.conversation_id == cid).scalar()
+    body = {"conversation_ids": [cid, 999999], "message_ids": [mid], "history_ids": [cid]}
+    with team.http("Bea") as b:
+        got = b.post("/sync/v1/fetch", json=body).json()
+    assert [c["id"] for c in got["conversations"]] == [cid] and [m["id"] for m in got["messages"]] == [mid]
+    (h,) = got["histories"]
+    texts = [m["text"] for m in h["messages"]]
+    assert texts.index("an earlier question") < texts.index("a queue's question")
+    assert first in [r["id"] for r in h["related"]]
+    with team.http("Carl") as c:  # not in the queue: sees none of it, and no error says it exists
+        r = c.post("/sync/v1/fetch", json=body)
+    assert r.status_code == 200 and r.json() == {"conversations": [], "messages": [], "histories": []}
+    with team.http() as anon:
+        assert anon.post("/sync/v1/fetch", json=body).status_code == 401
+    with team.http("Bea") as b:
+        r = b.post("/sync/v1/fetch", json={"conversation_ids": "all"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input"

@@ -91,7 +91,7 @@ def test_claim_by_a_colleague_leaves_my_list_and_my_claim_answers_as_the_server(
     cid = team.customer_says("first come")
     alice, bea = desktops("Alice"), desktops("Bea")
     for d in (alice, bea):
-        wait_for(lambda: cid in d.inbox_ids(), what="the conversation in both caches")
+        wait_for(lambda d=d: cid in d.inbox_ids(), what="the conversation in both caches")
     with bea.http() as c:
         r = c.post(f"/api/conversations/{cid}/claim")
         assert r.status_code == 200 and r.json()["assigned_agent_id"] == team.agents["Bea"].id, r.text

@@ -11,9 +11,8 @@ from sqlmodel import col
 
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase
-from tray_agent.core.errors import InvalidInput
 from tray_agent.core.models import Agent, Event
-from tray_agent.core.presence import HEARTBEAT_EVERY, OFFLINE, PRESENT_FOR, STATUSES, presence_of
+from tray_agent.core.presence import HEARTBEAT_EVERY, OFFLINE, PRESENT_FOR, check_status, presence_of
 from tray_agent.core.team_models import Device
 from tray_agent.core.views import AgentView
 
@@ -21,8 +20,7 @@ from tray_agent.core.views import AgentView
 class Heartbeat(InboxBase):
     def set_status(self, agent_id: int, status: str) -> AgentView:
         """Set the agent's own status: available, away or busy (do-not-disturb)."""
-        if status not in STATUSES:
-            raise InvalidInput(f"A status is one of {', '.join(STATUSES)}, not {status!r}.")
+        check_status(status)
         with self._tx() as (s, out):
             a = self._agent(s, agent_id)
             a.status = status

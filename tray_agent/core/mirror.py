@@ -1,7 +1,7 @@
 """The team-mode desktop's writes into its cache: the server's rows upserted as they are
 (cache ids = server ids), in bulk, with local events so the window, tray badge and
-notifications follow as they do on a single desktop; plus the cache's own state (cursor)
-and the outbox of actions waiting to go upstream."""
+notifications follow as they do on a single desktop; plus the cache's own state (cursor).
+The actions waiting to go upstream are core/upstream_outbox.py's."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tray_agent.core import events
-from tray_agent.core.base import InboxBase
+from tray_agent.core.base import InboxBase, attachment_view
+from tray_agent.core.errors import NotFound
 from tray_agent.core.mirror_models import TeamAction, TeamState
+from tray_agent.core.views import AttachmentView
 from tray_agent.core.models import (
     IN, Agent, Attachment, Channel, Contact, Conversation, Event, Message, MessageQueue, QueueMember, ReadState,
     Transfer,
@@ -31,17 +33,6 @@ CONNECTION_UPDATED = "connection.updated"
 #: A reply's local echo has an id no server row will have (far above them, so it sorts
 #: last, in the order written; below 2**53, so the window's JavaScript holds it exactly).
 ECHO_BASE = 1 << 52
-
-
-#: What an agent may set as their presence (offline comes from the connection).
-STATUSES = ("available", "away", "busy")
-
-
-def check_status(status: str) -> None:
-    if status not in STATUSES:
-        from tray_agent.core.errors import InvalidInput
-
-        raise InvalidInput(f"A status is one of {', '.join(STATUSES)}, not {status!r}.")
 
 
 def _t(v: Any) -> datetime | None:
@@ -68,10 +59,13 @@ class Mirror(InboxBase):
             setattr(st, k, v)
         return st
 
-    def mirror_ids(self) -> set[int]:
-        """The conversations the cache holds (for a resync's sweep)."""
+    def mirror_ids(self, among: Iterable[int] | None = None) -> set[int]:
+        """The conversations the cache holds (``among`` these, when given)."""
+        q = select(col(Conversation.id))
+        if among is not None:
+            q = q.where(col(Conversation.id).in_(list(among)))
         with self.db.read() as s:
-            return set(s.execute(select(col(Conversation.id)).where(col(Conversation.id) > 0)).scalars())
+            return set(s.execute(q).scalars())
 
     # -- directory: agents, queues, channels ---------------------------------------------
 
@@ -115,7 +109,7 @@ class Mirror(InboxBase):
                           "name": a["name"], "email": a.get("email"), "last_seen_at": _t(a.get("last_seen_at")),
                           "role": a.get("role", "agent")}))
 
-    def _ensure_agents(self, s: Session, names: dict[int, str | None]) -> None:
+    def _ensure_agents(self, s: Session, names: dict[Any, str | None]) -> None:
         """Rows for agents a conversation or message names (a colleague not yet in the directory)."""
         ids = {i for i in names if i is not None}
         if not ids:
@@ -153,7 +147,7 @@ class Mirror(InboxBase):
                     s.execute(text("UPDATE conversation SET status = 'closed' WHERE channel_id = :ch AND "
                                    "customer_address = :addr AND status = 'open' AND id != :id"), opened)
                 keep = {"id", "created_at"}
-                stmt = insert(Conversation)
+                stmt = insert(Conversation.__table__)  # type: ignore[attr-defined]  # Core, not the ORM's bulk path
                 s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
                     k: getattr(stmt.excluded, k) for k in rows[0] if k not in keep}), rows)
             channel_of = {r["id"]: r["channel_id"] for r in rows}
@@ -171,7 +165,7 @@ class Mirror(InboxBase):
             for ev in server_events:
                 key = (ev.get("data") or {}).get("client_key")
                 if ev["type"] == events.MESSAGE_CREATED and key and ev.get("message_id") in by_id \
-                        and self.confirm_key(s, out, key, by_id[ev["message_id"]]):
+                        and self.confirm_key(s, out, key, by_id[ev["message_id"]]):  # type: ignore[attr-defined]  # UpstreamOutbox's
                     continue  # the swap told the window
                 self._copy_event(s, out, ev)
             if synced and convs:
@@ -181,7 +175,7 @@ class Mirror(InboxBase):
                 self._set_state(s, cursor=cursor, synced_at=self.clock.now())
         return out
 
-    def _ensure_queues(self, s: Session, names: dict[int | None, str | None]) -> None:
+    def _ensure_queues(self, s: Session, names: dict[Any, str | None]) -> None:
         ids = {i for i in names if i is not None}
         have = set(s.execute(select(col(MessageQueue.id)).where(col(MessageQueue.id).in_(ids))).scalars()) if ids else set()
         for i in ids - have:
@@ -227,7 +221,7 @@ class Mirror(InboxBase):
                  "created_at": _t(m["created_at"]), "meta": m.get("meta") or {}} for m in msgs]
         if not rows:
             return
-        stmt = insert(Message)
+        stmt = insert(Message.__table__)  # type: ignore[attr-defined]  # Core, not the ORM's bulk path
         # Not the text: an update of it would rewrite the search index's row for nothing.
         s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
             k: getattr(stmt.excluded, k) for k in ("status", "status_reason", "error_code", "rule_refused", "meta")}),
@@ -237,9 +231,15 @@ class Mirror(InboxBase):
                  "expires_at": _t(a.get("expires_at")), "storage_path": "", "created_at": _t(m["created_at"])}
                 for m in msgs for a in m.get("attachments", [])]
         if atts:
-            st = insert(Attachment)
+            st = insert(Attachment.__table__)  # type: ignore[attr-defined]
             s.execute(st.on_conflict_do_update(index_elements=["id"], set_={
                 "expired": st.excluded.expired, "expires_at": st.excluded.expires_at}), atts)
+            # Expired on the server: a copy fetched here goes too.
+            for a in s.execute(select(Attachment).where(col(Attachment.id).in_([x["id"] for x in atts]),
+                                                        col(Attachment.expired).is_(True),
+                                                        col(Attachment.storage_path) != "")).scalars():
+                self.files.delete(a.storage_path)
+                a.storage_path = ""
 
     def _refresh_lasts(self, s: Session, conv_ids: set[int]) -> None:
         """What the list and the composer read from the messages held (unread counts, the
@@ -278,7 +278,7 @@ class Mirror(InboxBase):
             rows.append({"conversation_id": c["id"], "agent_id": me, "last_read_message_id": last,
                          "marked_unread": bool(c.get("unread")) and n == 0})
         if rows:
-            stmt = insert(ReadState)
+            stmt = insert(ReadState.__table__)  # type: ignore[attr-defined]
             s.execute(stmt.on_conflict_do_update(index_elements=["conversation_id", "agent_id"], set_={
                 "last_read_message_id": stmt.excluded.last_read_message_id,
                 "marked_unread": stmt.excluded.marked_unread}), rows)
@@ -302,7 +302,7 @@ class Mirror(InboxBase):
         s.execute(delete(Attachment).where(col(Attachment.message_id).in_(mids)))
         s.execute(delete(Message).where(col(Message.conversation_id).in_(ids)))
         for model in (ReadState, Transfer):
-            s.execute(delete(model).where(col(model.conversation_id).in_(ids)))  # type: ignore[attr-defined]
+            s.execute(delete(model).where(col(model.conversation_id).in_(ids)))
         s.execute(delete(Conversation).where(col(Conversation.id).in_(ids)))
 
     def mirror_remove(self, conv_ids: Sequence[int], reason: str) -> None:
@@ -349,97 +349,25 @@ class Mirror(InboxBase):
             self._drop(s, gone)
         return len(gone)
 
-    # -- the upstream outbox ---------------------------------------------------------------
+    # -- files fetched on demand ------------------------------------------------------------
 
-    def queue_action(self, agent_id: int, conversation_id: int, action: str, body: dict[str, Any], key: str,
-                     *, echo_text: str | None = None) -> tuple[TeamAction, Message | None]:
-        """Commit an action for the server (and, for a reply, its queued local echo)."""
-        with self._tx() as (s, out):
-            conv = self._conversation(s, agent_id, conversation_id)
-            item = TeamAction(client_key=key, conversation_id=conversation_id, action=action, body=body,
-                              created_at=self.clock.now())
-            s.add(item)
-            s.flush()
-            echo = None
-            if echo_text is not None:
-                now = self.clock.now()
-                echo = Message(id=ECHO_BASE + item.id, conversation_id=conv.id, channel_id=conv.channel_id, direction="out",
-                               kind="text", text=echo_text, sender_agent_id=agent_id, status="queued",
-                               created_at=now, meta={"client_key": key})
-                s.add(echo)
-                item.message_id = echo.id
-                conv.last_activity_at, conv.last_message_direction = now, "out"
-                conv.last_message_preview = " ".join(echo_text.split())[:140]
-                s.flush()
-                self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=echo.id, agent_id=agent_id,
-                           direction="out", kind="text", client_key=key)
-        return item, echo
-
-    def pending_actions(self, limit: int = 100) -> list[TeamAction]:
+    def attachment_state(self, agent_id: int, attachment_id: int) -> tuple[AttachmentView, int, bool]:
+        """A cached file's view, its conversation, and whether its bytes are here."""
         with self.db.read() as s:
-            return list(s.execute(select(TeamAction).where(col(TeamAction.state) == "pending")
-                                  .order_by(col(TeamAction.id)).limit(limit)).scalars())
+            a = s.get(Attachment, attachment_id)
+            msg = s.get(Message, a.message_id) if a is not None else None
+            if a is None or msg is None:
+                raise NotFound(f"There is no file {attachment_id}.")
+            self._conversation(s, agent_id, msg.conversation_id)
+            return attachment_view(a), msg.conversation_id, bool(a.storage_path)
 
-    def pending_count(self) -> int:
-        with self.db.read() as s:
-            return int(s.execute(select(func.count()).select_from(TeamAction)
-                                 .where(col(TeamAction.state) == "pending")).scalar_one())
-
-    def action_tried(self, action_id: int, error: str) -> None:
+    def attach_fetched(self, attachment_id: int, rel: str) -> None:
         with self.db.write() as s:
-            item = s.get(TeamAction, action_id)
-            if item is not None:
-                item.attempts += 1
-                item.last_error = error[:500]
-
-    def action_done(self, action_id: int, me: int, message: dict[str, Any] | None = None) -> None:
-        """The server took it; a reply's echo gives way to the server's row."""
-        with self._tx() as (s, out):
-            item = s.get(TeamAction, action_id)
-            if item is None or item.state != "pending":
+            a = s.get(Attachment, attachment_id)
+            if a is None or a.storage_path:
+                self.files.delete(rel)  # gone meanwhile, or another request fetched it first
                 return
-            item.state = "done"
-            if message is not None:
-                self._swap_echo(s, out, item, message)
-
-    def _swap_echo(self, s: Session, out: list[Event], item: TeamAction, message: dict[str, Any]) -> None:
-        echo = s.get(Message, item.message_id) if item.message_id is not None else None
-        conv = s.get(Conversation, item.conversation_id)
-        if conv is None:
-            return
-        if s.get(Message, message["id"]) is None:
-            self._upsert_messages(s, [message], {conv.id: conv.channel_id})
-            self._refresh_lasts(s, {conv.id})
-        if echo is not None:
-            s.delete(echo)
-            s.flush()
-            self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=message["id"],
-                       agent_id=message.get("sender_agent_id"), direction="out", kind=message.get("kind", "text"),
-                       client_key=item.client_key, replaces=echo.id)
-
-    def confirm_key(self, s: Session, out: list[Event], key: str, message: dict[str, Any]) -> bool:
-        """An event carried the key of one of my replies: swap its echo now (the answer to
-        the request may have been lost)."""
-        item = s.execute(select(TeamAction).where(col(TeamAction.client_key) == key)).scalars().first()
-        if item is not None and item.message_id is not None and s.get(Message, item.message_id) is not None:
-            item.state = "done"
-            self._swap_echo(s, out, item, message)
-            return True
-        return False
-
-    def action_refused(self, action_id: int, code: str, message: str) -> None:
-        """The server said no: the action leaves the outbox; a reply's echo shows why."""
-        with self._tx() as (s, out):
-            item = s.get(TeamAction, action_id)
-            if item is None:
-                return
-            item.state, item.last_error = "failed", f"{code}: {message}"[:500]
-            echo = s.get(Message, item.message_id) if item.message_id is not None else None
-            if echo is not None:
-                echo.status, echo.error_code, echo.status_reason, echo.rule_refused = "failed", code, message, True
-                conv = s.get(Conversation, echo.conversation_id)
-                self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="failed",
-                           error_code=code)
+            a.storage_path = rel
 
     # -- connection and presence -----------------------------------------------------------
 
@@ -447,14 +375,3 @@ class Mirror(InboxBase):
         """A ``connection.updated`` local event carrying the connection's state."""
         with self._tx() as (s, out):
             out.append(events.append(s, CONNECTION_UPDATED, now=self.clock.now(), **body))
-
-    def set_status(self, agent_id: int, status: str) -> dict[str, Any]:
-        """My presence. A single desktop keeps it in my settings; a team desktop's ``Inbox``
-        sends it to the server instead."""
-        check_status(status)
-        with self._tx() as (s, out):
-            a = self._agent(s, agent_id)
-            a.settings = {**(a.settings or {}), "status": status}
-            self._emit(s, out, events.SETTINGS_UPDATED, None, agent_id=agent_id, visible_agent_id=agent_id,
-                       keys=["status"])
-        return {"id": agent_id, "status": status, "presence": status}

@@ -17,6 +17,14 @@ PRESENT_FOR = timedelta(seconds=60)
 HEARTBEAT_EVERY = timedelta(seconds=15)
 
 
+def check_status(status: str) -> None:
+    """Refuse anything but a status an agent may set, in one line."""
+    if status not in STATUSES:
+        from tray_agent.core.errors import InvalidInput
+
+        raise InvalidInput(f"A status is one of {', '.join(STATUSES)}, not {status!r}.")
+
+
 def presence_of(status: str, last_seen_at: datetime | None, now: datetime) -> str:
     """The presence others see: the status the agent set while a device of theirs is seen."""
     if last_seen_at is None or now - last_seen_at >= PRESENT_FOR:

@@ -18,10 +18,13 @@ from tray_agent.core.mirror import Mirror
 from tray_agent.core.outbox import Outbox
 from tray_agent.core.queries import Queries
 from tray_agent.core.sync import Sync
+from tray_agent.core.upstream_outbox import UpstreamOutbox
 
 
-class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync, Fetch, Mirror, Heartbeat, Assignment):
+class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync, Fetch, Mirror, UpstreamOutbox, Heartbeat,
+            Assignment):
     """Ingest, agent actions, the outbox, the background rules, queries, administration,
-    what a syncing client reads (Sync, Fetch), a team desktop's cache writes (Mirror),
-    presence and automatic assignment, in one place. Each part stands on ``InboxBase`` alone; what
+    what a syncing client reads (Sync, Fetch), a team desktop's cache writes (Mirror) and
+    upstream outbox, presence and automatic assignment, in one place. Each part stands on
+    ``InboxBase`` alone; what
     two parts share lives there."""

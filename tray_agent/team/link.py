@@ -163,6 +163,20 @@ class Link:
         raise Unreachable(f"Offline: {error}")
 
 
+    def download(self, path: str) -> tuple[bytes, str]:
+        """A file's bytes and Content-Type from the current server (``Refused``/``Unreachable``
+        as ``request``)."""
+        url = self.url
+        try:
+            r = self._client_for(url).get(path)
+        except (httpx.TransportError, ssl.SSLError, OSError) as exc:
+            self._drop_client(url)
+            raise Unreachable(f"Offline: {explain(exc, url)}") from None
+        if not r.is_success:
+            answer(r)
+        return r.content, r.headers.get("content-type", "application/octet-stream").split(";")[0]
+
+
 def _is_api_error(r: httpx.Response) -> bool:
     try:
         return isinstance(r.json(), dict) and "error" in r.json()

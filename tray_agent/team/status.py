@@ -11,6 +11,6 @@ from tray_agent.app import App
 
 def connection(app: App) -> dict[str, Any]:
     if app.config.team_mode:
-        return app.inbox.connection()  # type: ignore[attr-defined,no-any-return]  # a TeamInbox
+        return app.inbox.connection()  # type: ignore[attr-defined]  # a TeamInbox
     return {"mode": "local", "server": None, "agent": app.agent.model_dump(mode="json"), "state": "local",
             "since": None, "pending": 0, "last_error": None, "cursor": None}

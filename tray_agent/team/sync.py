@@ -20,7 +20,9 @@ from tray_agent.team.link import Link, Refused, explain
 
 log = logging.getLogger(__name__)
 
-PAGE = 500
+PAGE = 200
+#: A snapshot page is one consistent read on the server: give it time on a busy one.
+SNAPSHOT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
 MESSAGES = 20
 HISTORY_PAGE = 200
 #: The server sends a keep-alive every 15 s: a stream silent for longer is dead.
@@ -69,7 +71,7 @@ class SyncTask:
         after, keep, cursor = 0, set(), None
         me = self.me
         while True:
-            page = self.link.request("GET", "/sync/v1/snapshot",
+            page = self.link.request("GET", "/sync/v1/snapshot", timeout=SNAPSHOT_TIMEOUT,
                                      params={"after": after, "limit": PAGE, "messages": MESSAGES})
             if cursor is None:
                 cursor = page["cursor"]
@@ -130,7 +132,7 @@ class SyncTask:
             page = self.link.request("GET", "/sync/v1/snapshot", params={"limit": 1, "messages": 0})
             self.inbox.mirror_directory([page["me"], *page["agents"]], page["queues"], page["channels"])
         ask = sorted(c for c, keep in wanted.items() if keep)
-        held = self.inbox.mirror_ids()
+        held = self.inbox.mirror_ids(ask) if ask else set()
         got: dict[str, list[dict[str, Any]]] = {"conversations": [], "messages": [], "histories": []}
         if ask or mids:
             # New to this desktop (offered, transferred to me): their whole history comes along.
@@ -148,9 +150,9 @@ class SyncTask:
                         if r["id"] != h["conversation_id"]]
         for conv in got["conversations"]:
             if conv["id"] not in held and conv["id"] not in fetched:  # past the 50 a fetch brings
-                h, r = self.history(conv)
-                history += h
-                related += r
+                older, earlier = self.history(conv)
+                history += older
+                related += earlier
         # A removal followed by the conversation coming back (the same burst) keeps it.
         evs = [e for e in evs if not (e["type"] == REMOVED and e.get("conversation_id") in visible)]
         gone = [c for c in ask if c not in visible and c in held]

@@ -9,14 +9,15 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tray_agent.core.errors import Conflict, InvalidInput, TrayAgentError
 from tray_agent.core.files import StagedFile
-from tray_agent.core.mirror import check_status
+from tray_agent.core.presence import check_status
 from tray_agent.core.models import Message
 from tray_agent.core.service import Inbox
-from tray_agent.core.views import ConversationView, MessageView
+from tray_agent.core.views import AgentView, AttachmentView, ConversationView, MessageView
 from tray_agent.team.link import Link, LinkState, Refused, Unreachable
 
 log = logging.getLogger(__name__)
@@ -137,12 +138,22 @@ class TeamInbox(Inbox):
         self.mirror_conversations([view], me=agent_id)
         return ConversationView.model_validate(view)
 
-    def set_status(self, agent_id: int, status: str) -> dict[str, Any]:
+    def attachment_file(self, agent_id: int, attachment_id: int) -> tuple[AttachmentView, Path]:
+        """A file of the cache: fetched from the server on first use, then kept under the
+        same retention as the server's (the sweep deletes it when it expires)."""
+        view, cid, present = self.attachment_state(agent_id, attachment_id)
+        if not present and not view.expired:
+            data, mime = self.link.download(f"/sync/v1/conversations/{cid}/files/{attachment_id}")
+            staged = self.files.stage_bytes(data, view.file_name, mime or view.mime_type, max(view.size, len(data)) + 1)
+            self.attach_fetched(attachment_id, self.files.adopt(staged))
+        return super().attachment_file(agent_id, attachment_id)
+
+    def set_status(self, agent_id: int, status: str) -> AgentView:
         """My presence, upstream (``PUT /sync/v1/me/status``), with an idempotency key."""
         check_status(status)
         answer = self.link.request("PUT", "/sync/v1/me/status", json={"status": status},
                                    headers={"Idempotency-Key": new_key("status")})
-        return answer if isinstance(answer, dict) else {"status": status}
+        return AgentView.model_validate(answer)
 
     # -- the sender ---------------------------------------------------------------------
 
@@ -192,6 +203,12 @@ class TeamTasks:
         self.inbox._wake = lambda: loop.call_soon_threadsafe(wake.set)
         self.supervisor.start(self.sync.NAME, self.sync.step, max_backoff=10.0)
         self.supervisor.start("team-outbox", self._send, wake=wake, max_backoff=10.0)
+        self.supervisor.start("team-file-retention", self._expire, max_backoff=60.0)
+
+    async def _expire(self) -> float:
+        """Files fetched from the server go when their retention ends, as on the server."""
+        await asyncio.to_thread(self.inbox.expire_files)
+        return 60.0
 
     async def _send(self) -> float:
         delay = await asyncio.to_thread(self.inbox.send_pending)

@@ -19,7 +19,6 @@ from tray_agent.desktop.notification_engine import Notifications
 from tests.server.live import Team
 from tests.team.desktop import Desktop, wait_for
 from tests.team.proxy import Relay
-from tests.team.test_team_upstream import relay  # noqa: F401  (the server behind a relay that can be cut)
 
 REMOVAL_MS = 500  # issue 13: a take-over leaves the colleagues' windows within 500 ms
 
@@ -107,9 +106,10 @@ def test_all_three_are_notified_and_a_take_over_leaves_the_others_windows_at_onc
     windows = {"Alice": open_window(chromium, alice), "Carl": open_window(chromium, carl)}
     cid = team.customer_says("is anyone there?")
     for name, rec in recs.items():
-        n = wait_for(lambda: [x for x in rec.shown if x["conversation_id"] == cid], what=f"{name}'s pop-up")
+        n = wait_for(lambda rec=rec: [x for x in rec.shown if x["conversation_id"] == cid],  # type: ignore[misc]
+                     what=f"{name}'s pop-up")
         assert n[0]["title"].startswith("New conversation: ") and n[0]["body"] == "is anyone there?"
-    for name, page in windows.items():
+    for page in windows.values():
         row(page, cid).wait_for(state="attached", timeout=10000)
     with bea.http() as c:
         t0 = time.monotonic()

@@ -1,0 +1,109 @@
+"""The team-mode desktop's outbox of actions for the server: each committed with its
+idempotency key before it is sent, a reply shown at once as a queued echo that the
+server's row replaces, a refusal kept on the message with the server's code and reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from tray_agent.core import events
+from tray_agent.core.base import InboxBase
+from tray_agent.core.mirror import ECHO_BASE
+from tray_agent.core.mirror_models import TeamAction
+from tray_agent.core.models import Conversation, Event, Message
+
+
+class UpstreamOutbox(InboxBase):
+    def queue_action(self, agent_id: int, conversation_id: int, action: str, body: dict[str, Any], key: str,
+                     *, echo_text: str | None = None) -> tuple[TeamAction, Message | None]:
+        """Commit an action for the server (and, for a reply, its queued local echo)."""
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            item = TeamAction(client_key=key, conversation_id=conversation_id, action=action, body=body,
+                              created_at=self.clock.now())
+            s.add(item)
+            s.flush()
+            echo = None
+            if echo_text is not None:
+                now = self.clock.now()
+                echo = Message(id=ECHO_BASE + item.id, conversation_id=conv.id, channel_id=conv.channel_id, direction="out",
+                               kind="text", text=echo_text, sender_agent_id=agent_id, status="queued",
+                               created_at=now, meta={"client_key": key})
+                s.add(echo)
+                item.message_id = echo.id
+                conv.last_activity_at, conv.last_message_direction = now, "out"
+                conv.last_message_preview = " ".join(echo_text.split())[:140]
+                s.flush()
+                self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=echo.id, agent_id=agent_id,
+                           direction="out", kind="text", client_key=key)
+        return item, echo
+
+    def pending_actions(self, limit: int = 100) -> list[TeamAction]:
+        with self.db.read() as s:
+            return list(s.execute(select(TeamAction).where(col(TeamAction.state) == "pending")
+                                  .order_by(col(TeamAction.id)).limit(limit)).scalars())
+
+    def pending_count(self) -> int:
+        with self.db.read() as s:
+            return int(s.execute(select(func.count()).select_from(TeamAction)
+                                 .where(col(TeamAction.state) == "pending")).scalar_one())
+
+    def action_tried(self, action_id: int, error: str) -> None:
+        with self.db.write() as s:
+            item = s.get(TeamAction, action_id)
+            if item is not None:
+                item.attempts += 1
+                item.last_error = error[:500]
+
+    def action_done(self, action_id: int, me: int, message: dict[str, Any] | None = None) -> None:
+        """The server took it; a reply's echo gives way to the server's row."""
+        with self._tx() as (s, out):
+            item = s.get(TeamAction, action_id)
+            if item is None or item.state != "pending":
+                return
+            item.state = "done"
+            if message is not None:
+                self._swap_echo(s, out, item, message)
+
+    def _swap_echo(self, s: Session, out: list[Event], item: TeamAction, message: dict[str, Any]) -> None:
+        echo = s.get(Message, item.message_id) if item.message_id is not None else None
+        conv = s.get(Conversation, item.conversation_id)
+        if conv is None:
+            return
+        if s.get(Message, message["id"]) is None:
+            self._upsert_messages(s, [message], {conv.id: conv.channel_id})  # type: ignore[attr-defined]  # Mirror's
+            self._refresh_lasts(s, {conv.id})  # type: ignore[attr-defined]  # (as above)
+        if echo is not None:
+            s.delete(echo)
+            s.flush()
+            self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=message["id"],
+                       agent_id=message.get("sender_agent_id"), direction="out", kind=message.get("kind", "text"),
+                       client_key=item.client_key, replaces=echo.id)
+
+    def confirm_key(self, s: Session, out: list[Event], key: str, message: dict[str, Any]) -> bool:
+        """An event carried the key of one of my replies: swap its echo now (the answer to
+        the request may have been lost)."""
+        item = s.execute(select(TeamAction).where(col(TeamAction.client_key) == key)).scalars().first()
+        if item is not None and item.message_id is not None and s.get(Message, item.message_id) is not None:
+            item.state = "done"
+            self._swap_echo(s, out, item, message)
+            return True
+        return False
+
+    def action_refused(self, action_id: int, code: str, message: str) -> None:
+        """The server said no: the action leaves the outbox; a reply's echo shows why."""
+        with self._tx() as (s, out):
+            item = s.get(TeamAction, action_id)
+            if item is None:
+                return
+            item.state, item.last_error = "failed", f"{code}: {message}"[:500]
+            echo = s.get(Message, item.message_id) if item.message_id is not None else None
+            if echo is not None:
+                echo.status, echo.error_code, echo.status_reason, echo.rule_refused = "failed", code, message, True
+                conv = s.get(Conversation, echo.conversation_id)
+                self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="failed",
+                           error_code=code)
