@@ -219,7 +219,8 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
         sender.start()
         if args.py_spy:
             Path(args.py_spy).mkdir(parents=True, exist_ok=True)
-            spies.extend(subprocess.Popen(["py-spy", "record", "--pid", str(p.pid), "--rate", "50", "--format", "raw",
+            spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            spies.extend(subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", "50", "--format", "raw",
                                            "--duration", str(int(args.seconds)), "--nonblocking", "-o",
                                            f"{args.py_spy}/replica{i + 1}.txt"], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL) for i, p in enumerate(procs))
