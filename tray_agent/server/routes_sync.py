@@ -131,6 +131,9 @@ async def _long_poll(app: AppDep, tail: LogTail, agent_id: int, after: int, wait
                 got, upto = item
     finally:
         await follower.aclose()
+    if not got:
+        # A stream wakes only for events this agent may see: move past the others now.
+        got, upto = await run_in_threadpool(app.inbox.events_for, agent_id, upto, stream.BATCH)
     return got, upto
 
 
