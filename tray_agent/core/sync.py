@@ -60,8 +60,9 @@ class Sync(InboxBase):
             more = len(convs) > limit
             convs = convs[:limit]
             recent = self._recent_messages(s, [c.id for c in convs], messages)
-            page = [SyncConversation(**v.model_dump(), messages=recent.get(v.id, ([], False))[0],
-                                     more_messages=recent.get(v.id, ([], False))[1])
+            # Built from views already validated: construct, rather than dump and validate again.
+            page = [SyncConversation.model_construct(**dict(v), messages=(r := recent.get(v.id, ([], False)))[0],
+                                                     more_messages=r[1])
                     for v in self._conversation_views(s, agent_id, convs)]
             me_view = self._agent_view(me)
         return Snapshot(seq=seq, me=me_view, my_queue_ids=queues, agents=self.list_agents(),  # type: ignore[attr-defined]  # Admin's: both mixed into Inbox
@@ -74,7 +75,7 @@ class Sync(InboxBase):
         # One windowed query for the page instead of one query per conversation.
         rank = func.row_number().over(partition_by=col(Message.conversation_id),
                                       order_by=col(Message.id).desc()).label("rank")
-        ranked = select(col(Message.id), rank).where(col(Message.conversation_id).in_(conv_ids)).subquery()
+        ranked = select(col(Message.id), rank).where(self._in(col(Message.conversation_id), conv_ids)).subquery()
         rows = list(s.execute(select(Message).join(ranked, ranked.c.id == col(Message.id))
                               .where(ranked.c.rank <= n + 1).order_by(col(Message.id))).scalars())
         by_conv: dict[int, list[Message]] = {}
