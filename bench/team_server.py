@@ -11,6 +11,7 @@ commit) -> the message's event delivered to every member of its queue.
 
     python bench/team_server.py [--agents 200] [--queues 30] [--rate 200] [--seconds 60]
                                 [--racers 50] [--snapshot-conversations 10000] [--py-spy DIR]
+                                [--client httpx|raw] [--customers 1000]
 
 Prints (each line with the load average): delivery p50/p99 (target: every eligible client
 has it within p99 <= 250 ms), deliveries counted/expected, the achieved rate and each
@@ -126,6 +127,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--customers", type=int, default=1000, help="distinct senders per channel")
     ap.add_argument("--racers", type=int, default=50)
+    ap.add_argument("--client", choices=("httpx", "raw"), default="httpx",
+                    help="the webhook sender's HTTP client (raw: pre-built requests on keep-alive sockets)")
     ap.add_argument("--snapshot-conversations", type=int, default=10_000)
     ap.add_argument("--py-spy", metavar="DIR", help="record each replica with py-spy during the webhooks")
     args = ap.parse_args()
@@ -176,7 +179,7 @@ def main() -> None:
 
         deliver(args, app, urls, tokens, cursor, chans, members, procs, pg.datadir)
         race(args, app, urls, tokens, codes, queues, chans)
-        snapshot(args, app, urls, tokens, chans, InboundMessage)
+        snapshot(args, app, urls, tokens, chans, InboundMessage, procs[0].pid, postgres_pids(pg.datadir))
         print("RSS per replica: " + ", ".join(f"{rss_mb(p.pid):.0f} MB" for p in procs) + f"; {load()}")
         print(describe())
         app.close()
@@ -200,7 +203,7 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
 
     out = tempfile.mktemp(prefix="team-bench-sent-", suffix=".json")
     plan = Plan(urls=urls, channels=[(c.id, c.business_address) for c in chans], rate=args.rate,
-                seconds=args.seconds, customers=args.customers, out=out)
+                seconds=args.seconds, customers=args.customers, out=out, client=args.client)
     arrivals = Arrivals()
     spies: list[subprocess.Popen[bytes]] = []
 
@@ -270,7 +273,7 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
             all_ms.append((max(got.values()) - r[2]) * 1000)
     span = sent["t_end"] - sent["t0"]
     p = lambda xs: "p50 {:.1f} ms, p99 {:.1f} ms".format(*percentiles(xs)) if xs else "none"  # noqa: E731
-    print(f"webhooks: {len(rows)} sent to 2 replicas at {len(rows) / args.seconds:.0f}/s asked {args.rate:.0f}/s, "
+    print(f"webhooks ({args.client}): {len(rows)} sent to 2 replicas at {len(rows) / args.seconds:.0f}/s asked {args.rate:.0f}/s, "
           f"{len(acked)} acknowledged (200), {len(sids)} stored, all answered in {span:.1f} s "
           f"({len(acked) / span:.0f}/s); sent -> acknowledged {p(ack_ms)}; sender lag p99 "
           f"{percentiles(lag_ms)[1]:.1f} ms; {load()}")
@@ -315,7 +318,7 @@ def race(args, app, urls, tokens, codes, queues, chans) -> None:  # type: ignore
           f"{load()}", flush=True)
 
 
-def snapshot(args, app, urls, tokens, chans, InboundMessage) -> None:  # type: ignore[no-untyped-def]
+def snapshot(args, app, urls, tokens, chans, InboundMessage, replica: int, pg: list[int]) -> None:  # type: ignore[no-untyped-def]
     # Agent 1's queue gets N more conversations (they see them while unassigned), each
     # from a distinct customer.
     viewer = 1
@@ -325,6 +328,7 @@ def snapshot(args, app, urls, tokens, chans, InboundMessage) -> None:  # type: i
     for i in range(0, len(batch), 2000):
         app.inbox.receive_batch(home.id, batch[i:i + 2000])
     for attempt in ("cold", "warm"):
+        cpu0, pg0 = cpu_seconds(replica), cpu_of(pg)
         with httpx.Client(base_url=urls[0], headers={"Authorization": f"Bearer {tokens[viewer]}"}, timeout=120) as c:
             t0, after, total, first = time.monotonic(), 0, 0, 0.0
             while True:
@@ -336,7 +340,8 @@ def snapshot(args, app, urls, tokens, chans, InboundMessage) -> None:  # type: i
                 after = page["next_after"]
             took = time.monotonic() - t0
         print(f"snapshot ({attempt}): {total} conversations (with their newest messages) in {took:.2f} s, pages of "
-              f"1000 (first page {first * 1000:.0f} ms; target <= 2 s); {load()}", flush=True)
+              f"1000 (first page {first * 1000:.0f} ms; target <= 2 s); the replica's CPU "
+              f"{cpu_seconds(replica) - cpu0:.2f} s, PostgreSQL's {cpu_of(pg) - pg0:.2f} s; {load()}", flush=True)
 
 
 if __name__ == "__main__":
