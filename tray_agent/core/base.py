@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, ColumnElement, Integer, and_, any_, bindparam, func, or_, select
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, and_, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -32,6 +32,8 @@ from tray_agent.core.rules import ChannelRules, address_display, effective_auto_
 from tray_agent.core.views import (
     AgentView, AttachmentView, ConversationView, EventView, MessageView,
 )
+
+V = TypeVar("V", bound=ConversationView)
 
 #: Rules for a channel whose plugin is missing: nothing can be sent until it is back.
 MISSING_RULES = ChannelRules(business_can_start=False)
@@ -169,7 +171,7 @@ class InboxBase:
         ids = list(ids)
         if self.db.is_sqlite:
             return column.in_(ids)  # type: ignore[no-any-return]
-        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))  # type: ignore[no-any-return]
+        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
 
     # -- visibility -----------------------------------------------------------------
 
@@ -268,7 +270,11 @@ class InboxBase:
     def _agent_names(self, s: Session) -> dict[int, str]:
         return {a.id: a.name for a in s.execute(select(col(Agent.id), col(Agent.name))).all()}
 
-    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation]) -> list[ConversationView]:
+    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation], *,
+                            view: type[V] = ConversationView,  # type: ignore[assignment]  # the default is V's bound
+                            extra: Mapping[int, dict[str, Any]] | None = None) -> list[V]:
+        """Views of ``convs`` (ORM rows or plain rows with the same fields) for ``agent_id``;
+        ``view`` may be a subclass whose further fields ``extra`` gives per conversation id."""
         if not convs:
             return []
         ids = [c.id for c in convs]
@@ -309,7 +315,7 @@ class InboxBase:
             sender = senders.get(c.id)
             rs = reads.get(c.id)
             unread_count = counts.get(c.id, 0)
-            out.append(ConversationView(
+            out.append(view(
                 id=c.id, channel_id=c.channel_id, channel_kind=ch.kind, channel_label=self._label(ch),
                 customer_address=c.customer_address,
                 customer_display=address_display(self._rules(ch), c.customer_address),
@@ -321,7 +327,7 @@ class InboxBase:
                 last_activity_at=c.last_activity_at, last_message_preview=c.last_message_preview,
                 last_message_direction=c.last_message_direction, unread_count=unread_count,
                 last_message_sender_id=sender, last_message_sender_name=names.get(sender) if sender else None,
-                unread=unread_count > 0 or bool(rs and rs.marked_unread),
+                unread=unread_count > 0 or bool(rs and rs.marked_unread), **(extra or {}).get(c.id, {}),
             ))
         return out
 
