@@ -273,7 +273,8 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
             all_ms.append((max(got.values()) - r[2]) * 1000)
     span = sent["t_end"] - sent["t0"]
     p = lambda xs: "p50 {:.1f} ms, p99 {:.1f} ms".format(*percentiles(xs)) if xs else "none"  # noqa: E731
-    print(f"webhooks ({args.client}): {len(rows)} sent to 2 replicas at {len(rows) / args.seconds:.0f}/s asked {args.rate:.0f}/s, "
+    print(f"webhooks ({args.client}): {len(rows)} sent to 2 replicas at {len(rows) / args.seconds:.0f}/s "
+          f"asked {args.rate:.0f}/s, "
           f"{len(acked)} acknowledged (200), {len(sids)} stored, all answered in {span:.1f} s "
           f"({len(acked) / span:.0f}/s); sent -> acknowledged {p(ack_ms)}; sender lag p99 "
           f"{percentiles(lag_ms)[1]:.1f} ms; {load()}")

@@ -170,8 +170,8 @@ class InboxBase:
         placeholders in a new statement each time."""
         ids = list(ids)
         if self.db.is_sqlite:
-            return column.in_(ids)  # type: ignore[no-any-return]
-        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+            return column.in_(ids)
+        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
 
     # -- visibility -----------------------------------------------------------------
 
@@ -336,7 +336,8 @@ class InboxBase:
             return []
         ids = [m.id for m in msgs]
         atts: dict[int, list[AttachmentView]] = {}
-        for a in s.execute(select(Attachment).where(self._in(col(Attachment.message_id), ids)).order_by(col(Attachment.id))).scalars():
+        for a in s.execute(select(Attachment).where(self._in(col(Attachment.message_id), ids))
+                           .order_by(col(Attachment.id))).scalars():
             atts.setdefault(a.message_id, []).append(attachment_view(a))
         names = self._agent_names(s)
         open_convs = set(s.execute(select(col(Conversation.id)).where(
