@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 #: Every channel's Twilio auth token (replicas read it from the environment).
 TOKEN = "bench-twilio-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
+#: Concurrent webhook requests (connections) the provider keeps, across the replicas.
+WORKERS = 64
 
 
 def load() -> str:
@@ -105,15 +107,26 @@ async def _send(plan: Plan) -> None:
             status = 0
         rows.append((sid, due, sent, time.monotonic(), status))
 
-    tasks = []
+    # Open loop: each webhook is due at its time; WORKERS connections send what is due (a
+    # task per webhook would pile thousands of waiters on httpx's pool when the server lags,
+    # and the sender's CPU would go to that queue). Lag behind the due time is reported.
+    queue: asyncio.Queue[tuple[float, str, str, bytes, dict[str, str], str] | None] = asyncio.Queue()
+
+    async def worker() -> None:
+        while (item := await queue.get()) is not None:
+            await one(*item)
+
+    workers = [asyncio.create_task(worker()) for _ in range(WORKERS)]
     cpu0 = time.process_time()
     t0 = time.monotonic() + 0.2
     for i, (base, path, body, headers, sid) in enumerate(requests):
         due = t0 + i / plan.rate
         if (delay := due - time.monotonic()) > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(due, base, path, body, headers, sid)))
-    await asyncio.gather(*tasks)
+        queue.put_nowait((due, base, path, body, headers, sid))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
     for c in clients.values():
         await c.aclose()
     with open(plan.out, "w") as f:
