@@ -1,18 +1,23 @@
-"""Benchmark: the team server with two replicas on one PostgreSQL and many light clients.
+"""Benchmark: the team server with two replicas on one PostgreSQL, many light desktops, and
+Twilio posting signed inbound webhooks at a steady rate.
 
-A throwaway PostgreSQL (the test suite's fixture class) and two `tray-agent server`
-replicas run as subprocesses on loopback. This process creates the agents and queues,
-signs every agent in over HTTP, spreads them over both replicas as sync clients following
-their event stream (SSE), then commits customer messages at a steady rate (through its own store handle,
-as a third process would) and measures commit → event delivered to every eligible client.
+A throwaway PostgreSQL (the test suite's fixture class) and two `tray-agent server` replica
+processes run on loopback. This process creates the agents, queues and channels (one SMS
+channel per queue, routed to it), signs every agent in over HTTP and follows each agent's
+event stream (SSE, alternating replicas). A separate process plays Twilio: signed form
+posts, as Twilio sends them, to the replicas' webhook URLs (alternating) at --rate for
+--seconds, over keep-alive connections. Measured: webhook sent -> acknowledged (after the
+commit) -> the message's event delivered to every member of its queue.
 
     python bench/team_server.py [--agents 200] [--queues 30] [--rate 200] [--seconds 60]
-                                [--snapshot-conversations 10000]
+                                [--racers 50] [--snapshot-conversations 10000] [--py-spy DIR]
+                                [--client httpx|raw] [--customers 1000]
 
-Prints delivery p50/p99 (target p99 <= 250 ms), the take-over race (50 at once: latency and
-winners), the snapshot time of an agent who sees N conversations (target <= 2 s), each
-replica's RSS, and the machine. Inbound messages are committed directly, not sent as signed
-webhooks (bench/webhook_ingest.py measures that leg).
+Prints (each line with the load average): delivery p50/p99 (target: every eligible client
+has it within p99 <= 250 ms), deliveries counted/expected, the achieved rate and each
+process's CPU per message; the take-over race (latency, winners); the snapshot of an agent
+who sees N conversations (target <= 2 s); each replica's RSS; the machine. Scale down with
+smaller --agents/--rate/--seconds/--snapshot-conversations while developing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -35,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 from bench._machine import describe, percentiles  # noqa: E402
+from bench.team_clients import TOKEN, ACCOUNT_SID, Arrivals, Plan, cpu_seconds, follow, load, send_webhooks  # noqa: E402
 
 
 def start_postgres(base: Path):  # type: ignore[no-untyped-def]
@@ -63,8 +70,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_replica(home: Path, url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TRAY_AGENT_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
+def start_replica(home: Path, url: str, port: int, secrets: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **secrets, "TRAY_AGENT_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path),
+           "TRAY_AGENT_LOAD_PLUGINS": "twilio", "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     return subprocess.Popen([sys.executable, "-m", "tray_agent", "server", "--database", url, "--listen",
                              f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -86,18 +94,29 @@ def rss_mb(pid: int) -> float:
     return kb / 1024
 
 
-async def follower(base: str, token: str, cursor: str, seen: dict[str, list[float]], stop: asyncio.Event) -> None:
-    """One desktop's event stream (SSE), noting when each inbound message arrives."""
-    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=None) as c:
-        async with c.stream("GET", "/sync/v1/events", params={"since": cursor}) as r:
-            async for line in r.aiter_lines():
-                if stop.is_set():
-                    return
-                if line.startswith("data:"):
-                    e = json.loads(line[5:])
-                    if e["type"] == "message.created" and e["data"].get("direction") == "in":
-                        seen.setdefault(str(e["message_id"]), []).append(time.monotonic())
+def postgres_pids(datadir: Path) -> list[int]:
+    """The postmaster and its backends (by parent), for their CPU time."""
+    master = int((datadir / "postmaster.pid").read_text().split()[0])
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
+                        kids.append(int(d))
+            except OSError:
+                pass
+    return [master, *kids]
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for p in pids:
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            pass  # a backend that ended
+    return total
 
 
 def main() -> None:
@@ -106,7 +125,12 @@ def main() -> None:
     ap.add_argument("--queues", type=int, default=30)
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--customers", type=int, default=1000, help="distinct senders per channel")
+    ap.add_argument("--racers", type=int, default=50)
+    ap.add_argument("--client", choices=("httpx", "raw"), default="httpx",
+                    help="the webhook sender's HTTP client (raw: pre-built requests on keep-alive sockets)")
     ap.add_argument("--snapshot-conversations", type=int, default=10_000)
+    ap.add_argument("--py-spy", metavar="DIR", help="record each replica with py-spy during the webhooks")
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="team-bench-"))
@@ -116,12 +140,13 @@ def main() -> None:
     try:
         from tray_agent.app import App
         from tray_agent.channels import InboundMessage
-        from tray_agent.config import load
+        from tray_agent.config import load as load_config
+        from tray_agent.credentials import env_name
         from tray_agent.paths import resolve
         from tray_agent.server.accounts import CONSOLE, Accounts, Actor
 
         paths = resolve(base / "admin").ensure()
-        cfg = load(paths, environ={})
+        cfg = load_config(paths, environ={})
         cfg.database.url = url
         app = App(paths, cfg)
         accounts = Accounts(app.inbox)
@@ -129,15 +154,16 @@ def main() -> None:
         for i in range(args.agents):
             agent, code = accounts.add_agent(Actor(CONSOLE), f"Agent {i}", f"a{i}@bench.example")
             codes.append((agent.id, code))
-        queues = [app.inbox.add_queue(f"Queue {q}", [aid for j, (aid, _) in enumerate(codes) if j % args.queues == q])
-                  for q in range(args.queues)]
-        # One channel per queue, routed to it (a business number per team).
-        chans = [app.inbox.add_channel("sms", f"Bench SMS {q.id}", f"+1415555{1000 + i:04d}",
-                                       {"account_sid": "AC" + "0" * 32, "api_base": "http://127.0.0.1:9", "poll": "off"},
+        # Agent i is a member of queue i % queues; one SMS channel (a business number) per queue.
+        members = [[j for j in range(args.agents) if j % args.queues == q] for q in range(args.queues)]
+        queues = [app.inbox.add_queue(f"Queue {q}", [codes[j][0] for j in members[q]]) for q in range(args.queues)]
+        chans = [app.inbox.add_channel("sms", f"Bench SMS {i}", f"+1415555{1000 + i:04d}",
+                                       {"account_sid": ACCOUNT_SID, "api_base": "http://127.0.0.1:9", "poll": "off"},
                                        route_queue_id=q.id) for i, q in enumerate(queues)]
+        secrets = {env_name(c.name, "auth_token"): TOKEN for c in chans}
 
         ports = [free_port(), free_port()]
-        procs = [start_replica(base / f"r{i}", url, p) for i, p in enumerate(ports)]
+        procs = [start_replica(base / f"r{i}", url, p, secrets) for i, p in enumerate(ports)]
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         for u in urls:
             wait_up(u)
@@ -148,74 +174,13 @@ def main() -> None:
                 tokens.append(r.json()["token"])
             cursor = c.get(f"{urls[0]}/sync/v1/snapshot", params={"limit": 1, "messages": 0},
                            headers={"Authorization": f"Bearer {tokens[0]}"}).json()["cursor"]
+        print(f"set-up: {args.agents} agents signed in across 2 replicas, {args.queues} queues and channels; {load()}",
+              flush=True)
 
-        # -- delivery latency ----------------------------------------------------------------
-        seen: dict[str, list[float]] = {}
-        committed: dict[str, tuple[float, int]] = {}  # message id -> (commit time, eligible clients)
-
-        async def run() -> None:
-            stop = asyncio.Event()
-            tasks = [asyncio.create_task(follower(urls[i % 2], t, cursor, seen, stop)) for i, t in enumerate(tokens)]
-            await asyncio.sleep(2)
-            n, t0 = 0, time.monotonic()
-            while time.monotonic() - t0 < args.seconds:
-                k = n % len(queues)
-                mid = await asyncio.to_thread(app.inbox.receive, chans[k].id, InboundMessage(
-                    f"b-{n}-{uuid.uuid4().hex[:6]}", f"+1415556{n % 10000:04d}", f"hello {n}"))
-                committed[str(mid)] = (time.monotonic(), len(queues[k].member_ids))
-                n += 1
-                await asyncio.sleep(max(0.0, t0 + n / args.rate - time.monotonic()))
-            await asyncio.sleep(5)
-            stop.set()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run(run())
-        lat = [(t - c0) * 1000 for mid, (c0, _) in committed.items() for t in seen.get(mid, [])]
-        expected = sum(k for _, k in committed.values())
-        p50, p99 = percentiles(lat) if lat else (float("nan"), float("nan"))
-        print(f"delivery: {len(committed)} messages in {args.seconds:.0f} s ({len(committed) / args.seconds:.0f}/s "
-              f"asked {args.rate:.0f}/s), {len(lat)}/{expected} deliveries to {args.agents} clients on 2 replicas, "
-              f"commit -> delivered p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-
-        # -- take-over race ------------------------------------------------------------------
-        q0, racers = queues[0], min(50, len(tokens))
-        app.inbox.set_queue_members(q0.id, [aid for aid, _ in codes[:racers]])
-        conv = _conv_of(app, app.inbox.receive(chans[0].id, InboundMessage(f"race-{uuid.uuid4().hex}", "+14155557777",
-                                                                           "race")))
-
-        async def race() -> tuple[list[int], float]:
-            async with httpx.AsyncClient(timeout=60) as c:
-                t0 = time.monotonic()
-                rs = await asyncio.gather(*[c.post(f"{urls[i % 2]}/sync/v1/conversations/{conv}/claim",
-                                                   headers={"Authorization": f"Bearer {tokens[i]}",
-                                                            "Idempotency-Key": f"race-{i}"}) for i in range(racers)])
-                return [r.status_code for r in rs], (time.monotonic() - t0) * 1000
-
-        statuses, took = asyncio.run(race())
-        print(f"take-over race: {racers} claims across 2 replicas in {took:.0f} ms: {statuses.count(200)} winner, "
-              f"{statuses.count(409)} told already_taken")
-
-        # -- snapshot ------------------------------------------------------------------------
-        # The agent's own queue gets N more conversations (they see them while unassigned).
-        viewer = 1
-        home_channel = chans[viewer % len(queues)]
-        batch = [InboundMessage(f"s-{i}", f"+1{646 + i // 10000}555{i % 10000:04d}", f"old {i}")
-                 for i in range(args.snapshot_conversations)]
-        for i in range(0, len(batch), 2000):
-            app.inbox.receive_batch(home_channel.id, batch[i:i + 2000])
-        with httpx.Client(base_url=urls[0], headers={"Authorization": f"Bearer {tokens[viewer]}"}, timeout=120) as c:
-            t0, after, total = time.monotonic(), 0, 0
-            while True:
-                page = c.get("/sync/v1/snapshot", params={"after": after, "limit": 1000, "messages": 20}).json()
-                total += len(page["conversations"])
-                if page["next_after"] is None:
-                    break
-                after = page["next_after"]
-            took = time.monotonic() - t0
-        print(f"snapshot: {total} conversations (with their newest messages) in {took:.2f} s, pages of 1000")
-        print("RSS per replica: " + ", ".join(f"{rss_mb(p.pid):.0f} MB" for p in procs))
+        deliver(args, app, urls, tokens, cursor, chans, members, procs, pg.datadir)
+        race(args, app, urls, tokens, codes, queues, chans)
+        snapshot(args, app, urls, tokens, chans, InboundMessage, procs[0].pid, postgres_pids(pg.datadir))
+        print("RSS per replica: " + ", ".join(f"{rss_mb(p.pid):.0f} MB" for p in procs) + f"; {load()}")
         print(describe())
         app.close()
     finally:
@@ -231,11 +196,153 @@ def main() -> None:
         shutil.rmtree(pg_dir, ignore_errors=True)
 
 
-def _conv_of(app, message_id: int) -> int:  # type: ignore[no-untyped-def]
+def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) -> None:  # type: ignore[no-untyped-def]
+    """Signed webhooks from another process; every client's stream timed."""
+    from tray_agent.core.models import Message
+    from sqlmodel import col, select
+
+    out = tempfile.mktemp(prefix="team-bench-sent-", suffix=".json")
+    plan = Plan(urls=urls, channels=[(c.id, c.business_address) for c in chans], rate=args.rate,
+                seconds=args.seconds, customers=args.customers, out=out, client=args.client)
+    arrivals = Arrivals()
+    spies: list[subprocess.Popen[bytes]] = []
+
+    async def run() -> dict[str, float]:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(follow(urls[i % 2], t, cursor, i, arrivals, stop)) for i, t in enumerate(tokens)]
+        while arrivals.connected < len(tokens) and not arrivals.errors:
+            await asyncio.sleep(0.1)
+        if arrivals.errors:
+            sys.exit(f"a client could not follow its events: {arrivals.errors[0]}")
+        await asyncio.sleep(1)
+        sender = multiprocessing.get_context("spawn").Process(target=send_webhooks, args=(plan,), name="twilio")
+        pids = {"replica 1": [procs[0].pid], "replica 2": [procs[1].pid], "postgres": postgres_pids(pg_datadir),
+                "clients (this process)": [os.getpid()]}
+        before = {k: cpu_of(v) for k, v in pids.items()}
+        sender.start()
+        if args.py_spy:
+            Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+            spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            spies.extend(subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", "50", "--format", "raw",
+                                           "--duration", str(int(args.seconds)), "--nonblocking", "-o",
+                                           f"{args.py_spy}/replica{i + 1}.txt"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL) for i, p in enumerate(procs))
+        await asyncio.to_thread(sender.join)
+        await asyncio.sleep(5)  # the last deliveries
+        pids["postgres"] = postgres_pids(pg_datadir)
+        used = {k: cpu_of(v) - before[k] for k, v in pids.items()}
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return used
+
+    used = asyncio.run(run())
+    for s in spies:
+        s.wait()
+    with open(out) as f:
+        sent = json.load(f)
+    os.unlink(out)
+    rows = sent["rows"]
+    used["webhook sender"] = sent["cpu"]
+    acked = {r[0]: r for r in rows if r[4] == 200}
+    with app.db.read() as s:
+        sids = dict(s.execute(select(col(Message.id), col(Message.provider_message_id)).where(
+            col(Message.provider_message_id).like(f"{plan.prefix}%"))).all())
+    by_msg: dict[str, dict[int, float]] = {}
+    stray = 0
+    for mid, client, t in arrivals.got:
+        sid = sids.get(mid)
+        if sid is None:
+            continue
+        i = int(sid[len(plan.prefix):])
+        if client in members[i % len(chans)]:
+            by_msg.setdefault(sid, {}).setdefault(client, t)
+        else:
+            stray += 1
+    ack_ms = [(r[3] - r[2]) * 1000 for r in acked.values()]
+    lag_ms = [(r[2] - r[1]) * 1000 for r in rows]
+    each_ms, all_ms, expected, complete = [], [], 0, 0
+    for sid, r in acked.items():
+        eligible = members[int(sid[len(plan.prefix):]) % len(chans)]
+        expected += len(eligible)
+        got = by_msg.get(sid, {})
+        each_ms.extend((t - r[2]) * 1000 for t in got.values())
+        if len(got) == len(eligible):
+            complete += 1
+            all_ms.append((max(got.values()) - r[2]) * 1000)
+    span = sent["t_end"] - sent["t0"]
+    p = lambda xs: "p50 {:.1f} ms, p99 {:.1f} ms".format(*percentiles(xs)) if xs else "none"  # noqa: E731
+    print(f"webhooks ({args.client}): {len(rows)} sent to 2 replicas at {len(rows) / args.seconds:.0f}/s "
+          f"asked {args.rate:.0f}/s, "
+          f"{len(acked)} acknowledged (200), {len(sids)} stored, all answered in {span:.1f} s "
+          f"({len(acked) / span:.0f}/s); sent -> acknowledged {p(ack_ms)}; sender lag p99 "
+          f"{percentiles(lag_ms)[1]:.1f} ms; {load()}")
+    print(f"delivery: {sum(len(g) for g in by_msg.values())}/{expected} deliveries to {len(tokens)} clients "
+          f"({stray} to ineligible clients, {arrivals.reconnects} reconnects); sent -> delivered (each) {p(each_ms)}; "
+          f"sent -> delivered to every eligible client ({complete}/{len(acked)} messages) {p(all_ms)} "
+          f"(target p99 <= 250 ms); {load()}")
+    n = max(1, len(acked))
+    print("CPU during the webhooks: " + ", ".join(f"{k} {v:.1f} s ({v / n * 1000:.2f} ms/message)"
+                                                  for k, v in used.items())
+          + f"; {os.cpu_count()} cores x {span:.0f} s = {os.cpu_count() * span:.0f} core-s; {load()}", flush=True)
+    if args.py_spy:
+        print(f"py-spy: {args.py_spy}/replica1.txt, replica2.txt (collapsed stacks)")
+
+
+def race(args, app, urls, tokens, codes, queues, chans) -> None:  # type: ignore[no-untyped-def]
+    from tray_agent.channels import InboundMessage
     from tray_agent.core.models import Message
 
+    racers = min(args.racers, len(tokens))
+    app.inbox.set_queue_members(queues[0].id, [aid for aid, _ in codes[:racers]])
+    mid = app.inbox.receive(chans[0].id, InboundMessage(f"race-{uuid.uuid4().hex}", "+14155557777", "race"))
     with app.db.read() as s:
-        return s.get(Message, message_id).conversation_id  # type: ignore[no-any-return,union-attr]
+        conv = s.get(Message, mid).conversation_id
+
+    async def claims() -> tuple[list[int], list[float], float]:
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=racers)) as c:
+            async def one(i: int) -> tuple[int, float]:
+                t = time.monotonic()
+                r = await c.post(f"{urls[i % 2]}/sync/v1/conversations/{conv}/claim",
+                                 headers={"Authorization": f"Bearer {tokens[i]}", "Idempotency-Key": f"race-{i}"})
+                return r.status_code, (time.monotonic() - t) * 1000
+
+            t0 = time.monotonic()
+            got = await asyncio.gather(*[one(i) for i in range(racers)])
+            return [g[0] for g in got], [g[1] for g in got], (time.monotonic() - t0) * 1000
+
+    statuses, each, took = asyncio.run(claims())
+    print(f"take-over race: {racers} claims at once across 2 replicas in {took:.0f} ms (each p50 "
+          f"{percentiles(each)[0]:.0f} ms, max {max(each):.0f} ms): {statuses.count(200)} winner, "
+          f"{statuses.count(409)} told already_taken, {racers - statuses.count(200) - statuses.count(409)} other; "
+          f"{load()}", flush=True)
+
+
+def snapshot(args, app, urls, tokens, chans, InboundMessage, replica: int, pg: list[int]) -> None:  # type: ignore[no-untyped-def]
+    # Agent 1's queue gets N more conversations (they see them while unassigned), each
+    # from a distinct customer.
+    viewer = 1
+    home = chans[viewer % len(chans)]
+    batch = [InboundMessage(f"s-{i}", f"+1{646 + i // 10000}555{i % 10000:04d}", f"old {i}")
+             for i in range(args.snapshot_conversations)]
+    for i in range(0, len(batch), 2000):
+        app.inbox.receive_batch(home.id, batch[i:i + 2000])
+    for attempt in ("cold", "warm"):
+        cpu0, pg0 = cpu_seconds(replica), cpu_of(pg)
+        with httpx.Client(base_url=urls[0], headers={"Authorization": f"Bearer {tokens[viewer]}"}, timeout=120) as c:
+            t0, after, total, first = time.monotonic(), 0, 0, 0.0
+            while True:
+                page = c.get("/sync/v1/snapshot", params={"after": after, "limit": 1000, "messages": 20}).json()
+                first = first or time.monotonic() - t0
+                total += len(page["conversations"])
+                if page["next_after"] is None:
+                    break
+                after = page["next_after"]
+            took = time.monotonic() - t0
+        print(f"snapshot ({attempt}): {total} conversations (with their newest messages) in {took:.2f} s, pages of "
+              f"1000 (first page {first * 1000:.0f} ms; target <= 2 s); the replica's CPU "
+              f"{cpu_seconds(replica) - cpu0:.2f} s, PostgreSQL's {cpu_of(pg) - pg0:.2f} s; {load()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -207,12 +207,12 @@ def test_a_group_commit_cancelled_at_shutdown_leaves_no_webhook_waiting() -> Non
     from tray_agent.run.group_commit import GroupCommit
 
     release = threading.Event()
-    group = GroupCommit(lambda m: 1, lambda ms: release.wait(5) and len(ms))
+    group = GroupCommit(lambda c, m: 1, lambda batches: release.wait(5) and len(batches))
 
     async def shutdown_mid_batch() -> set:
-        first = asyncio.ensure_future(group.store([InboundMessage("SM1", CUSTOMER, "a")]))
+        first = asyncio.ensure_future(group.store(1, [InboundMessage("SM1", CUSTOMER, "a")]))
         await asyncio.sleep(0.05)  # the first batch is committing
-        second = asyncio.ensure_future(group.store([InboundMessage("SM2", CUSTOMER, "b")]))
+        second = asyncio.ensure_future(group.store(1, [InboundMessage("SM2", CUSTOMER, "b")]))
         await asyncio.sleep(0.05)  # queued behind it
         assert group._worker is not None
         group._worker.cancel()

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, and_, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -33,6 +33,8 @@ from tray_agent.core.rules import ChannelRules, address_display, effective_auto_
 from tray_agent.core.views import (
     AgentView, AttachmentView, ConversationView, EventView, MessageView,
 )
+
+V = TypeVar("V", bound=ConversationView)
 
 #: Rules for a channel whose plugin is missing: nothing can be sent until it is back.
 MISSING_RULES = ChannelRules(business_can_start=False)
@@ -167,6 +169,15 @@ class InboxBase:
     def _normalize_address(self, rules: ChannelRules, raw: str) -> str:
         return normalize_address(rules, raw)
 
+    def _in(self, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+        """``column IN ids``. On PostgreSQL one array parameter (``= ANY``): a page's thousand
+        ids then make one short statement the driver parses once, not a thousand
+        placeholders in a new statement each time."""
+        ids = list(ids)
+        if self.db.is_sqlite:
+            return column.in_(ids)
+        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
+
     # -- visibility -----------------------------------------------------------------
 
     def _my_queues(self, s: Session, agent_id: int) -> list[int]:
@@ -266,20 +277,24 @@ class InboxBase:
     def _agent_names(self, s: Session) -> dict[int, str]:
         return {a.id: a.name for a in s.execute(select(col(Agent.id), col(Agent.name))).all()}
 
-    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation]) -> list[ConversationView]:
+    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation], *,
+                            view: type[V] = ConversationView,  # type: ignore[assignment]  # the default is V's bound
+                            extra: Mapping[int, dict[str, Any]] | None = None) -> list[V]:
+        """Views of ``convs`` (ORM rows or plain rows with the same fields) for ``agent_id``;
+        ``view`` may be a subclass whose further fields ``extra`` gives per conversation id."""
         if not convs:
             return []
         ids = [c.id for c in convs]
         reads = {r.conversation_id: r for r in s.execute(
-            select(ReadState).where(col(ReadState.agent_id) == agent_id, col(ReadState.conversation_id).in_(ids))
+            select(ReadState).where(col(ReadState.agent_id) == agent_id, self._in(col(ReadState.conversation_id), ids))
         ).scalars()}
         names = self._agent_names(s)
         queue_ids = {c.queue_id for c in convs if c.queue_id}
         queues = {q.id: q.name for q in s.execute(
-            select(MessageQueue).where(col(MessageQueue.id).in_(queue_ids))).scalars()} if queue_ids else {}
+            select(MessageQueue).where(self._in(col(MessageQueue.id), queue_ids))).scalars()} if queue_ids else {}
         contact_ids = {c.contact_id for c in convs if c.contact_id}
         contacts = {c.id: c.display_name for c in s.execute(
-            select(Contact).where(col(Contact.id).in_(contact_ids))).scalars()} if contact_ids else {}
+            select(Contact).where(self._in(col(Contact.id), contact_ids))).scalars()} if contact_ids else {}
         # One grouped count for the page: inbound messages after each conversation's read mark.
         behind = [c.id for c in convs if c.last_inbound_message_id and
                   c.last_inbound_message_id > (reads[c.id].last_read_message_id if c.id in reads else 0)]
@@ -289,7 +304,7 @@ class InboxBase:
                 col(ReadState.conversation_id) == col(Message.conversation_id), col(ReadState.agent_id) == agent_id
             ).scalar_subquery(), 0)
             counts = dict(s.execute(select(col(Message.conversation_id), func.count()).where(
-                col(Message.conversation_id).in_(behind), col(Message.direction) == IN, col(Message.id) > last_read,
+                self._in(col(Message.conversation_id), behind), col(Message.direction) == IN, col(Message.id) > last_read,
             ).group_by(col(Message.conversation_id))).all())
         # Who wrote each last reply: the newest outbound message, found backwards along
         # ix_message_conversation (system messages such as a transfer may come after it).
@@ -300,14 +315,14 @@ class InboxBase:
                 col(Message.conversation_id) == col(Conversation.id), col(Message.direction) == OUT,
             ).order_by(col(Message.id).desc()).limit(1).scalar_subquery()
             senders = dict(s.execute(select(col(Conversation.id), last_sender).where(
-                col(Conversation.id).in_(replied))).all())
+                self._in(col(Conversation.id), replied))).all())
         out = []
         for c in convs:
             ch = self._channel(c.channel_id, s)
             sender = senders.get(c.id)
             rs = reads.get(c.id)
             unread_count = counts.get(c.id, 0)
-            out.append(ConversationView(
+            out.append(view(
                 id=c.id, channel_id=c.channel_id, channel_kind=ch.kind, channel_label=self._label(ch),
                 customer_address=c.customer_address,
                 customer_display=address_display(self._rules(ch), c.customer_address),
@@ -319,7 +334,7 @@ class InboxBase:
                 last_activity_at=c.last_activity_at, last_message_preview=c.last_message_preview,
                 last_message_direction=c.last_message_direction, unread_count=unread_count,
                 last_message_sender_id=sender, last_message_sender_name=names.get(sender) if sender else None,
-                unread=unread_count > 0 or bool(rs and rs.marked_unread),
+                unread=unread_count > 0 or bool(rs and rs.marked_unread), **(extra or {}).get(c.id, {}),
             ))
         return out
 
@@ -328,11 +343,12 @@ class InboxBase:
             return []
         ids = [m.id for m in msgs]
         atts: dict[int, list[AttachmentView]] = {}
-        for a in s.execute(select(Attachment).where(col(Attachment.message_id).in_(ids)).order_by(col(Attachment.id))).scalars():
+        for a in s.execute(select(Attachment).where(self._in(col(Attachment.message_id), ids))
+                           .order_by(col(Attachment.id))).scalars():
             atts.setdefault(a.message_id, []).append(attachment_view(a))
         names = self._agent_names(s)
         open_convs = set(s.execute(select(col(Conversation.id)).where(
-            col(Conversation.id).in_({m.conversation_id for m in msgs}), col(Conversation.status) == "open")).scalars())
+            self._in(col(Conversation.id), {m.conversation_id for m in msgs}), col(Conversation.status) == "open")).scalars())
         return [message_view(m, atts.get(m.id, []), names, m.conversation_id in open_convs) for m in msgs]
 
     def _open_counts(self, s: Session, agent_ids: list[int] | None = None) -> dict[int, int]:

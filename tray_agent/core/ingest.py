@@ -6,7 +6,7 @@ The same provider message id twice stores one message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
@@ -56,58 +56,69 @@ class Ingest(InboxBase):
         raise AssertionError("unreachable")
 
     def receive_batch(self, channel_id: int, batch: Sequence[InboundMessage]) -> int:
-        """Store many text messages in one transaction: the webhook hot path (group commit
-        hands it every text-only message that arrived together), imports too. Returns the
-        number newly stored; provider ids already stored are skipped.
+        """Store many text messages in one transaction: imports, and the webhook hot path
+        through ``receive_batches``. Returns the number newly stored; provider ids already
+        stored are skipped.
 
         Set-based on purpose: one query finds the open conversations, bulk inserts with
         RETURNING create the missing ones, the messages and the events, and one
         executemany moves each conversation's summary. The FTS index is kept by triggers.
         """
-        ch = self._channel(channel_id)
-        rules = self._rules(ch)
+        return self.receive_batches({channel_id: batch})
+
+    def receive_batches(self, batches: Mapping[int, Sequence[InboundMessage]]) -> int:
+        """``receive_batch`` for several channels in ONE transaction (group commit hands it
+        every text-only message that arrived together, whatever its channel): the event
+        log's writers are serialised, so a commit per channel would queue on that lock."""
+        snaps = {cid: self._channel(cid) for cid, batch in batches.items() if batch}
         now = self.clock.now()
         with self._tx() as (s, out):
             events.serialize_writers(s)
-            known = set(s.execute(select(col(Message.provider_message_id)).where(
-                col(Message.channel_id) == channel_id,
-                col(Message.provider_message_id).in_({m.provider_message_id for m in batch}))).scalars())
-            fresh: list[tuple[str, InboundMessage]] = []
-            for m in batch:
-                if m.provider_message_id in known:
-                    continue
-                known.add(m.provider_message_id)
-                fresh.append((self._normalize_address(rules, m.customer_address), self._capped(ch, rules, m)))
-            if not fresh:
-                return 0
-            convs = self._open_conversations_for(s, ch, {a: m.customer_name for a, m in fresh}, now, out)
-            rows = []
-            for address, m in fresh:
-                at = min(m.sent_at, now) if m.sent_at else now
-                rows.append(dict(conversation_id=convs[address][0], channel_id=channel_id, direction=IN,
-                                 kind="text", text=m.text, provider_message_id=m.provider_message_id,
-                                 created_at=at, meta=m.meta or {}))
-            ids = self._insert_many(s, Message, rows)
-            summary: dict[int, dict[str, Any]] = {}
-            events_rows = []
-            for (address, m), row, mid in zip(fresh, rows, ids, strict=True):
-                cid, agent, queue = convs[address]
-                summary[cid] = dict(b_id=cid, at=row["created_at"], mid=mid, preview=preview(m.text),
-                                    name=m.customer_name)
-                events_rows.append(dict(type=events.MESSAGE_CREATED, conversation_id=cid, message_id=mid,
-                                        created_at=now, data={"direction": IN}, visible_agent_id=agent,
-                                        visible_queue_id=queue if agent is None else None))
-            t = Conversation.__table__  # type: ignore[attr-defined]  # set by the metaclass of table=True models
-            s.execute(update(t).where(t.c.id == bindparam("b_id")).values(
-                archived=False, last_activity_at=bindparam("at"), last_inbound_at=bindparam("at"),
-                last_message_id=bindparam("mid"), last_inbound_message_id=bindparam("mid"),
-                last_message_preview=bindparam("preview"), last_message_direction=IN,
-                customer_name=func.coalesce(bindparam("name"), t.c.customer_name),
-            ), list(summary.values()))
-            seqs = self._insert_many(s, Event, events_rows)
-            # Publish every event (webhooks come this way; plugins' inbox_event must see each).
-            out.extend(_logged(q, row) for q, row in zip(seqs, events_rows, strict=True))
-            return len(ids)
+            return sum(self._store_batch(s, out, ch, batches[cid], now) for cid, ch in snaps.items())
+
+    def _store_batch(self, s: Session, out: list[Event], ch: ChannelSnapshot, batch: Sequence[InboundMessage],
+                     now: datetime) -> int:
+        channel_id = ch.id
+        rules = self._rules(ch)
+        known = set(s.execute(select(col(Message.provider_message_id)).where(
+            col(Message.channel_id) == channel_id,
+            col(Message.provider_message_id).in_({m.provider_message_id for m in batch}))).scalars())
+        fresh: list[tuple[str, InboundMessage]] = []
+        for m in batch:
+            if m.provider_message_id in known:
+                continue
+            known.add(m.provider_message_id)
+            fresh.append((self._normalize_address(rules, m.customer_address), self._capped(ch, rules, m)))
+        if not fresh:
+            return 0
+        convs = self._open_conversations_for(s, ch, {a: m.customer_name for a, m in fresh}, now, out)
+        rows = []
+        for address, m in fresh:
+            at = min(m.sent_at, now) if m.sent_at else now
+            rows.append(dict(conversation_id=convs[address][0], channel_id=channel_id, direction=IN,
+                             kind="text", text=m.text, provider_message_id=m.provider_message_id,
+                             created_at=at, meta=m.meta or {}))
+        ids = self._insert_many(s, Message, rows)
+        summary: dict[int, dict[str, Any]] = {}
+        events_rows = []
+        for (address, m), row, mid in zip(fresh, rows, ids, strict=True):
+            cid, agent, queue = convs[address]
+            summary[cid] = dict(b_id=cid, at=row["created_at"], mid=mid, preview=preview(m.text),
+                                name=m.customer_name)
+            events_rows.append(dict(type=events.MESSAGE_CREATED, conversation_id=cid, message_id=mid,
+                                    created_at=now, data={"direction": IN}, visible_agent_id=agent,
+                                    visible_queue_id=queue if agent is None else None))
+        t = Conversation.__table__  # type: ignore[attr-defined]  # set by the metaclass of table=True models
+        s.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+            archived=False, last_activity_at=bindparam("at"), last_inbound_at=bindparam("at"),
+            last_message_id=bindparam("mid"), last_inbound_message_id=bindparam("mid"),
+            last_message_preview=bindparam("preview"), last_message_direction=IN,
+            customer_name=func.coalesce(bindparam("name"), t.c.customer_name),
+        ), list(summary.values()))
+        seqs = self._insert_many(s, Event, events_rows)
+        # Publish every event (webhooks come this way; plugins' inbox_event must see each).
+        out.extend(_logged(q, row) for q, row in zip(seqs, events_rows, strict=True))
+        return len(ids)
 
     def _insert_many(self, s: Session, model: type, rows: list[dict[str, Any]]) -> list[int]:
         """Insert rows, returning their primary keys in row order.

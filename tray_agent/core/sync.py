@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
+from sqlalchemy import ARRAY, BigInteger, Select, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -53,16 +53,16 @@ class Sync(InboxBase):
             seq = s.execute(select(func.max(Event.seq))).scalar() or 0
             me = self._agent(s, agent_id)
             queues = self._my_queues(s, agent_id)
-            q = select(Conversation).where(col(Conversation.id) > after)
+            # Plain rows, not ORM instances: a page is read once and turned into views.
+            q = select(*_columns(Conversation)).where(col(Conversation.id) > after)
             if me.role != "admin":
                 q = q.where(self._visible(agent_id, queues))
-            convs = list(s.execute(q.order_by(col(Conversation.id)).limit(limit + 1)).scalars())
+            convs: list[Any] = list(s.execute(q.order_by(col(Conversation.id)).limit(limit + 1)).all())
             more = len(convs) > limit
             convs = convs[:limit]
             recent = self._recent_messages(s, [c.id for c in convs], messages)
-            page = [SyncConversation(**v.model_dump(), messages=recent.get(v.id, ([], False))[0],
-                                     more_messages=recent.get(v.id, ([], False))[1])
-                    for v in self._conversation_views(s, agent_id, convs)]
+            page = self._conversation_views(s, agent_id, convs, view=SyncConversation, extra={
+                cid: {"messages": ms, "more_messages": more_messages} for cid, (ms, more_messages) in recent.items()})
             me_view = self._agent_view(me)
         return Snapshot(seq=seq, me=me_view, my_queue_ids=queues, agents=self.list_agents(),  # type: ignore[attr-defined]  # Admin's: both mixed into Inbox
                         queues=self.list_queues(), channels=self.list_channels(),  # type: ignore[attr-defined]  # (as above)
@@ -71,17 +71,29 @@ class Sync(InboxBase):
     def _recent_messages(self, s: Session, conv_ids: list[int], n: int) -> dict[int, tuple[list[MessageView], bool]]:
         if not conv_ids or n == 0:
             return {}
-        # One windowed query for the page instead of one query per conversation.
-        rank = func.row_number().over(partition_by=col(Message.conversation_id),
-                                      order_by=col(Message.id).desc()).label("rank")
-        ranked = select(col(Message.id), rank).where(col(Message.conversation_id).in_(conv_ids)).subquery()
-        rows = list(s.execute(select(Message).join(ranked, ranked.c.id == col(Message.id))
-                              .where(ranked.c.rank <= n + 1).order_by(col(Message.id))).scalars())
-        by_conv: dict[int, list[Message]] = {}
+        rows: list[Any] = list(s.execute(self._newest_messages(conv_ids, n + 1)).all())
+        by_conv: dict[int, list[Any]] = {}
         for m in rows:
             by_conv.setdefault(m.conversation_id, []).append(m)
         views = {v.id: v for v in self._message_views(s, rows)}
         return {cid: ([views[m.id] for m in ms[-n:]], len(ms) > n) for cid, ms in by_conv.items()}
+
+    def _newest_messages(self, conv_ids: list[int], n: int) -> Select[Any]:
+        """The newest ``n`` messages of each conversation, in id order: one query for the page
+        instead of one per conversation."""
+        if self.db.is_sqlite:
+            rank = func.row_number().over(partition_by=col(Message.conversation_id),
+                                          order_by=col(Message.id).desc()).label("rank")
+            ranked = select(col(Message.id), rank).where(col(Message.conversation_id).in_(conv_ids)).subquery()
+            return select(*_columns(Message)).join(ranked, ranked.c.id == col(Message.id)).where(
+                ranked.c.rank <= n).order_by(col(Message.id))
+        # PostgreSQL: n steps back along ix_message_conversation per conversation (LATERAL),
+        # rather than ranking every message of the page's conversations, however long.
+        page = func.unnest(bindparam(None, conv_ids, type_=ARRAY(BigInteger))).table_valued("cid").render_derived(
+            name="page")
+        newest = select(*_columns(Message)).where(col(Message.conversation_id) == page.c.cid).order_by(
+            col(Message.id).desc()).limit(n).lateral("newest")
+        return select(newest).select_from(page).join(newest, true()).order_by(newest.c.id)
 
     def event_bounds(self) -> tuple[int, int]:
         """The oldest and newest sequence numbers the log holds (0, 0 when empty)."""
@@ -123,6 +135,11 @@ class Sync(InboxBase):
             rows = list(s.execute(select(Event).where(col(Event.seq) > after, col(Event.seq) <= end)
                                   .order_by(col(Event.seq)).limit(limit)).scalars())
             return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
+
+
+def _columns(model: type) -> list[Any]:
+    """A table's columns, to read rows whose fields are named as the model's attributes."""
+    return list(model.__table__.columns)  # type: ignore[attr-defined]  # set by the metaclass of table=True models
 
 
 def for_agent(rows: list[Event], agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:

@@ -11,7 +11,7 @@ import random
 import time
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -49,7 +49,6 @@ class _Context:
     runtime: "Runtime"
     channel_id: int
     channel_name: str
-    _group: GroupCommit | None = field(default=None, repr=False)
 
     @property
     def public_base_url(self) -> str:
@@ -62,9 +61,7 @@ class _Context:
         return self.runtime.app.inbox.receive_batch(self.channel_id, messages)
 
     async def store(self, messages: Sequence[InboundMessage]) -> list[BaseException | None]:
-        if self._group is None:
-            self._group = GroupCommit(self.receive, self.receive_batch)
-        return await self._group.store(messages)
+        return await self.runtime.group.store(self.channel_id, messages)
 
     def update_status(self, update: StatusUpdate) -> None:
         self.runtime.app.inbox.update_status(self.channel_id, update)
@@ -95,6 +92,8 @@ class Runtime:
         self.leases: Leases = leases if leases is not None else Solo()
         self.public_base_url = public_base_url.rstrip("/")
         self.adapters: dict[int, ChannelAdapter] = {}
+        #: One group commit for every channel's inbound messages (see group_commit.py).
+        self.group = GroupCommit(app.inbox.receive, app.inbox.receive_batches)
         self.routes: dict[int, list[WebhookRoute]] = {}
         self.supervisor = Supervisor(app.tasks)
         self.watch: ChangeWatch | None = None

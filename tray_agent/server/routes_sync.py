@@ -58,13 +58,16 @@ def me(caller: CallerDep, inbox: InboxDep) -> AgentView:
 @router.get("/snapshot")
 def snapshot(caller: CallerDep, inbox: InboxDep, accounts: AccountsDep,
              after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-             messages: Annotated[int, Query(ge=0, le=200)] = 20) -> dict[str, Any]:
+             messages: Annotated[int, Query(ge=0, le=200)] = 20) -> Response:
     """A page of what this agent may see, with the ``cursor`` it is consistent with. Follow
     the events from the first page's cursor; later pages (``after=next_after``) are as new or
     newer, and applying events to them as upserts is harmless."""
     snap = inbox.snapshot(caller.agent_id, after=after, limit=limit, messages=messages)
     epoch = accounts.epoch()
-    return {"cursor": format_cursor(epoch, snap.seq), "epoch": epoch, **snap.model_dump(mode="json")}
+    # The page serialised by pydantic in one pass (a thousand conversations: several times
+    # faster than a dict through json.dumps), with the cursor and epoch put in front.
+    head = json.dumps({"cursor": format_cursor(epoch, snap.seq), "epoch": epoch})
+    return Response(head[:-1] + "," + snap.model_dump_json()[1:], media_type="application/json")
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
@@ -140,6 +143,9 @@ async def _long_poll(app: AppDep, tail: LogTail, agent_id: int, after: int, wait
                 got, upto = item
     finally:
         await follower.aclose()
+    if not got:
+        # A stream wakes only for events this agent may see: move past the others now.
+        got, upto = await run_in_threadpool(app.inbox.events_for, agent_id, upto, stream.BATCH)
     return got, upto
 
 
@@ -151,8 +157,12 @@ async def _sse(app: AppDep, tail: LogTail, agent_id: int, epoch: str, after: int
             yield ": keep-alive\n\n"
             continue
         batch, upto = item
-        chunks = [f"id: {format_cursor(epoch, e.seq)}\nevent: {e.type}\ndata: {json.dumps(_wire(epoch, e))}\n\n"
-                  for e in batch]
+        chunks = []
+        for e in batch:
+            cursor = format_cursor(epoch, e.seq)
+            # _wire's JSON, serialised by pydantic in one pass (this runs per event per stream).
+            data = '{"cursor":' + json.dumps(cursor) + "," + e.model_dump_json()[1:]
+            chunks.append(f"id: {cursor}\nevent: {e.type}\ndata: {data}\n\n")
         if not batch or batch[-1].seq != upto:
             # Moved past events this agent may not see: a data-less id moves Last-Event-ID.
             chunks.append(f"id: {format_cursor(epoch, upto)}\n\n")

@@ -31,38 +31,52 @@ async def follow(inbox: Inbox, tail: LogTail, agent_id: int, after: int, *, stop
     it only moved past events this agent may not see — and None when a keep-alive is due.
     Ends when ``allowed()`` turns false (the device was revoked), checked with presence."""
     tail.start()
+    reader = tail.reader(agent_id)
+    # One waiter on ``stopping`` for the whole stream, rather than one per wake-up.
+    stop_waiter = asyncio.ensure_future(stopping.wait())
+    stop_waiter.add_done_callback(lambda _: reader.ready.set())
+    loop = asyncio.get_running_loop()
     touched = 0.0
     quiet_since = time.monotonic()
     admin = False
     queues: set[int] = set()
-    while not stopping.is_set():
-        if time.monotonic() - touched >= TOUCH_EVERY:
-            if not await run_in_threadpool(allowed):
-                return
-            await run_in_threadpool(inbox.touch_agent, agent_id)
-            admin, queues = await run_in_threadpool(inbox.agent_scope, agent_id)
-            touched = time.monotonic()
-        got = tail.after(after, BATCH)
-        if got is None:  # further behind than the tail keeps: read the database
-            batch, upto = await run_in_threadpool(inbox.events_for, agent_id, after, BATCH)
-        else:
-            rows, upto = got
-            if any(r.type == events.AGENT_UPDATED and (r.data or {}).get("change") == "queue" for r in rows):
+    try:
+        while not stopping.is_set():
+            reader.ready.clear()  # before reading: an event read meanwhile sets it again
+            if time.monotonic() - touched >= TOUCH_EVERY:
+                if not await run_in_threadpool(allowed):
+                    return
+                await run_in_threadpool(inbox.touch_agent, agent_id)
                 admin, queues = await run_in_threadpool(inbox.agent_scope, agent_id)
-            batch = for_agent(rows, agent_id, admin, queues)
-        if upto != after:
-            after = upto
-            yield batch, upto
-            quiet_since = time.monotonic()
-            continue
-        # Wake for the next event, the next keep-alive or the next presence (revocation) check.
-        timeout = max(0.05, min(keepalive - (time.monotonic() - quiet_since), TOUCH_EVERY - (time.monotonic() - touched)))
-        waits = {asyncio.ensure_future(tail.wait_past(after, timeout)), asyncio.ensure_future(stopping.wait())}
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-        if time.monotonic() - quiet_since >= keepalive:
-            quiet_since = time.monotonic()
-            yield None
+                reader.scope(admin, queues)
+                touched = time.monotonic()
+            got = tail.after(after, BATCH)
+            if got is None:  # further behind than the tail keeps: read the database
+                batch, upto = await run_in_threadpool(inbox.events_for, agent_id, after, BATCH)
+            else:
+                rows, upto = got
+                if any(r.type == events.AGENT_UPDATED and (r.data or {}).get("change") == "queue" for r in rows):
+                    admin, queues = await run_in_threadpool(inbox.agent_scope, agent_id)
+                    reader.scope(admin, queues)
+                batch = for_agent(rows, agent_id, admin, queues)
+            if upto != after:
+                after = upto
+                yield batch, upto
+                quiet_since = time.monotonic()
+                continue
+            # Sleep until the tail reads an event this agent may see, the next keep-alive or
+            # the next presence (revocation) check; events it may not see move the cursor
+            # when it next wakes.
+            timeout = max(0.05, min(keepalive - (time.monotonic() - quiet_since),
+                                    TOUCH_EVERY - (time.monotonic() - touched)))
+            timer = loop.call_later(timeout, reader.ready.set)
+            try:
+                await reader.ready.wait()
+            finally:
+                timer.cancel()
+            if time.monotonic() - quiet_since >= keepalive:
+                quiet_since = time.monotonic()
+                yield None
+    finally:
+        reader.close()
+        stop_waiter.cancel()

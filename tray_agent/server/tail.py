@@ -1,8 +1,9 @@
 """One reader of the event log per replica: woken by commits (this replica's EventBus, other
-replicas' NOTIFY) or by its periodic re-read, it reads the new events once and wakes every
-stream, which filters them for its agent in memory. A thousand connected desktops cost one
-query per wake-up, not a thousand. A stream behind the window kept in memory reads the
-database itself until it has caught up.
+replicas' NOTIFY) or by its periodic re-read, it reads the new events once and wakes the
+streams that may see one of them (by agent and queue), each of which filters them for its
+agent in memory. A thousand connected desktops cost one query per wake-up, not a thousand,
+and a message wakes its queue's members, not every stream. A stream behind the window kept
+in memory reads the database itself until it has caught up.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from tray_agent.core import events
 from tray_agent.core.models import Event
 from tray_agent.core.service import Inbox
 
@@ -23,6 +25,26 @@ KEEP = 20_000
 READ = 5_000
 
 Subscribe = Callable[[Callable[[int], None]], Callable[[], None]]
+
+
+class Reader:
+    """One stream's interest in the log: woken (``ready`` set) when an event it may see is
+    read, or anything that can change what it sees. A superset of what ``for_agent`` lets
+    through: a needless wake-up costs a filter, a missing one a delay."""
+
+    def __init__(self, tail: "LogTail", agent_id: int) -> None:
+        self.tail = tail
+        self.agent_id = agent_id
+        self.admin = False
+        self.queues: frozenset[int] = frozenset()
+        self.ready = asyncio.Event()
+
+    def scope(self, admin: bool, queues: set[int]) -> None:
+        """What this agent sees now (re-read by the stream), for the tail's index."""
+        self.tail._index(self, admin, frozenset(queues))
+
+    def close(self) -> None:
+        self.tail._drop(self)
 
 
 class LogTail:
@@ -40,6 +62,10 @@ class LogTail:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribes: list[Callable[[], None]] = []
+        self._readers: set[Reader] = set()
+        self._by_agent: dict[int, set[Reader]] = {}
+        self._by_queue: dict[int, set[Reader]] = {}
+        self._admins: set[Reader] = set()
 
     def start(self) -> None:
         """Start reading in the running loop (once; later calls are no-ops)."""
@@ -93,13 +119,57 @@ class LogTail:
                     del self._rows[:-KEEP], self._seqs[:-KEEP]
             self.end = upto
             if moved:
-                self._notify()
+                self._notify(rows)
             if len(rows) < READ:
                 return
 
-    def _notify(self) -> None:
+    def _notify(self, rows: list[Event] | None = None) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        for reader in self._readers if rows is None else self._concerned(rows):
+            reader.ready.set()
+
+    def _concerned(self, rows: list[Event]) -> set[Reader]:
+        """The readers that may see one of ``rows``: its owner, its queue's members, whoever
+        did it, the admins; everyone for an event that is everyone's or changes who sees
+        what (a claim or transfer names the previous owner, a queue's members changed)."""
+        out = set(self._admins)
+        by_agent, by_queue = self._by_agent, self._by_queue
+        for e in rows:
+            data = e.data or {}
+            if ((e.visible_agent_id is None and e.visible_queue_id is None) or "prev_agent_id" in data
+                    or e.type in (events.AGENT_UPDATED, events.CONVERSATION_TRANSFERRED)):
+                return set(self._readers)
+            for key in (e.visible_agent_id, e.agent_id):
+                if key is not None and key in by_agent:
+                    out |= by_agent[key]
+            if e.visible_queue_id is not None and e.visible_queue_id in by_queue:
+                out |= by_queue[e.visible_queue_id]
+        return out
+
+    # -- readers -------------------------------------------------------------------
+
+    def reader(self, agent_id: int) -> Reader:
+        """A stream's registration (``close()`` it when the stream ends)."""
+        r = Reader(self, agent_id)
+        self._readers.add(r)
+        self._by_agent.setdefault(agent_id, set()).add(r)
+        return r
+
+    def _index(self, r: Reader, admin: bool, queues: frozenset[int]) -> None:
+        for q in r.queues - queues:
+            self._by_queue[q].discard(r)
+        for q in queues - r.queues:
+            self._by_queue.setdefault(q, set()).add(r)
+        r.admin, r.queues = admin, queues
+        (self._admins.add if admin else self._admins.discard)(r)
+
+    def _drop(self, r: Reader) -> None:
+        self._readers.discard(r)
+        self._admins.discard(r)
+        self._by_agent.get(r.agent_id, set()).discard(r)
+        for q in r.queues:
+            self._by_queue[q].discard(r)
 
     async def wait_past(self, seq: int, timeout: float) -> None:
         """Return once the log is read beyond ``seq`` (or ``timeout`` passes)."""
