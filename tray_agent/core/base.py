@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import ARRAY, BigInteger, ColumnElement, and_, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -277,9 +277,18 @@ class InboxBase:
     def _agent_names(self, s: Session) -> dict[int, str]:
         return {a.id: a.name for a in s.execute(select(col(Agent.id), col(Agent.name))).all()}
 
-    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation], *,
-                            view: type[V] = ConversationView,  # type: ignore[assignment]  # the default is V's bound
+    @overload
+    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation]) -> list[ConversationView]:
+        ...
+
+    @overload
+    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation], *, view: type[V],
                             extra: Mapping[int, dict[str, Any]] | None = None) -> list[V]:
+        ...
+
+    def _conversation_views(self, s: Session, agent_id: int, convs: Sequence[Conversation], *,
+                            view: type[Any] = ConversationView,
+                            extra: Mapping[int, dict[str, Any]] | None = None) -> list[Any]:
         """Views of ``convs`` (ORM rows or plain rows with the same fields) for ``agent_id``;
         ``view`` may be a subclass whose further fields ``extra`` gives per conversation id."""
         if not convs:

@@ -17,7 +17,7 @@ from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
 from tray_agent.core.models import Message
 from tray_agent.core.service import Inbox
-from tray_agent.core.views import AgentView, AttachmentView, ConversationView, MessageView
+from tray_agent.core.views import AgentView, AttachmentView, ConversationView, MessageView, TransferView
 from tray_agent.team.link import Link, LinkState, Refused, Unreachable
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,11 @@ class TeamInbox(Inbox):
                 "cursor": state.cursor or None}
 
     def _link_changed(self, _state: LinkState) -> None:
-        self._announce()
+        self._announce_connection()
         if _state.state == "online":
             self.wake_sender()
 
-    def _announce(self) -> None:
+    def _announce_connection(self) -> None:
         """A ``connection.updated`` local event: the window's banner, the tray."""
         try:
             self.note_connection(self.connection())
@@ -82,7 +82,7 @@ class TeamInbox(Inbox):
             raise InvalidInput("Write a reply first.")
         key = new_key("reply")
         _, echo = self.queue_action(agent_id, conversation_id, "reply", {"text": text}, key, echo_text=text)
-        self._announce()
+        self._announce_connection()
         self.wake_sender()
         with self.db.read() as s:
             return self._message_views(s, [s.get(Message, echo.id)])[0]  # type: ignore[union-attr,list-item]
@@ -97,10 +97,12 @@ class TeamInbox(Inbox):
         return self._upstream(agent_id, conversation_id, "claim")
 
     def transfer(self, agent_id: int, conversation_id: int, *, to_agent_id: int | None = None,
-                 to_queue_id: int | None = None, note: str = "") -> ConversationView:
+                 to_queue_id: int | None = None, note: str = "") -> TransferView:
         body = {"note": note, **({"to_agent_id": to_agent_id} if to_agent_id is not None else {}),
                 **({"to_queue_id": to_queue_id} if to_queue_id is not None else {})}
-        return self._upstream(agent_id, conversation_id, "transfer", body)
+        view = self._upstream(agent_id, conversation_id, "transfer", body, answer=TransferView)
+        assert isinstance(view, TransferView)
+        return view
 
     def close(self, agent_id: int, conversation_id: int) -> ConversationView:
         return self._upstream(agent_id, conversation_id, "close")
@@ -122,7 +124,8 @@ class TeamInbox(Inbox):
         raise Conflict("A reply the team server refused is not sent again; write it anew if it still applies.")
 
     def _upstream(self, agent_id: int, conversation_id: int, action: str,
-                  body: dict[str, Any] | None = None) -> ConversationView:
+                  body: dict[str, Any] | None = None, *,
+                  answer: type[ConversationView] = ConversationView) -> ConversationView:
         """Wait for the server's answer: its refusal is ours (same status, code, message)."""
         self.get_conversation(agent_id, conversation_id)  # 404 as locally, before the network
         try:
@@ -136,9 +139,10 @@ class TeamInbox(Inbox):
                 self.mirror_remove([conversation_id], "not_found")
             raise
         self.mirror_conversations([view], me=agent_id)
-        return ConversationView.model_validate(view)
+        return answer.model_validate(view)
 
-    def attachment_file(self, agent_id: int, attachment_id: int) -> tuple[AttachmentView, Path]:
+    def attachment_file(self, agent_id: int, attachment_id: int,
+                        conversation_id: int | None = None) -> tuple[AttachmentView, Path]:
         """A file of the cache: fetched from the server on first use, then kept under the
         same retention as the server's (the sweep deletes it when it expires)."""
         view, cid, present = self.attachment_state(agent_id, attachment_id)
@@ -146,7 +150,7 @@ class TeamInbox(Inbox):
             data, mime = self.link.download(f"/sync/v1/conversations/{cid}/files/{attachment_id}")
             staged = self.files.stage_bytes(data, view.file_name, mime or view.mime_type, max(view.size, len(data)) + 1)
             self.attach_fetched(attachment_id, self.files.adopt(staged))
-        return super().attachment_file(agent_id, attachment_id)
+        return super().attachment_file(agent_id, attachment_id, conversation_id)
 
     def set_status(self, agent_id: int, status: str) -> AgentView:
         """My presence, upstream (``PUT /sync/v1/me/status``), with an idempotency key."""
@@ -180,7 +184,7 @@ class TeamInbox(Inbox):
             self.action_done(item.id, me or 0, answer if item.action == "reply" else None)
             sent = True
         if sent:
-            self._announce()
+            self._announce_connection()
         return None
 
 
