@@ -97,6 +97,7 @@ class Shell:
                        "last_fragment": d.launcher.last_fragment},
             "notifications": list(d.engine.recent),
             "ready_seconds": d.ready_seconds,
+            "threads": sorted(t.name for t in threading.enumerate()),  # what the footprint tests bound
         }
 
 
