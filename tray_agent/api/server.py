@@ -182,7 +182,8 @@ class ApiServer:
         self.host, self.port = host, port
         self.url = f"http://{self.host}:{self.port}"
         self.server = _Server(uvicorn.Config(self.api, host=self.host, port=self.port, log_level="warning",
-                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5),
+                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5,
+                                             ws="none"),  # no WebSocket route: its stack stays unloaded
                               state.stopping)
 
     @property
