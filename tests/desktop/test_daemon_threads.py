@@ -75,7 +75,10 @@ def _round(d: Daemon, admin_url: str, messages: int, clients: int, offset: int) 
             n = offset + i
             who = f"+1415{5550000 + n % 97:07d}"[:12]
             admin.customer_sends("sms" if n % 2 else "whatsapp", who, f"Order question {n}")
-            with httpx.Client(base_url=d.url, headers=headers, timeout=60) as api:
+            # A connection per request: reusing one races uvicorn's keep-alive timeout on
+            # a loaded machine ("Server disconnected without sending a response").
+            with httpx.Client(base_url=d.url, headers=headers, timeout=60,
+                              limits=httpx.Limits(max_keepalive_connections=0)) as api:
                 conv = api.get("/api/inbox", params={"limit": 5}).json()["items"][0]
                 api.get(f"/api/conversations/{conv['id']}").raise_for_status()
                 api.post(f"/api/conversations/{conv['id']}/messages", json={"text": f"Thanks {n}"}).raise_for_status()
