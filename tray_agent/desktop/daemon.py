@@ -291,6 +291,9 @@ def _hand_over(app: "App") -> int:
 def run(app: "App") -> None:
     """Start the daemon, or hand over to the one already running. Exits non-zero on failure."""
     logs.configure_app(app)
+    from tray_agent.desktop.memory import limit_arenas
+
+    limit_arenas()  # before the daemon's threads start allocating
     lock = instance.acquire(app.paths.runtime)
     if lock is None:
         code = _hand_over(app)
