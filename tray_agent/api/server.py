@@ -13,6 +13,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -38,6 +39,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PUBLIC_PREFIXES = security.PUBLIC_PREFIXES
+#: Threads that run the API's blocking work (FastAPI's sync routes, ``run_in_threadpool``):
+#: anyio's pool, 40 by default, grew with every concurrent request and held a stack each.
+#: A local API has one user; SQLite serialises the writes anyway.
+API_THREADS = 6
+#: The event loop's executor (``asyncio.to_thread``: the runtime's store calls and sends).
+BACKGROUND_THREADS = 4
+
+
+def bound_threads() -> None:
+    """Cap the running loop's worker threads (call in the loop, before any ``to_thread``).
+    Both pools reuse their threads; anyio's end after 10 s idle."""
+    import anyio.to_thread
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="background"))
 
 
 def create_api(state: ApiState) -> FastAPI:
@@ -165,7 +182,8 @@ class ApiServer:
         self.host, self.port = host, port
         self.url = f"http://{self.host}:{self.port}"
         self.server = _Server(uvicorn.Config(self.api, host=self.host, port=self.port, log_level="warning",
-                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5),
+                                             lifespan="on", access_log=False, timeout_graceful_shutdown=5,
+                                             ws="none"),  # no WebSocket route: its stack stays unloaded
                               state.stopping)
 
     @property

@@ -285,6 +285,12 @@ def start_daemon(c: Ctx) -> None:
         click.echo("The desktop shell is not available; running headless.", err=True)
         click.get_current_context().invoke(serve_cmd)
         return
+    from tray_agent.config import load
+    from tray_agent.core.migrate_process import migrate_in_child
+    from tray_agent.paths import resolve
+
+    paths = resolve(c.home).ensure()
+    migrate_in_child(load(paths).database_url(paths))  # the daemon then never imports alembic
     run(c.app)
 
 

@@ -101,6 +101,7 @@ class Shell:
                        "last_fragment": d.launcher.last_fragment},
             "notifications": list(d.engine.recent),
             "ready_seconds": d.ready_seconds,
+            "threads": sorted(t.name for t in threading.enumerate()),  # what the footprint tests bound
         }
 
 
@@ -303,6 +304,9 @@ def _hand_over(app: "App") -> int:
 def run(app: "App") -> None:
     """Start the daemon, or hand over to the one already running. Exits non-zero on failure."""
     logs.configure_app(app)
+    from tray_agent.desktop.memory import limit_arenas
+
+    limit_arenas()  # before the daemon's threads start allocating
     lock = instance.acquire(app.paths.runtime)
     if lock is None:
         code = _hand_over(app)

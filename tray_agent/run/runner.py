@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tray_agent.api import security
 from tray_agent.api.deps import ApiState, Desktop
-from tray_agent.api.server import ApiServer, bind_address, create_api
+from tray_agent.api.server import ApiServer, bind_address, bound_threads, create_api
 from tray_agent.app import App
 from tray_agent.run import channel_setup
 from tray_agent.run.runtime import Runtime
@@ -69,6 +69,7 @@ class Runner:
 
     async def serve(self) -> None:
         """Start everything, serve until asked to stop, then stop everything."""
+        bound_threads()
         try:
             await self.start()
             await self.server.serve()
