@@ -135,12 +135,17 @@ def test_auto_closure_is_set_where_the_rules_allow_it_and_refused_where_not(
     team(console)
     wa = ["channel", "add", "whatsapp", "--name", "Shop WhatsApp", "--address", "+14155550101",
           "--set", "phone_number_id=1234567890", "--no-prompt"]
-    for key in ("access_token", "app_secret", "verify_token"):
+    for key in ("access_token", "app_secret"):
         wa += ["--from-env", key]
+    # A credential not named whose variable is set is read from it, not asked for.
+    monkeypatch.setenv("TRAY_AGENT_SECRET_SHOP_WHATSAPP_VERIFY_TOKEN", "verify-me-please")
     one_line_refusal(console(*wa, "--auto-close-hours", "2", ok=False), "its own rule")
     added = json.loads(console(*wa, "--json").stdout)
-    assert {c["name"]: (c["source"], c["env"]) for c in added["credentials"]}["access_token"] == (
-        "missing", "TRAY_AGENT_SECRET_SHOP_WHATSAPP_ACCESS_TOKEN")
+    sources = {c["name"]: (c["source"], c["env"]) for c in added["credentials"]}
+    assert sources["access_token"] == ("missing", "TRAY_AGENT_SECRET_SHOP_WHATSAPP_ACCESS_TOKEN")
+    assert sources["verify_token"] == ("environment", "TRAY_AGENT_SECRET_SHOP_WHATSAPP_VERIFY_TOKEN")
+    audited = json.loads(console("audit", "--action", "channel.added", "--json").stdout)[0]["detail"]["credentials"]
+    assert audited == {"access_token": "environment", "app_secret": "environment", "verify_token": "environment"}
     one_line_refusal(console("channel", "set", str(added["id"]), "--auto-close-hours", "3", ok=False), "its own rule")
     assert ring.store == {}  # nothing was asked for, nothing stored
     monkeypatch.setenv("TRAY_AGENT_SECRET_SHOP_WHATSAPP_ACCESS_TOKEN", "EAAG-from-the-unit-file")
