@@ -195,6 +195,11 @@ def test_list_disable_route_and_bad_input(console: Run, ring: MemoryKeyring) -> 
         ("channel", "add", "sms", "--name", "Shop SMS", "--address", "+14155550100", "--from-env", "auth_token"):
             "exists already",
         ("channel", "add", "sms", "--name", "Quiet", "--address", "+14155550102", "--no-prompt"): "needs auth_token",
+        # Refused before the credential is asked for.
+        ("channel", "add", "sms", "--name", "Late", "--address", "+14155550104", "--credential", "auth_token",
+         "--auto-close-hours", "soon"): "hours",
+        ("channel", "add", "sms", "--name", "Odd", "--address", "+14155550105", "--credential", "auth_token",
+         "--set", "poll"): "NAME=VALUE",
         ("channel", "add", "sms", "--name", "Both", "--address", "+14155550103", "--route-queue", str(sales),
          "--route-agent", str(admin)): "not both",
     }

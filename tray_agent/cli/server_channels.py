@@ -79,9 +79,12 @@ def channel_add(sc: ServerCtx, kind: str, name: str, address: str, settings: tup
 
     if route_queue is not None and route_agent is not None:
         raise InvalidInput("Route new conversations to a queue or to an agent, not both.")
+    # What can be refused is checked before a credential is asked for.
+    values = _pairs(settings, "--set")
+    hours = _hours(auto_close_hours) if auto_close_hours is not None else None
     ctype = sc.app.inbox.channel_types.get(kind)
     # An unknown kind: nothing is asked for, Administration says which kinds there are.
-    given = _given(name, prompted, from_env, ctype) if ctype is not None else {}
+    given = _given(prompted, from_env, ctype) if ctype is not None else {}
     for key, description in (ctype.secrets.items() if ctype else ()):
         if key in given or key in ctype.optional_secrets:
             continue
@@ -89,8 +92,7 @@ def channel_add(sc: ServerCtx, kind: str, name: str, address: str, settings: tup
             given[key] = CredentialInput(source="environment")
         elif not no_prompt:
             given[key] = CredentialInput(source="keyring", value=_ask(key, description))
-    hours = _hours(auto_close_hours) if auto_close_hours is not None else None
-    ch = sc.admin.add_channel(sc.actor, kind, name, address, _pairs(settings, "--set"), given,
+    ch = sc.admin.add_channel(sc.actor, kind, name, address, values, given,
                               route_agent_id=route_agent, route_queue_id=route_queue, auto_close_seconds=hours)
     emit(ch, as_json, f"Added: {_line(sc, ch)}")
 
@@ -123,7 +125,7 @@ def channel_set(sc: ServerCtx, channel_id: int, enabled: bool | None, route_queu
     if auto_close_hours is not None:
         off = auto_close_hours.strip().lower() in ("off", "never", "none")
         changes["auto_close_seconds"] = None if off else _hours(auto_close_hours)
-    given = _given(ch.name, prompted, from_env, sc.app.inbox.channel_types.get(ch.kind))
+    given = _given(prompted, from_env, sc.app.inbox.channel_types.get(ch.kind))
     view = sc.admin.update_channel(sc.actor, channel_id, changes, given)
     emit(view, as_json, f"Changed: {_line(sc, view)}")
 
@@ -131,7 +133,7 @@ def channel_set(sc: ServerCtx, channel_id: int, enabled: bool | None, route_queu
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _given(channel: str, prompted: tuple[str, ...], from_env: tuple[str, ...], ctype: Any) -> dict[str, Any]:
+def _given(prompted: tuple[str, ...], from_env: tuple[str, ...], ctype: Any) -> dict[str, Any]:
     """The credentials named on the command line: asked for (hidden) or read from the environment.
     Unknown names are refused (by ``Administration``) before anything is asked."""
     from tray_agent.server.administration import CredentialInput
