@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import keyring
 import pytest
 
 from tray_agent.api.thread import ServerThread
@@ -14,7 +13,7 @@ from tray_agent.core.clock import FrozenClock
 from tray_agent.sandbox import Sandbox
 from tray_agent.sandbox.client import SandboxAdmin
 from tray_agent.credentials import env_name
-from tests.channels.keyring_memory import MemoryKeyring
+from tests.channels.keyring_memory import MemoryKeyring, installed
 from tests.channels.live import Live, add_channels, channel_secrets
 
 
@@ -28,13 +27,8 @@ def sandbox(sandbox: Sandbox, clock: FrozenClock) -> Sandbox:
 
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
-    before = keyring.get_keyring()
-    kr = MemoryKeyring()
-    keyring.set_keyring(kr)
-    try:
+    with installed() as kr:
         yield kr
-    finally:
-        keyring.set_keyring(before)
 
 
 @pytest.fixture
