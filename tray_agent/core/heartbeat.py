@@ -22,6 +22,7 @@ class Heartbeat(InboxBase):
         """Set the agent's own status: available, away or busy (do-not-disturb)."""
         check_status(status)
         with self._tx() as (s, out):
+            events.serialize_writers(s)  # before the agent's row (see device_seen)
             a = self._agent(s, agent_id)
             a.status = status
             self._announce(s, out, a)
@@ -32,7 +33,8 @@ class Heartbeat(InboxBase):
         the last write is older than ``HEARTBEAT_EVERY``. An agent coming back online is
         announced. Returns whether anything was written."""
         now = self.clock.now()
-        with self._tx() as (s, out):
+        # The device's and agent's rows alone, with no event: no writer lock on every heartbeat.
+        with self.db.write() as s:
             wrote = s.execute(update(Device).where(  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
                 col(Device.id) == device_id,
                 or_(col(Device.last_seen_at).is_(None), col(Device.last_seen_at) <= now - HEARTBEAT_EVERY),
@@ -45,10 +47,16 @@ class Heartbeat(InboxBase):
             came_back = presence_of(a.status, a.last_seen_at, now) == OFFLINE
             if a.last_seen_at is None or a.last_seen_at < now:
                 a.last_seen_at = now
+            news = came_back or presence_of(a.status, a.last_seen_at, now) != a.presence_announced
+        if news:
             # Back after a silence the sweep has not announced yet: still news (waiting
             # conversations may go to them now).
-            self._announce(s, out, a, came_back=came_back)
-            return True
+            with self._tx() as (s, out):
+                events.serialize_writers(s)  # before the agent's row: the order every writer keeps
+                a = s.get(Agent, agent_id)
+                if a is not None:
+                    self._announce(s, out, a, came_back=came_back)
+        return True
 
     def mark_absent(self) -> int:
         """The sweep: agents announced present whose devices all fell silent are announced
@@ -61,6 +69,7 @@ class Heartbeat(InboxBase):
         changed = 0
         for agent_id in ids:
             with self._tx() as (s, out):
+                events.serialize_writers(s)  # before the agent's row (see device_seen)
                 a = s.get(Agent, agent_id)
                 if a is not None and self._announce(s, out, a):
                     changed += 1
