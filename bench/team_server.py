@@ -269,7 +269,9 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
             stray += 1
     ack_ms = [(r[3] - r[2]) * 1000 for r in acked.values()]
     lag_ms = [(r[2] - r[1]) * 1000 for r in rows]
-    each_ms, all_ms, expected, complete = [], [], 0, 0
+    each_ms: list[float] = []
+    all_ms: list[float] = []
+    expected = complete = 0
     for sid, r in acked.items():
         eligible = members[int(sid[len(plan.prefix):]) % len(chans)]
         expected += len(eligible)
