@@ -62,6 +62,20 @@ def start_postgres(base: Path):  # type: ignore[no-untyped-def]
     return pg, pg.create_database("team_bench")
 
 
+def admin_app(base: Path, url: str):  # type: ignore[no-untyped-def]
+    """The service layer on the bench's database, as the server's console uses it."""
+    from tray_agent.app import App
+    from tray_agent.config import load as load_config
+    from tray_agent.paths import resolve
+    from tray_agent.server.accounts import Accounts
+
+    paths = resolve(base / "admin").ensure()
+    cfg = load_config(paths, environ={})
+    cfg.database.url = url
+    app = App(paths, cfg)
+    return app, Accounts(app.inbox)
+
+
 def free_port() -> int:
     import socket
 
@@ -138,18 +152,11 @@ def main() -> None:
     pg, url = start_postgres(pg_dir)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        from tray_agent.app import App
         from tray_agent.channels import InboundMessage
-        from tray_agent.config import load as load_config
         from tray_agent.credentials import env_name
-        from tray_agent.paths import resolve
-        from tray_agent.server.accounts import CONSOLE, Accounts, Actor
+        from tray_agent.server.accounts import CONSOLE, Actor
 
-        paths = resolve(base / "admin").ensure()
-        cfg = load_config(paths, environ={})
-        cfg.database.url = url
-        app = App(paths, cfg)
-        accounts = Accounts(app.inbox)
+        app, accounts = admin_app(base, url)
         codes = []
         for i in range(args.agents):
             agent, code = accounts.add_agent(Actor(CONSOLE), f"Agent {i}", f"a{i}@bench.example")
@@ -262,7 +269,9 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
             stray += 1
     ack_ms = [(r[3] - r[2]) * 1000 for r in acked.values()]
     lag_ms = [(r[2] - r[1]) * 1000 for r in rows]
-    each_ms, all_ms, expected, complete = [], [], 0, 0
+    each_ms: list[float] = []
+    all_ms: list[float] = []
+    expected = complete = 0
     for sid, r in acked.items():
         eligible = members[int(sid[len(plan.prefix):]) % len(chans)]
         expected += len(eligible)

@@ -53,6 +53,26 @@ def test_snapshot_holds_conversations_with_messages_agents_queues_and_channels(t
     assert first["my_queue_ids"] == [team.queue.id]
 
 
+def test_later_snapshot_pages_leave_the_directory_out_and_keep_the_conversation_shape(team: Team):
+    convs = {team.customer_says(f"page test {i}") for i in range(3)}
+    with team.http("Bea") as c:
+        pages, after = [], 0
+        while True:
+            page = c.get("/sync/v1/snapshot", params={"after": after, "limit": 1, "messages": 5}).json()
+            pages.append(page)
+            if page["next_after"] is None:
+                break
+            after = page["next_after"]
+    first, later = pages[0], pages[1:]
+    assert len(later) >= 2 and {"agents", "queues", "channels"} <= first.keys()
+    # The directory once per snapshot: later pages carry the conversations, cursor and me.
+    for page in later:
+        assert not {"agents", "queues", "channels"} & page.keys()
+        assert page.keys() == first.keys() - {"agents", "queues", "channels"}
+        assert [x.keys() for x in page["conversations"]] == [first["conversations"][0].keys()]
+    assert convs <= {x["id"] for p in pages for x in p["conversations"]}
+
+
 def test_events_after_a_cursor_then_resume_from_the_last_one(team: Team):
     since = cursor_of(team, "Alice")
     conv = team.customer_says("first")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from sqlalchemy import ARRAY, BigInteger, ColumnElement, and_, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -33,6 +33,9 @@ from tray_agent.core.rules import ChannelRules, address_display, effective_auto_
 from tray_agent.core.views import (
     AgentView, AttachmentView, ConversationView, EventView, MessageView,
 )
+
+if TYPE_CHECKING:
+    from tray_agent.core.sync import LoggedEvent
 
 V = TypeVar("V", bound=ConversationView)
 
@@ -325,16 +328,21 @@ class InboxBase:
             ).order_by(col(Message.id).desc()).limit(1).scalar_subquery()
             senders = dict(s.execute(select(col(Conversation.id), last_sender).where(
                 self._in(col(Conversation.id), replied))).all())
+        # A page's conversations share a few channels: their kind, label and rules once each.
+        chans: dict[int, tuple[str, str, ChannelRules]] = {}
+        for cid in {c.channel_id for c in convs}:
+            ch = self._channel(cid, s)
+            chans[cid] = (ch.kind, self._label(ch), self._rules(ch))
         out = []
         for c in convs:
-            ch = self._channel(c.channel_id, s)
+            kind, label, rules = chans[c.channel_id]
             sender = senders.get(c.id)
             rs = reads.get(c.id)
             unread_count = counts.get(c.id, 0)
             out.append(view(
-                id=c.id, channel_id=c.channel_id, channel_kind=ch.kind, channel_label=self._label(ch),
+                id=c.id, channel_id=c.channel_id, channel_kind=kind, channel_label=label,
                 customer_address=c.customer_address,
-                customer_display=address_display(self._rules(ch), c.customer_address),
+                customer_display=address_display(rules, c.customer_address),
                 customer_name=c.customer_name, contact_id=c.contact_id,
                 contact_name=contacts.get(c.contact_id) if c.contact_id else None,
                 status=c.status, archived=c.archived, assigned_agent_id=c.assigned_agent_id,
@@ -391,7 +399,7 @@ def message_view(m: Message, atts: list[AttachmentView], names: dict[int, str], 
     )
 
 
-def event_view(e: Event) -> EventView:
+def event_view(e: Event | LoggedEvent) -> EventView:
     return EventView(seq=e.seq, type=e.type, conversation_id=e.conversation_id, message_id=e.message_id,
                      agent_id=e.agent_id, created_at=e.created_at, data=e.data or {})
 

@@ -5,7 +5,10 @@ including a ``conversation.removed`` when a conversation leaves their view.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional, Union
 
 from pydantic import BaseModel
 from sqlalchemy import ARRAY, BigInteger, Select, bindparam, func, or_, select, true
@@ -21,6 +24,29 @@ from tray_agent.core.views import AgentView, ChannelView, ConversationView, Even
 CONVERSATION_REMOVED = "conversation.removed"
 MAX_CONVERSATIONS = 1000
 MAX_MESSAGES = 200
+#: The snapshot's fields that only its first page carries.
+DIRECTORY = ("agents", "queues", "channels")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """An event as a replica's tail keeps it in memory: the columns the per-agent filter
+    reads, in a slotted record of a few hundred bytes rather than an ORM instance with its
+    instance state (a tail of 20,000 of those was most of a busy replica's RSS)."""
+
+    seq: int
+    type: str
+    conversation_id: Optional[int]
+    message_id: Optional[int]
+    agent_id: Optional[int]
+    visible_agent_id: Optional[int]
+    visible_queue_id: Optional[int]
+    created_at: Optional[datetime]
+    data: dict[str, Any]
+
+
+#: What the per-agent filter takes: rows of the log as read, or as the tail keeps them.
+LogRow = Union[Event, LoggedEvent]
 
 
 class SyncConversation(ConversationView):
@@ -34,12 +60,18 @@ class Snapshot(BaseModel):
     seq: int
     me: AgentView
     my_queue_ids: list[int]
-    agents: list[AgentView]
-    queues: list[QueueView]
-    channels: list[ChannelView]
+    #: The team's directory: on the first page (``after=0``) only, None on later pages,
+    #: which leave them out (a client reads them from the page it takes the cursor from).
+    agents: Optional[list[AgentView]] = None
+    queues: Optional[list[QueueView]] = None
+    channels: Optional[list[ChannelView]] = None
     conversations: list[SyncConversation]
     #: Pass as ``after`` for the next page of conversations; None on the last page.
     next_after: Optional[int] = None
+
+    def to_json(self) -> str:
+        """The page as JSON; a later page leaves the directory out rather than sending nulls."""
+        return self.model_dump_json(exclude={k for k in DIRECTORY if getattr(self, k) is None} or None)
 
 
 class Sync(InboxBase):
@@ -53,25 +85,32 @@ class Sync(InboxBase):
             seq = s.execute(select(func.max(Event.seq))).scalar() or 0
             me = self._agent(s, agent_id)
             queues = self._my_queues(s, agent_id)
-            # Plain rows, not ORM instances: a page is read once and turned into views.
+            # Plain rows, not ORM instances: a page is read once and turned into views. Read
+            # through the session's connection (the same snapshot transaction): the ORM's
+            # result layer adds nothing to plain columns but CPU per row.
             q = select(*_columns(Conversation)).where(col(Conversation.id) > after)
             if me.role != "admin":
                 q = q.where(self._visible(agent_id, queues))
-            convs: list[Any] = list(s.execute(q.order_by(col(Conversation.id)).limit(limit + 1)).all())
+            convs: list[Any] = list(s.connection().execute(q.order_by(col(Conversation.id)).limit(limit + 1)).all())
             more = len(convs) > limit
             convs = convs[:limit]
             recent = self._recent_messages(s, [c.id for c in convs], messages)
             page = self._conversation_views(s, agent_id, convs, view=SyncConversation, extra={
                 cid: {"messages": ms, "more_messages": more_messages} for cid, (ms, more_messages) in recent.items()})
             me_view = self._agent_view(me)
-        return Snapshot(seq=seq, me=me_view, my_queue_ids=queues, agents=self.list_agents(),  # type: ignore[attr-defined]  # Admin's: both mixed into Inbox
-                        queues=self.list_queues(), channels=self.list_channels(),  # type: ignore[attr-defined]  # (as above)
-                        conversations=page, next_after=convs[-1].id if more and convs else None)
+        snap = Snapshot(seq=seq, me=me_view, my_queue_ids=queues, conversations=page,
+                        next_after=convs[-1].id if more and convs else None)
+        if after == 0:
+            # The directory once per snapshot, not once per page: ten pages re-read it ten times.
+            snap.agents = self.list_agents()  # type: ignore[attr-defined]  # Admin's: both mixed into Inbox
+            snap.queues = self.list_queues()  # type: ignore[attr-defined]  # (as above)
+            snap.channels = self.list_channels()  # type: ignore[attr-defined]  # (as above)
+        return snap
 
     def _recent_messages(self, s: Session, conv_ids: list[int], n: int) -> dict[int, tuple[list[MessageView], bool]]:
         if not conv_ids or n == 0:
             return {}
-        rows: list[Any] = list(s.execute(self._newest_messages(conv_ids, n + 1)).all())
+        rows: list[Any] = list(s.connection().execute(self._newest_messages(conv_ids, n + 1)).all())
         by_conv: dict[int, list[Any]] = {}
         for m in rows:
             by_conv.setdefault(m.conversation_id, []).append(m)
@@ -127,13 +166,17 @@ class Sync(InboxBase):
         with self.db.read() as s:
             return self._is_admin(s, agent_id), set(self._my_queues(s, agent_id))
 
-    def events_tail(self, after: int, limit: int = 5000) -> tuple[list[Event], int]:
+    def events_tail(self, after: int, limit: int = 5000) -> tuple[list[LoggedEvent], int]:
         """Every event after ``after`` (unfiltered: a replica's shared reader filters them per
-        agent in memory), and the seq read up to."""
+        agent in memory), as plain records, and the seq read up to."""
         with self.db.read() as s:
             end = s.execute(select(func.max(Event.seq))).scalar() or 0
-            rows = list(s.execute(select(Event).where(col(Event.seq) > after, col(Event.seq) <= end)
-                                  .order_by(col(Event.seq)).limit(limit)).scalars())
+            q = select(*(getattr(Event, f) for f in LoggedEvent.__slots__)).where(
+                col(Event.seq) > after, col(Event.seq) <= end).order_by(col(Event.seq)).limit(limit)
+            rows = [LoggedEvent(seq=r.seq, type=r.type, conversation_id=r.conversation_id, message_id=r.message_id,
+                                agent_id=r.agent_id, visible_agent_id=r.visible_agent_id,
+                                visible_queue_id=r.visible_queue_id, created_at=r.created_at, data=r.data or {})
+                    for r in s.connection().execute(q)]
             return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
 
 
@@ -142,7 +185,7 @@ def _columns(model: type) -> list[Any]:
     return list(model.__table__.columns)  # type: ignore[attr-defined]  # set by the metaclass of table=True models
 
 
-def for_agent(rows: list[Event], agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
+def for_agent(rows: Sequence[LogRow], agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
     """The events of ``rows`` this agent may see, with removals where one leaves their view."""
     out: list[EventView] = []
     for e in rows:
@@ -158,7 +201,7 @@ def _sees(agent_id: int, admin: bool, queues: set[int], owner: int | None, queue
     return queue is None or queue in queues
 
 
-def _for_agent(e: Event, agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
+def _for_agent(e: LogRow, agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
     data: dict[str, Any] = e.data or {}
     personal = e.visible_agent_id is not None and e.visible_queue_id is None and data.get("change") in ("read", "unread")
     if e.conversation_id is None or personal:

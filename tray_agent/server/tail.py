@@ -15,12 +15,12 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 
 from tray_agent.core import events
-from tray_agent.core.models import Event
 from tray_agent.core.service import Inbox
+from tray_agent.core.sync import LoggedEvent
 
 #: Seconds between reads when no wake-up came (a missed NOTIFY costs at most this).
 REREAD = 2.0
-#: Events kept in memory for streams to catch up from.
+#: Events kept in memory for streams to catch up from (plain records: see ``LoggedEvent``).
 KEEP = 20_000
 READ = 5_000
 
@@ -53,7 +53,7 @@ class LogTail:
         self.inbox = inbox
         self.subscribers = subscribers
         self.reread = reread
-        self._rows: list[Event] = []
+        self._rows: list[LoggedEvent] = []
         self._seqs: list[int] = []
         #: Memory holds every event after ``_from`` up to ``end``, the seq the log is read up to.
         self._from = 0
@@ -123,13 +123,13 @@ class LogTail:
             if len(rows) < READ:
                 return
 
-    def _notify(self, rows: list[Event] | None = None) -> None:
+    def _notify(self, rows: list[LoggedEvent] | None = None) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         for reader in self._readers if rows is None else self._concerned(rows):
             reader.ready.set()
 
-    def _concerned(self, rows: list[Event]) -> set[Reader]:
+    def _concerned(self, rows: list[LoggedEvent]) -> set[Reader]:
         """The readers that may see one of ``rows``: its owner, its queue's members, whoever
         did it, the admins; everyone for an event that is everyone's or changes who sees
         what (a claim or transfer names the previous owner, a queue's members changed)."""
@@ -180,7 +180,7 @@ class LogTail:
         except TimeoutError:
             pass
 
-    def after(self, seq: int, limit: int) -> tuple[list[Event], int] | None:
+    def after(self, seq: int, limit: int) -> tuple[list[LoggedEvent], int] | None:
         """The events after ``seq`` from memory and the seq they reach, or None when
         ``seq`` is older than what memory holds (read the database instead)."""
         if self.end is None or seq < self._from:
