@@ -68,6 +68,7 @@ INTERNAL = {
     "agent_scope": "the team server's per-agent event filter",
     "set_pickup_mode": "the team server's console (tray-agent server queue pickup)",
     "set_queue_policy": "the team server's console (tray-agent server queue set)",
+    "set_agent_role": "the team server's admin API and console (server agent role)",
     "set_status": "the team server's PUT /sync/v1/me/status (a desktop's do-not-disturb)",
     "device_seen": "the team server's authentication: each request is its device's heartbeat",
     "mark_absent": "the team server's sweep",
