@@ -51,8 +51,10 @@ def test_five_replies_written_offline_arrive_in_order_once_each(team: Team, desk
         # A take-over needs the server: offline it is one clear 503.
         r = c.post(f"/api/conversations/{cid}/close")
         assert r.status_code == 503 and r.json()["error"] == "offline", r.text
+        # A read mark waits too, but the banner's "5 replies waiting" counts replies only.
+        assert c.post(f"/api/conversations/{cid}/read").status_code == 200
     conn = alice.connection()
-    assert conn["pending"] == 5 and conn["state"] == "offline"
+    assert conn["pending_replies"] == 5 and conn["pending"] == 6 and conn["state"] == "offline"
     shown = [m["text"] for m in alice.get(f"/api/conversations/{cid}/messages")["items"] if m["direction"] == "out"]
     assert shown == texts
     relay.unblock()

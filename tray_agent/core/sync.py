@@ -154,8 +154,10 @@ class Sync(InboxBase):
             end = s.execute(select(func.max(Event.seq))).scalar() or 0
             q = select(Event).where(col(Event.seq) > after, col(Event.seq) <= end)
             if not admin:
-                # Transfers are read too: one can take a conversation out of this agent's queue.
-                q = q.where(or_(events.visible_to(agent_id), col(Event.type) == events.CONVERSATION_TRANSFERRED))
+                # Transfers and updates (a claim) are read too: either can take a conversation out
+                # of this agent's view while being visible to the new owner only.
+                q = q.where(or_(events.visible_to(agent_id), col(Event.type).in_(
+                    (events.CONVERSATION_TRANSFERRED, events.CONVERSATION_UPDATED))))
             limit = max(1, min(limit, 5000))
             rows = list(s.execute(q.order_by(col(Event.seq)).limit(limit)).scalars())
             upto = rows[-1].seq if len(rows) == limit else end

@@ -47,10 +47,13 @@ class UpstreamOutbox(InboxBase):
             return list(s.execute(select(TeamAction).where(col(TeamAction.state) == "pending")
                                   .order_by(col(TeamAction.id)).limit(limit)).scalars())
 
-    def pending_count(self) -> int:
+    def pending_count(self, action: str | None = None) -> int:
+        """Actions waiting to go upstream (of one kind: ``"reply"`` for the window's banner)."""
         with self.db.read() as s:
-            return int(s.execute(select(func.count()).select_from(TeamAction)
-                                 .where(col(TeamAction.state) == "pending")).scalar_one())
+            q = select(func.count()).select_from(TeamAction).where(col(TeamAction.state) == "pending")
+            if action is not None:
+                q = q.where(col(TeamAction.action) == action)
+            return int(s.execute(q).scalar_one())
 
     def action_tried(self, action_id: int, error: str) -> None:
         with self.db.write() as s:

@@ -13,4 +13,4 @@ def connection(app: App) -> dict[str, Any]:
     if app.config.team_mode:
         return app.inbox.connection()  # type: ignore[attr-defined]  # a TeamInbox
     return {"mode": "local", "server": None, "agent": app.agent.model_dump(mode="json"), "state": "local",
-            "since": None, "pending": 0, "last_error": None, "cursor": None}
+            "since": None, "pending": 0, "pending_replies": 0, "last_error": None, "cursor": None}

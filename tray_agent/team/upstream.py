@@ -52,7 +52,8 @@ class TeamInbox(Inbox):
             except TrayAgentError:
                 agent = None
         return {"mode": "team", "server": st.server, "agent": agent, "state": st.state,
-                "since": st.since.isoformat(), "pending": self.pending_count(), "last_error": st.last_error,
+                "since": st.since.isoformat(), "pending": self.pending_count(), "pending_replies": self.pending_count("reply"),
+                "last_error": st.last_error,
                 "cursor": state.cursor or None}
 
     def _link_changed(self, _state: LinkState) -> None:

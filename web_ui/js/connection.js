@@ -7,7 +7,8 @@ import { $ } from "./dom.js";
 /** The banner's line for a ConnectionView, or "" when there is nothing to say. */
 export function connectionText(c) {
   if (!c || c.mode !== "team") return "";
-  const n = Number(c.pending) || 0;
+  // Replies only: a read mark waiting beside them is no reply.
+  const n = Number(c.pending_replies ?? c.pending) || 0;
   const waiting = n ? ` — ${n} ${n === 1 ? "reply" : "replies"} waiting` : "";
   if (c.state === "offline") return `Offline${waiting}`;
   if (c.state === "connecting") return `Reconnecting…${waiting}`;

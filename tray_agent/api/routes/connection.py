@@ -22,6 +22,8 @@ class ConnectionOut(BaseModel):
     state: str  # online | connecting | offline | local
     since: Optional[str] = None
     pending: int = 0
+    #: Of those, the replies (the banner's "3 replies waiting"; read marks wait too).
+    pending_replies: int = 0
     last_error: Optional[str] = None
     cursor: Optional[str] = None
 
