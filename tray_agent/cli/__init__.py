@@ -144,6 +144,7 @@ def _register() -> None:
     from tray_agent.cli import channels  # noqa: F401  (channel add|list|remove|test, sandbox)
     from tray_agent.cli import calls  # noqa: F401  (call-handler set, agent extension)
     from tray_agent.cli import server  # noqa: F401  (the team server and its administration)
+    from tray_agent.cli import server_channels  # noqa: F401  (server channel ...: on the server group)
     from tray_agent.cli import team  # noqa: F401  (connect, disconnect: a client of a team server)
 
 

@@ -292,6 +292,3 @@ def new_epoch(sc: ServerCtx) -> None:
     """After restoring a backup: make every desktop resync from a fresh snapshot."""
     sc.accounts.new_epoch(sc.actor)
     click.echo("The database has a new epoch: every desktop will resync from a fresh snapshot.")
-
-
-from tray_agent.cli import server_channels  # noqa: E402,F401  (server channel ...: registers on import)
