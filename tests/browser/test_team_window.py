@@ -171,7 +171,9 @@ def test_a_queued_reply_shows_as_pending(window):
 
 def _connection(state: str, pending: int) -> str:
     return json.dumps({"mode": "team", "server": "https://team.example", "agent": {"id": 1, "name": "Alex"},
-                       "state": state, "since": "2026-03-10T09:00:00+00:00", "pending": pending,
+                       "state": state, "since": "2026-03-10T09:00:00+00:00",
+                       # A read mark waits beside the replies: the banner counts replies only.
+                       "pending": pending + 1, "pending_replies": pending,
                        "last_error": "connection refused" if state != "online" else None, "cursor": "e:1"})
 
 
@@ -195,7 +197,7 @@ def test_the_banner_says_offline_with_the_replies_waiting_and_goes_when_online(w
           .concat([m.connectionText({mode: 'local', state: 'local', pending: 0})]); }""")
     assert texts == ["", "Offline", "Reconnecting…", ""]
     one = page.evaluate("""async () => (await import('/ui/js/connection.js'))
-        .connectionText({mode: 'team', state: 'connecting', pending: 1})""")
+        .connectionText({mode: 'team', state: 'connecting', pending: 2, pending_replies: 1})""")
     assert one == "Reconnecting… — 1 reply waiting"
 
 
