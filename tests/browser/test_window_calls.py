@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.api.live import LiveAgent, live_agent
 from tray_agent.calls import CallResult
@@ -54,8 +55,10 @@ def fresh_pbx() -> None:
     PBX.refusal, PBX.dialled, PBX.answer_after = None, [], 0.0
 
 
-def _color(row) -> str:  # type: ignore[no-untyped-def]
-    return row.evaluate("el => getComputedStyle(el).color")
+def _expect_color(row, rgb: str) -> None:  # type: ignore[no-untyped-def]
+    # Retried: the history re-renders on the call's own event, and a row read in between
+    # is detached (its computed colour is "").
+    expect(row).to_have_css("color", rgb)
 
 
 def test_the_call_button_and_the_c_key_ask_first_naming_the_number_and_the_handler(window):
@@ -86,7 +89,7 @@ def test_the_call_button_and_the_c_key_ask_first_naming_the_number_and_the_handl
     assert PBX.dialled == ["+14155553101"]
     assert "Call started" in row.inner_text() and "the customer's phone is ringing" in row.inner_text()
     assert "via Office PBX" in row.inner_text()
-    assert _color(row) == "rgb(26, 127, 55)"  # --ok
+    _expect_color(row, "rgb(26, 127, 55)")  # --ok
     window.shot("call-started")
 
 
@@ -105,7 +108,7 @@ def test_a_failed_call_is_red_with_the_reason_and_a_started_one_stays_green(wind
     text = row.inner_text()
     assert "Call failed" in text and "Call to +14155553102 failed: Your extension 1005 has no outbound call permission" in text
     assert "via Office PBX" in text
-    assert _color(row) == "rgb(198, 40, 40)"  # --danger, not --ok
+    _expect_color(row, "rgb(198, 40, 40)")  # --danger, not --ok
     assert window.page.locator("#history .msg.kind-call.call-started").count() == 0
     window.shot("call-failed")
 

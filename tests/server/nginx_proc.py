@@ -72,6 +72,19 @@ def sse_messages(lines: Iterable[str]) -> Iterator[dict[str, str]]:
         fields = {}
 
 
+def shut_down(stream: httpx.Response) -> None:
+    """End a stream being read in another thread: its blocked read sees the end, and that
+    thread closes the connection. Closing the client from here instead would free the
+    socket's descriptor while OpenSSL in the reader still reads by number; the next TLS
+    connection gets the number and the old reader eats its records (WRONG_VERSION_NUMBER)."""
+    sock = stream.extensions["network_stream"].get_extra_info("socket")
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the other end closed it already
+
+
 @dataclass
 class Nginx:
     url: str

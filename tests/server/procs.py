@@ -36,7 +36,7 @@ from tray_agent.sandbox.client import SandboxAdmin
 from tray_agent.sandbox.process import SandboxProcess
 from tray_agent.server.accounts import Accounts
 from tests.server.live import CONSOLE_ACTOR, wait_for
-from tests.server.nginx_proc import Nginx, nginx_in_front, self_signed, sse_messages
+from tests.server.nginx_proc import Nginx, nginx_in_front, self_signed, shut_down, sse_messages
 
 CHANNEL = "Team SMS"
 START_TIMEOUT = 90.0
@@ -265,7 +265,7 @@ class Follower:
         self.connects: list[str] = []  # the base of each connection made
         self.opened = threading.Event()
         self._closed = threading.Event()
-        self._client: httpx.Client | None = None
+        self._stream: httpx.Response | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         assert self.opened.wait(30), f"{who}'s stream did not open"
@@ -276,7 +276,6 @@ class Follower:
             via = self.bases[turn % len(self.bases)]
             try:
                 with self.team.http(self.who, via) as client:
-                    self._client = client
                     self._follow(client, via or "nginx")
             except (httpx.HTTPError, OSError, ValueError):
                 pass  # broken: reconnect below, as EventSource does
@@ -290,6 +289,9 @@ class Follower:
         with client.stream("GET", "/sync/v1/events", headers=headers, timeout=httpx.Timeout(10, read=None)) as r:
             if r.status_code != 200:
                 return
+            self._stream = r
+            if self._closed.is_set():
+                return
             self.connects.append(via)
             self.opened.set()
             for fields in sse_messages(r.iter_lines()):
@@ -300,8 +302,8 @@ class Follower:
 
     def close(self) -> None:
         self._closed.set()
-        if self._client is not None:
-            self._client.close()
+        if self._stream is not None:
+            shut_down(self._stream)  # not client.close() from this thread: see shut_down
         self._thread.join(10)
 
 

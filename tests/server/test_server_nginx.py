@@ -20,7 +20,7 @@ import pytest
 
 from tray_agent.net import free_port
 from tests.server.live import CONSOLE_ACTOR, Replica, Team, second_replica
-from tests.server.nginx_proc import CLIENT_ADDRESS, SERVER_DIR, Nginx, nginx_in_front, self_signed, sse_messages
+from tests.server.nginx_proc import CLIENT_ADDRESS, SERVER_DIR, Nginx, nginx_in_front, self_signed, shut_down, sse_messages
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (packaging/bootstrap.sh)")
 
@@ -53,6 +53,7 @@ class SseReader:
         self.opened = threading.Event()
         self.last_id = cursor
         self.error: BaseException | None = None
+        self._stream: httpx.Response | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         assert self.opened.wait(30), f"the stream did not open: {self.error!r}"
@@ -68,6 +69,7 @@ class SseReader:
             with self.client, self.client.stream("GET", "/sync/v1/events", params=params, headers=headers,
                                                  timeout=httpx.Timeout(30, read=None)) as r:
                 assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+                self._stream = r
                 self.opened.set()
                 for fields in sse_messages(r.iter_lines()):
                     if "id" in fields:
@@ -81,7 +83,10 @@ class SseReader:
             self.ended.set()
 
     def close(self) -> None:
-        self.client.close()  # the read in the reader's thread fails: that ends it
+        if self._stream is not None and not self.ended.is_set():
+            shut_down(self._stream)  # not client.close() from this thread: see shut_down
+        assert self.ended.wait(10), "the stream's reader did not stop"
+        self._thread.join(10)
 
     def inbound_within(self, seconds: float, count: int) -> list[int]:
         """The conversations of the first ``count`` inbound messages created on this stream."""
