@@ -114,6 +114,20 @@ def put(channel: str, name: str, value: str) -> None:
         ) from None
 
 
+def unwritable() -> str | None:
+    """Why the OS keyring cannot keep a secret right now (one line), or None when it can:
+    asked before something is spent to get one, such as a one-time sign-in code."""
+    import keyring
+
+    probe = f"probe:{os.getpid()}"
+    try:
+        keyring.set_password(SERVICE, probe, "probe")
+        keyring.delete_password(SERVICE, probe)
+    except Exception as exc:  # no back-end, a locked one, no D-Bus session: all mean "cannot"
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
 def delete(channel: str, name: str) -> None:
     try:
         import keyring

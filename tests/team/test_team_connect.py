@@ -11,7 +11,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backends import fail
 
 from tray_agent.app import App
 from tray_agent.config import load
@@ -21,7 +23,7 @@ from tray_agent.paths import resolve
 from tray_agent.plugins import PluginHost
 from tray_agent.server.runner import TeamServer, Tls
 from tests.channels.keyring_memory import MemoryKeyring
-from tests.server.live import ServerThread, Team
+from tests.server.live import CONSOLE_ACTOR, ServerThread, Team
 from tests.support import FakeChannels
 from tests.team.desktop import connect, run_cli, wait_for
 
@@ -60,6 +62,22 @@ def test_a_wrong_code_is_one_line_and_changes_nothing(team: Team, tmp_path: Path
     assert memory_keyring.store == {} and not resolve(home).team_cache.exists()
     r = run_cli(home, "connect", "ftp://team", "--code", "x")
     assert r.exit_code == 1 and "not a server address" in r.output
+
+
+def test_without_a_keyring_connect_says_so_and_the_code_stays_good(team: Team, tmp_path: Path,
+                                                                   memory_keyring: MemoryKeyring) -> None:
+    """The code is one-time: it must not be spent on a token this computer could not keep."""
+    home = tmp_path / "home"
+    code = team.accounts.issue_code(CONSOLE_ACTOR, team.agents["Alice"].id)
+    keyring.set_keyring(fail.Keyring())  # a desktop with no OS keyring (the fixture puts its own back)
+    r = run_cli(home, "connect", team.url, "--code", code)
+    assert r.exit_code == 1 and r.output.count("\n") == 1, r.output
+    assert "keyring cannot keep the device token" in r.output and "still valid" in r.output
+    assert not resolve(home).team_cache.exists()
+    keyring.set_keyring(memory_keyring)  # unlocked or installed: the same code now works
+    r = run_cli(home, "connect", team.url, "--code", code)
+    assert r.exit_code == 0, r.output
+    assert len(memory_keyring.store) == 1
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,9 @@ def connect(paths: Paths, cfg: Config, server: str, code: str, *, ca: str | None
     ca_path = str(Path(ca).expanduser().resolve()) if ca else ""
     if ca_path and not Path(ca_path).is_file():
         raise InvalidInput(f"The CA file {ca} does not exist.")
+    if why := credentials.unwritable():  # before the one-time code is spent on a token we could not keep
+        raise TrayAgentError(f"This computer's OS keyring cannot keep the device token ({why}); unlock or "
+                             "install one (e.g. gnome-keyring) and connect again: the sign-in code is still valid.")
     result = sign_in(urls, code, device_name, ca_path or None)
     credentials.put(*token_key(paths.config), str(result["token"]))
     _forget_cache(paths)
