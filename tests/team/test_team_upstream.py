@@ -5,7 +5,6 @@ refuses shows why on its message; take-over and transfer answer as the server do
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -15,14 +14,6 @@ from tray_agent.core.models import Message
 from tests.server.live import Replica, Team, second_replica
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
-
-
-@pytest.fixture
-def relay(team: Team) -> Iterator[Relay]:
-    u = urlsplit(team.url)
-    r = Relay(u.hostname or "127.0.0.1", u.port or 80)
-    yield r
-    r.stop()
 
 
 def sent_to(team: Team, address: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 from tray_agent.core.errors import Conflict, InvalidInput, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
+from tray_agent.core.mirror_models import TeamAction
 from tray_agent.core.models import Message
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import AgentView, AttachmentView, ConversationView, MessageView, TransferView
@@ -76,13 +77,13 @@ class TeamInbox(Inbox):
 
     def reply(self, agent_id: int, conversation_id: int, text: str = "",
               files: Sequence[StagedFile] = ()) -> MessageView:
-        """Queued locally at once (status "queued", a local id); the sender takes it upstream."""
-        if files:
-            raise InvalidInput("Files cannot be sent from a team desktop yet; send the text, or use the server's window.")
-        if not text.strip():
+        """Queued locally at once (status "queued", a local id, its files kept here); the
+        sender uploads the files, then sends the reply naming them, once."""
+        if not text.strip() and not files:
             raise InvalidInput("Write a reply first.")
         key = new_key("reply")
-        _, echo = self.queue_action(agent_id, conversation_id, "reply", {"text": text}, key, echo_text=text)
+        _, echo = self.queue_action(agent_id, conversation_id, "reply", {"text": text}, key, echo_text=text,
+                                    files=files)
         self._announce_connection()
         self.wake_sender()
         with self.db.read() as s:
@@ -171,7 +172,7 @@ class TeamInbox(Inbox):
         for item in self.pending_actions():
             try:
                 answer = self.link.request("POST", f"/sync/v1/conversations/{item.conversation_id}/{item.action}",
-                                           json=item.body, headers={"Idempotency-Key": item.client_key})
+                                           json=self._payload(item), headers={"Idempotency-Key": item.client_key})
             except Unreachable as exc:
                 self.action_tried(item.id, exc.message)
                 return 2.0
@@ -187,6 +188,21 @@ class TeamInbox(Inbox):
         if sent:
             self._announce_connection()
         return None
+
+    def _payload(self, item: TeamAction) -> dict[str, Any]:
+        """The action's body for the server; a reply's files uploaded first. A new upload
+        each attempt: the reply's key makes a repeat after a lost answer act once anyway,
+        and the server sweeps an upload no reply used."""
+        body = {k: v for k, v in item.body.items() if k != "files"}
+        if item.body.get("files"):
+            uploads = []
+            for path, name, mime in self.queued_files(item):
+                # Bytes, not a file object: a retry on the next server sends them again.
+                up = self.link.request("POST", "/sync/v1/uploads", params={"conversation_id": item.conversation_id},
+                                       files={"file": (name, path.read_bytes(), mime)})
+                uploads.append(str(up["upload_id"]))
+            body["uploads"] = uploads
+        return body
 
 
 class TeamTasks:
