@@ -76,6 +76,11 @@ def test_a_reply_refused_because_a_colleague_took_the_conversation_shows_why(tea
                                    if m["status"] == "failed"], timeout=40, what="the refusal on Bea's message")
     assert failed[0]["text"] == "I'll look" and failed[0]["error_code"] == "already_taken"
     assert "Alice" in failed[0]["status_reason"]
+    # A rule's refusal: no Retry in the window, and asking anyway answers why.
+    assert not failed[0]["can_retry"]
+    with bea.http() as c:
+        r = c.post(f"/api/messages/{failed[0]['id']}/retry")
+    assert r.status_code == 409 and "Alice" in r.json()["message"], r.text
     assert bea.connection()["pending"] == 0
     assert server_replies(team, cid) == []
 

@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase
+from tray_agent.core.errors import InvalidInput, RuleViolation
 from tray_agent.core.files import StagedFile
 from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.mirror_models import TeamAction
@@ -136,8 +137,9 @@ class UpstreamOutbox(InboxBase):
             return True
         return False
 
-    def action_refused(self, action_id: int, code: str, message: str) -> None:
-        """The server said no: the action leaves the outbox; a reply's echo shows why."""
+    def action_refused(self, action_id: int, code: str, message: str, *, final: bool = True) -> None:
+        """The server said no: the action leaves the outbox; a reply's echo shows why.
+        ``final=False``: the server kept failing (not a rule): the window offers Retry."""
         with self._tx() as (s, out):
             item = s.get(TeamAction, action_id)
             if item is None:
@@ -145,7 +147,27 @@ class UpstreamOutbox(InboxBase):
             item.state, item.last_error = "failed", f"{code}: {message}"[:500]
             echo = s.get(Message, item.message_id) if item.message_id is not None else None
             if echo is not None:
-                echo.status, echo.error_code, echo.status_reason, echo.rule_refused = "failed", code, message, True
+                echo.status, echo.error_code, echo.status_reason, echo.rule_refused = "failed", code, message, final
                 conv = s.get(Conversation, echo.conversation_id)
                 self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="failed",
                            error_code=code)
+
+    def requeue_echo(self, agent_id: int, message_id: int) -> bool:
+        """Retry of a queued reply that failed on the server's side: back in the outbox under
+        its first key (had the server acted after all, it answers with that first result).
+        False: not one of this desktop's echoes."""
+        with self._tx() as (s, out):
+            item = s.execute(select(TeamAction).where(col(TeamAction.message_id) == message_id)).scalars().first()
+            echo = s.get(Message, message_id)
+            if item is None or echo is None:
+                return False
+            conv = self._conversation(s, agent_id, echo.conversation_id)
+            if echo.status != "failed":
+                raise InvalidInput("Only a failed message can be sent again.")
+            if echo.rule_refused:
+                raise RuleViolation(echo.status_reason or "The team server refused this reply; sending it again "
+                                    "cannot work.")
+            item.state, item.attempts, item.last_error = "pending", 0, ""
+            echo.status, echo.error_code, echo.status_reason = "queued", None, None
+            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="queued", agent_id=agent_id)
+            return True

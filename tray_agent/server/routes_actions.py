@@ -1,4 +1,5 @@
-"""The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read.
+"""The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read,
+and a failed reply's retry.
 Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
 repeat gets the first answer, and the events the action wrote carry the key. Refusals
 answer a stable ``error`` code (already_taken, not_owner, conversation_closed,
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tray_agent.api import uploads
 from tray_agent.api.schemas import MAX_FILES_PER_MESSAGE
+from tray_agent.core.errors import NotFound
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import ConversationView, MessageView, TransferView
 from tray_agent.server.accounts import Actor, Caller
@@ -61,14 +63,16 @@ def _act(request: Request, app: AppDep, caller: CallerDep, key: str | None, body
 def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) -> Callable[[], BaseModel]:
     """An administrator's action on a conversation (often a colleague's) goes to the audit log."""
     verb = request.url.path.rstrip("/").rsplit("/", 1)[-1]
-    target = f"conversation:{request.path_params.get('conversation_id')}"
+    params = request.path_params
+    target = (f"conversation:{params['conversation_id']}" if "conversation_id" in params
+              else f"message:{params.get('message_id')}")
 
     def run() -> BaseModel:
         result = action()
         if verb != "read":
             accounts = request.app.state.accounts
             accounts.record(Actor(accounts.inbox.get_agent(caller.agent_id).name, caller.agent_id),
-                            f"conversation.{verb}", target)
+                            f"{target.split(':')[0]}.{verb}", target)
         return result
 
     return run
@@ -88,6 +92,24 @@ def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, 
         return app.inbox.reply(caller.agent_id, conversation_id, body.text, files=files)
 
     return _act(request, app, caller, idempotency_key, body, send, 201)
+
+
+@router.post("/messages/{message_id}/retry", response_model=MessageView, responses={
+    404: {"description": "not_found: no outgoing message of a conversation this agent sees"},
+    409: {"description": "rule_violation (the channel's rules refused it: sending it again cannot work), "
+                         "conversation_closed, reply_window_closed, in_progress"},
+    422: {"description": "invalid_input: the message has not failed"}})
+def retry(message_id: int, request: Request, app: AppDep, caller: CallerDep,
+          idempotency_key: KeyHeader = None, body: Optional[ActionBody] = None) -> JSONResponse:
+    """Send a failed reply again (the provider failed it), as a new attempt of the same
+    message; one the channel's rules refused is not sent again."""
+    def again() -> MessageView:
+        try:
+            return app.inbox.retry(caller.agent_id, message_id)
+        except NotFound:  # the same line whether the message exists in a conversation not seen or not at all
+            raise NotFound(f"There is no outgoing message {message_id}.") from None
+
+    return _act(request, app, caller, idempotency_key, body, again)
 
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=TransferView, responses=_ERRORS)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tray_agent.core.errors import Conflict, InvalidInput, TrayAgentError
+from tray_agent.core.errors import Conflict, InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
 from tray_agent.core.mirror_models import TeamAction
@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 
 #: Refusals worth another try later: the server or its database is busy, the first request
 #: of this key is still running, this device must sign in again.
-RETRYABLE = {"in_progress", "rate_limited", "storage_unavailable", "unauthorized", "server_error"}
+RETRYABLE = {"in_progress", "rate_limited", "storage_unavailable", "unauthorized"}
+#: The server answered but failed (a 5xx of its own): tried again, and after
+#: ``GIVE_UP_AFTER`` attempts shown failed with a Retry, so one broken reply does not hold
+#: back the ones behind it. Offline is not failing: the outbox waits for the connection.
+FAILING = {"server_error", "internal"}
+GIVE_UP_AFTER = 5
 
 
 def new_key(action: str) -> str:
@@ -123,7 +128,35 @@ class TeamInbox(Inbox):
         raise Conflict("The team server does not start conversations from a desktop yet.")
 
     def retry(self, agent_id: int, message_id: int) -> MessageView:
-        raise Conflict("A reply the team server refused is not sent again; write it anew if it still applies.")
+        """A failed reply again, as on a single desktop. Mine that the server kept failing
+        goes back to the outbox under its first key; one the provider failed is retried by
+        the server (``POST /sync/v1/messages/{id}/retry``); a rule's refusal is not retried."""
+        if not self.requeue_echo(agent_id, message_id):
+            view = self._outgoing(agent_id, message_id)
+            if view.status != "failed":
+                raise InvalidInput("Only a failed message can be sent again.")
+            if not view.can_retry:
+                raise RuleViolation(view.status_reason or "The channel's rules refused this message; "
+                                    "sending it again cannot work.")
+            try:
+                answer = self.link.request("POST", f"/sync/v1/messages/{message_id}/retry", json={},
+                                           headers={"Idempotency-Key": new_key("retry")})
+            except Unreachable:
+                raise Unreachable("Offline: the team server cannot be reached; try again when the connection is "
+                                  "back.") from None
+            with self._tx() as (s, _):
+                self._upsert_messages(s, [answer], {})
+        self._announce_connection()
+        self.wake_sender()
+        return self._outgoing(agent_id, message_id)
+
+    def _outgoing(self, agent_id: int, message_id: int) -> MessageView:
+        with self.db.read() as s:
+            msg = s.get(Message, message_id)
+            if msg is None or msg.direction != "out":
+                raise NotFound(f"There is no outgoing message {message_id}.")
+            self._conversation(s, agent_id, msg.conversation_id)
+            return self._message_views(s, [msg])[0]
 
     def _upstream(self, agent_id: int, conversation_id: int, action: str,
                   body: dict[str, Any] | None = None, *,
@@ -177,7 +210,13 @@ class TeamInbox(Inbox):
                 self.action_tried(item.id, exc.message)
                 return 2.0
             except Refused as exc:
-                if exc.code in RETRYABLE or exc.status >= 500:
+                failing = exc.code in FAILING or (exc.status >= 500 and exc.code not in RETRYABLE)
+                if failing and item.attempts + 1 >= GIVE_UP_AFTER:
+                    # Not a rule: shown failed with Retry, and the replies behind it go on.
+                    self.action_refused(item.id, exc.code, exc.message, final=False)
+                    sent = True
+                    continue
+                if exc.code in RETRYABLE or failing:
                     self.action_tried(item.id, f"{exc.code}: {exc.message}")
                     return 2.0
                 self.action_refused(item.id, exc.code, exc.message)
