@@ -1,5 +1,5 @@
 """The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read,
-and a failed reply's retry.
+a failed reply's retry, and starting a conversation.
 Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
 repeat gets the first answer, and the events the action wrote carry the key. Refusals
 answer a stable ``error`` code (already_taken, not_owner, conversation_closed,
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tray_agent.api import uploads
 from tray_agent.api.schemas import MAX_FILES_PER_MESSAGE
-from tray_agent.core.errors import NotFound
+from tray_agent.core.errors import Forbidden, NotFound
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import ConversationView, MessageView, TransferView
 from tray_agent.server.accounts import Actor, Caller
@@ -52,8 +52,8 @@ class TransferBody(ActionBody):
 
 
 def _act(request: Request, app: AppDep, caller: CallerDep, key: str | None, body: ActionBody | None,
-         action: Callable[[], BaseModel], status: int = 200) -> JSONResponse:
-    if caller.admin:
+         action: Callable[[], BaseModel], status: int = 200, *, audit: bool = True) -> JSONResponse:
+    if caller.admin and audit:
         action = _audited(request, caller, action)
     code, answer = run_once(app.db, app.clock, caller.agent_id, key or (body.client_key if body else None),
                             f"{request.method} {request.url.path}", action, status)
@@ -92,6 +92,50 @@ def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, 
         return app.inbox.reply(caller.agent_id, conversation_id, body.text, files=files)
 
     return _act(request, app, caller, idempotency_key, body, send, 201)
+
+
+class StartBody(ReplyBody):
+    channel_id: int
+    customer_address: str = Field(..., min_length=1, max_length=200)
+
+
+class Started(BaseModel):
+    conversation: ConversationView
+    message: MessageView
+
+
+@router.post("/conversations", status_code=201, response_model=Started, responses={
+    403: {"description": "forbidden: the channel routes to neither this agent nor one of their queues, or a "
+                         "colleague already has an open conversation with this customer"},
+    404: {"description": "not_found: no such channel"},
+    409: {"description": "rule_violation: the channel's customers start conversations (WhatsApp), or it is "
+                         "disabled; in_progress"},
+    422: {"description": "invalid_input: a number the channel cannot reach, an empty message"}})
+def start(body: StartBody, request: Request, app: AppDep, caller: CallerDep,
+          idempotency_key: KeyHeader = None) -> JSONResponse:
+    """Start a conversation from the business number, where the channel lets the business
+    start one (SMS; never WhatsApp): it is the caller's from the first message."""
+    def begin() -> Started:
+        may_start(app.inbox, caller, body.channel_id)
+        files = uploads.resolve_with(request.app.state.accounts.upload_key(), app.inbox.files, caller.agent_id,
+                                     body.uploads)
+        conv, msg = app.inbox.start_conversation(caller.agent_id, body.channel_id, body.customer_address,
+                                                 body.text, files=files)
+        return Started(conversation=conv, message=msg)
+
+    return _act(request, app, caller, idempotency_key, body, begin, 201, audit=False)
+
+
+def may_start(inbox: Inbox, caller: Caller, channel_id: int) -> None:
+    """Who may start on a channel: whoever its new conversations would reach (the agent it
+    routes to, its queue's members, everyone for a channel routed nowhere) and admins."""
+    ch = inbox.get_channel(channel_id)
+    admin, queues = inbox.agent_scope(caller.agent_id)
+    if admin or ch.route_agent_id == caller.agent_id or (ch.route_queue_id is not None and ch.route_queue_id in queues):
+        return
+    if ch.route_agent_id is None and ch.route_queue_id is None:
+        return
+    raise Forbidden(f"Conversations on {ch.name} go to colleagues; ask an administrator to add you to its queue.")
 
 
 @router.post("/messages/{message_id}/retry", response_model=MessageView, responses={

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tray_agent.core.errors import Conflict, InvalidInput, NotFound, RuleViolation, TrayAgentError
+from tray_agent.core.errors import InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
 from tray_agent.core.mirror_models import TeamAction
@@ -125,7 +125,24 @@ class TeamInbox(Inbox):
 
     def start_conversation(self, agent_id: int, channel_id: int, customer_address: str, text: str = "",
                            files: Sequence[StagedFile] = ()) -> tuple[ConversationView, MessageView]:
-        raise Conflict("The team server does not start conversations from a desktop yet.")
+        """A new conversation from the business number, started by the server (it knows
+        who else talks to this customer): files uploaded first, then ``POST
+        /sync/v1/conversations`` under one key; mine in the cache at once. Offline: 503."""
+        if not text.strip() and not files:
+            raise InvalidInput("Write the first message.")
+        try:
+            ids = [self._upload(None, f.path, f.file_name, f.mime_type) for f in files]
+            answer = self.link.request("POST", "/sync/v1/conversations", json={
+                "channel_id": channel_id, "customer_address": customer_address, "text": text, "uploads": ids},
+                headers={"Idempotency-Key": new_key("start")})
+        except Unreachable:
+            raise Unreachable("Offline: a conversation is started by the team server; try again when the connection "
+                              "is back.") from None
+        for f in files:
+            f.path.unlink(missing_ok=True)  # the server has them; the cache fetches them when opened
+        self.mirror_conversations([answer["conversation"]], [answer["message"]], me=agent_id)
+        return (ConversationView.model_validate(answer["conversation"]),
+                MessageView.model_validate(answer["message"]))
 
     def retry(self, agent_id: int, message_id: int) -> MessageView:
         """A failed reply again, as on a single desktop. Mine that the server kept failing
@@ -236,12 +253,16 @@ class TeamInbox(Inbox):
         if item.body.get("files"):
             uploads = []
             for path, name, mime in self.queued_files(item):
-                # Bytes, not a file object: a retry on the next server sends them again.
-                up = self.link.request("POST", "/sync/v1/uploads", params={"conversation_id": item.conversation_id},
-                                       files={"file": (name, path.read_bytes(), mime)})
-                uploads.append(str(up["upload_id"]))
+                uploads.append(self._upload(item.conversation_id, path, name, mime))
             body["uploads"] = uploads
         return body
+
+    def _upload(self, conversation_id: int | None, path: Path, name: str, mime: str) -> str:
+        """A file staged on the server (``POST /sync/v1/uploads``): its upload id."""
+        params = {"conversation_id": conversation_id} if conversation_id is not None else {}
+        # Bytes, not a file object: a retry on the next server sends them again.
+        up = self.link.request("POST", "/sync/v1/uploads", params=params, files={"file": (name, path.read_bytes(), mime)})
+        return str(up["upload_id"])
 
 
 class TeamTasks:
