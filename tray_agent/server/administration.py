@@ -214,6 +214,16 @@ class Administration:
         self.accounts.record(actor, "queue.pickup_mode", f"queue:{q.id}", {"pickup_mode": q.pickup_mode})
         return q
 
+    def set_queue_policy(self, actor: Actor, queue_id: int, changes: dict[str, Any]) -> QueueView:
+        """Automatic assignment, capacity and re-queue (``auto_assign``, ``capacity``,
+        ``requeue_after_minutes``; None turns the last two off): the console's ``server
+        queue set`` and the admin view's."""
+        if not changes:
+            raise InvalidInput("Say what to change: auto-assign, capacity or re-queue.")
+        q = self.inbox.set_queue_policy(queue_id, **changes)
+        self.accounts.record(actor, "queue.policy", f"queue:{q.id}", changes)
+        return q
+
     # -- agents and devices -------------------------------------------------------------
 
     def add_agent(self, actor: Actor, name: str, email: str, extension: str | None = None, *,
