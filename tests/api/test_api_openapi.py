@@ -79,7 +79,8 @@ INTERNAL = {
     **{name: "a team desktop's sync task and sender (tests/team/)" for name in (
         "team_state", "set_team_state", "mirror_ids", "mirror_directory", "mirror_conversations", "mirror_remove",
         "mirror_sweep", "queue_action", "pending_actions", "pending_count", "action_tried", "action_done",
-        "confirm_key", "action_refused", "note_connection", "attachment_state", "attach_fetched")},
+        "confirm_key", "action_refused", "note_connection", "attachment_state", "attach_fetched",
+        "queued_files", "requeue_echo")},
 }
 
 

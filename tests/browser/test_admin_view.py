@@ -12,6 +12,7 @@ import pytest
 
 from tests.server.live import CONSOLE_ACTOR, Team, team_server, wait_for
 from tests.server.test_server_admin_channels import keyring_and_api_channel
+from tray_agent.server.administration import Administration
 
 pytestmark = pytest.mark.postgres
 HOSTILE = 'Eve <img src=x onerror="document.title=1">'
@@ -103,6 +104,45 @@ def test_an_admin_adds_a_queue_with_members_and_a_pickup_mode(admin_page, team: 
     assert _queue(team, "Night shift").pickup_mode == "none"
     assert team.agents["Alice"].id in _queue(team, "Night shift").member_ids
     page.screenshot(path=str(artifacts_dir / "queues.png"))
+
+
+def test_an_admin_sets_a_queues_auto_assign_capacity_and_requeue(admin_page, team: Team, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    page = admin_page
+    queue = team.inbox.add_queue("Weekend", [team.agents["Bea"].id])
+    shared = team.inbox.add_queue("Everyone", [team.agents["Bea"].id], pickup_mode="none")
+    _tab(page, "queues", f'tr[data-queue="{queue.id}"]')
+    row = page.locator(f'tr[data-queue="{queue.id}"]')
+    assert "no auto-assign; no re-queue" in row.locator("p.policy").inner_text()
+    row.locator("input[name=auto_assign]").check()
+    row.locator("input[name=capacity]").fill("3")
+    row.locator("input[name=requeue_after_minutes]").fill("15")
+    row.locator('[data-action="assignment"]').click()
+    wait_for(lambda: (q := _queue(team, "Weekend")) and (q.auto_assign, q.capacity, q.requeue_after_minutes) == (True, 3, 15),
+             what="the assignment saved")
+    row = page.locator(f'tr[data-queue="{queue.id}"]')
+    page.wait_for_function("el => el.textContent.includes('up to 3 open each')",
+                           arg=row.locator("p.policy").element_handle())
+    assert "re-queue after 15 min" in row.locator("p.policy").inner_text()
+    assert row.locator("input[name=capacity]").input_value() == "3"
+    page.screenshot(path=str(artifacts_dir / "queue-assignment.png"))
+    # An empty capacity is "no limit", as `server queue set --capacity off`.
+    _idle(page)
+    row.locator("input[name=capacity]").fill("")
+    row.locator('[data-action="assignment"]').click()
+    wait_for(lambda: _queue(team, "Weekend").capacity is None, what="no limit saved")
+    assert _queue(team, "Weekend").requeue_after_minutes == 15
+    # A shared inbox assigns nobody: the server's one line is shown.
+    _idle(page)
+    other = page.locator(f'tr[data-queue="{shared.id}"]')
+    other.locator("input[name=auto_assign]").check()
+    other.locator('[data-action="assignment"]').click()
+    page.wait_for_selector("#error:not([hidden])")
+    assert "shared inbox" in page.inner_text("#error")
+    assert _queue(team, "Everyone").auto_assign is False
+    audit = [a for a in Administration(team.accounts).audit(action="queue.policy") if a.target == f"queue:{queue.id}"]
+    assert [(a.actor, a.detail) for a in audit] == [
+        ("Ada", {"auto_assign": True, "capacity": None, "requeue_after_minutes": 15}),
+        ("Ada", {"auto_assign": True, "capacity": 3, "requeue_after_minutes": 15})]
 
 
 def test_an_admin_revokes_a_device_and_its_token_stops_working(admin_page, team: Team, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]

@@ -191,6 +191,29 @@ def test_queues_with_members_and_pickup_mode_and_roles_from_the_admin_api(team: 
     assert all(f.startswith("queue.") for f in families)
 
 
+def test_a_queues_auto_assign_capacity_and_requeue_from_the_admin_api(team: Team) -> None:
+    with team.http("Ada") as admin:
+        q = admin.post("/sync/v1/admin/queues", json={"name": "Returns", "member_ids": [team.agents["Bea"].id]}).json()
+        url = f"/sync/v1/admin/queues/{q['id']}"
+        on = admin.patch(url, json={"auto_assign": True, "capacity": 4, "requeue_after_minutes": 20}).json()
+        assert (on["auto_assign"], on["capacity"], on["requeue_after_minutes"]) == (True, 4, 20)
+        # Left out: unchanged; null: no limit / off.
+        off = admin.patch(url, json={"capacity": None}).json()
+        assert (off["auto_assign"], off["capacity"], off["requeue_after_minutes"]) == (True, None, 20)
+        assert admin.patch(url, json={"requeue_after_minutes": None}).json()["requeue_after_minutes"] is None
+        for bad in ({"capacity": 0}, {"requeue_after_minutes": -5}, {"capacity": "lots"}, {"auto_assign": "maybe"}):
+            r = admin.patch(url, json=bad)
+            assert r.status_code == 422 and r.json()["error"] == "invalid_input", (bad, r.text)
+        shared = admin.patch(url, json={"auto_assign": False, "pickup_mode": "none"}).json()
+        r = admin.patch(url, json={"auto_assign": True})  # a shared inbox assigns nobody
+        assert r.status_code == 422 and "shared inbox" in r.json()["message"] and shared["auto_assign"] is False
+        policies = [r["detail"] for r in admin.get("/sync/v1/admin/audit", params={"action": "queue.policy"}).json()
+                    if r["target"] == f"queue:{q['id']}"]
+    assert policies[-1] == {"auto_assign": True, "capacity": 4, "requeue_after_minutes": 20}
+    assert {"capacity": None} in policies and {"requeue_after_minutes": None} in policies
+    assert [x for x in team.inbox.list_queues() if x.id == q["id"]][0].auto_assign is False
+
+
 def test_the_last_administrator_cannot_be_demoted(team: Team) -> None:
     ada = team.agents["Ada"].id
     admins = [a for a in team.inbox.list_agents() if a.role == "admin"]

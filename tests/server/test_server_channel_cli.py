@@ -1,7 +1,7 @@
 """``tray-agent server channel ...`` as an administrator runs it at the server's console: the
 credential asked for hidden goes to the keyring (never to the screen, the logs or the audit
 log), the channel routes its customers to a queue on the running server, auto-closure where
-the channel's rules allow it, list and disable; bad input is one line and exit 1."""
+the channel's rules allow it, list, disable and remove; bad input is one line and exit 1."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from tests.channels.keyring_memory import MemoryKeyring, installed
 from tests.server.live import ServerThread
 from tray_agent import config
 from tray_agent.cli import cli
-from tray_agent.core.models import Conversation
+from tray_agent.channels import InboundMessage
+from tray_agent.core.errors import RuleViolation
+from tray_agent.core.models import Conversation, Message
 from tray_agent.net import free_port
 from tray_agent.paths import resolve
 from tray_agent.sandbox.webhooks import twilio_signature
@@ -207,3 +209,48 @@ def test_list_disable_route_and_bad_input(console: Run, ring: MemoryKeyring) -> 
         one_line_refusal(console(*args, ok=False), words)
     assert ring.store == {("tray-agent", "Shop SMS:auth_token"): "rotated-token-0987"}
     assert [c["name"] for c in json.loads(console("channel", "list", "--json").stdout)] == ["Shop SMS"]
+
+
+def test_remove_deletes_an_unused_channel_and_keeps_one_with_history_readable(
+        console: Run, ring: MemoryKeyring, home: Path, postgres_db_url: str) -> None:
+    admin, sales = team(console)
+    add_sms(console, name="Spare SMS")
+    used = json.loads(add_sms(console, "--route-queue", str(sales), "--json").stdout)["id"]
+    removed = console("channel", "remove", "1")
+    assert removed.stdout.startswith("Removed: 1\tSpare SMS") and ("tray-agent", "Spare SMS:auth_token") not in ring.store
+    # Customers wrote on the other: one conversation closed, one still open.
+    paths = resolve(home).ensure()
+    app = build_app(paths, config.load(paths), postgres_db_url)
+    try:
+        first = app.inbox.receive(used, InboundMessage("SM" + "1" * 32, "+14155550177", "old question"))
+        with app.db.read() as s:
+            done = s.get_one(Message, first).conversation_id
+        app.inbox.claim(admin, done)
+        app.inbox.close(admin, done)
+        app.inbox.receive(used, InboundMessage("SM" + "2" * 32, "+14155550178", "still waiting"))
+    finally:
+        app.close()
+    one_line_refusal(console("channel", "remove", str(used), ok=False), "1 open conversation", "--force")
+    assert json.loads(console("channel", "list", "--json").stdout)[0]["enabled"] is True
+    stopped = json.loads(console("channel", "remove", str(used), "--force", "--json").stdout)
+    assert (stopped["deleted"], stopped["conversations"], stopped["open"]) == (False, 2, 1)
+    assert ring.store == {}  # its credential left the keyring with it
+    # Kept, disabled: both conversations and their messages stay readable; nothing goes out on it.
+    app = build_app(paths, config.load(paths), postgres_db_url)
+    try:
+        [ch] = app.inbox.list_channels(include_disabled=True)
+        assert (ch.id, ch.enabled) == (used, False)
+        with app.db.read() as s:
+            texts = sorted(m.text for m in s.query(Message).filter(Message.direction == "in"))
+            still = s.query(Conversation).filter(Conversation.status == "open").one()
+        assert texts == ["old question", "still waiting"]
+        assert app.inbox.get_conversation(admin, done).status == "closed"
+        with pytest.raises(RuleViolation, match="disabled"):
+            app.inbox.reply(admin, still.id, "hello?")
+    finally:
+        app.close()
+    audit = json.loads(console("audit", "--action", "channel.removed", "--json").stdout)
+    assert [(a["target"], a["detail"]["deleted"], a["detail"]["force"]) for a in audit] == [
+        (f"channel:{used}", False, True), ("channel:1", True, False)]
+    one_line_refusal(console("channel", "remove", "99", ok=False), "no channel 99")
+    assert "--force" in console("channel", "remove", "--help").stdout

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from tests.server.live import CONSOLE_ACTOR, Team
+from tests.server.live import CONSOLE_ACTOR, Team, wait_for
 from tray_agent.channels import InboundFile, InboundMessage
-from tray_agent.core.models import Attachment
+from tray_agent.core.errors import ProviderError
+from tray_agent.core.models import Attachment, Message
 
 READS = ("snapshot", "events", "conversation", "messages", "file", "upload")
-ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read")
+ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read", "retry")
 OK = {"reply": 201, "upload": 201}
 
 # Who asks, about which conversation: "owned" is Alice's (taken from the queue), "queued"
@@ -73,16 +74,34 @@ def test_every_endpoint_answers_only_those_who_may_see_the_conversation(team: Te
     who, which = ROLES[role]
     conv = team.customer_says("hello")
     address = team.address_of(conv)
-    if which == "owned":
+    failed = _failed_reply(team, conv, queued=which == "queued") if endpoint == "retry" else None
+    if which == "owned" and failed is None:
         team.inbox.claim(team.agents["Alice"].id, conv)
     if endpoint == "reopen":
         team.inbox.close(team.agents["Alice" if which == "owned" else "Bea"].id, conv)
     with _client(team, who, revoked) as c:
-        got = _call(team, c, endpoint, conv, address)
+        got = _call(team, c, endpoint, conv, address, failed)
     assert got == expected(endpoint, role)
 
 
-def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str) -> Any:
+def _failed_reply(team: Team, conv: int, *, queued: bool) -> int:
+    """Alice's reply that the provider failed (for ``retry``); ``queued``: she then hands
+    the conversation back to its queue."""
+    alice = team.agents["Alice"].id
+    team.fake.adapters[team.sms.id].failures.append(ProviderError("The carrier is down.", retryable=False))
+    mid = team.inbox.reply(alice, conv, "one moment").id
+    wait_for(lambda: _status(team, mid) == "failed", what="the provider's failure")
+    if queued:
+        team.inbox.transfer(alice, conv, to_queue_id=team.queue.id)
+    return mid
+
+
+def _status(team: Team, mid: int) -> str:
+    with team.app.db.read() as s:
+        return str(s.get_one(Message, mid).status)
+
+
+def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str, failed: int | None = None) -> Any:
     if endpoint == "snapshot":
         r = c.get("/sync/v1/snapshot", params={"limit": 1000})
         if r.status_code != 200:
@@ -108,6 +127,8 @@ def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str) -
         r = c.post("/sync/v1/uploads", params={"conversation_id": conv}, files={"file": ("a.txt", b"a", "text/plain")})
     elif endpoint == "messages":
         r = c.get(f"/sync/v1/conversations/{conv}/messages")
+    elif endpoint == "retry":
+        r = c.post(f"/sync/v1/messages/{failed}/retry", headers={"Idempotency-Key": uuid.uuid4().hex})
     else:
         body: dict[str, Any] = {}
         if endpoint == "reply":
@@ -118,7 +139,7 @@ def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str) -
                    headers={"Idempotency-Key": uuid.uuid4().hex})
     if r.status_code == 404:
         # Never a hint that it exists: the same answer as for a conversation that does not.
-        assert r.json()["error"] == "not_found" and str(conv) in r.json()["message"]
+        assert r.json()["error"] == "not_found" and str(failed or conv) in r.json()["message"]
     if r.status_code == 409:
         assert r.json()["error"] == "already_taken" and r.json()["owner_name"] == "Alice"
         assert r.json()["taken_at"] is not None

@@ -5,7 +5,6 @@ refuses shows why on its message; take-over and transfer answer as the server do
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -15,14 +14,6 @@ from tray_agent.core.models import Message
 from tests.server.live import Replica, Team, second_replica
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
-
-
-@pytest.fixture
-def relay(team: Team) -> Iterator[Relay]:
-    u = urlsplit(team.url)
-    r = Relay(u.hostname or "127.0.0.1", u.port or 80)
-    yield r
-    r.stop()
 
 
 def sent_to(team: Team, address: str) -> list[str]:
@@ -85,6 +76,11 @@ def test_a_reply_refused_because_a_colleague_took_the_conversation_shows_why(tea
                                    if m["status"] == "failed"], timeout=40, what="the refusal on Bea's message")
     assert failed[0]["text"] == "I'll look" and failed[0]["error_code"] == "already_taken"
     assert "Alice" in failed[0]["status_reason"]
+    # A rule's refusal: no Retry in the window, and asking anyway answers why.
+    assert not failed[0]["can_retry"]
+    with bea.http() as c:
+        r = c.post(f"/api/messages/{failed[0]['id']}/retry")
+    assert r.status_code == 409 and "Alice" in r.json()["message"], r.text
     assert bea.connection()["pending"] == 0
     assert server_replies(team, cid) == []
 

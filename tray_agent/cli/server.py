@@ -212,8 +212,7 @@ def queue_set(sc: ServerCtx, queue_id: int, auto_assign: bool | None, capacity: 
     for key, raw in (("capacity", capacity), ("requeue_after_minutes", requeue_after)):
         if raw is not None:
             changes[key] = _count_or_off(raw, key)
-    q = sc.app.inbox.set_queue_policy(queue_id, **changes)
-    sc.accounts.record(sc.actor, "queue.policy", f"queue:{q.id}", changes)
+    q = sc.admin.set_queue_policy(sc.actor, queue_id, changes)
     click.echo(f"Queue {q.name}: {_policy(q)}.")
 
 

@@ -130,6 +130,29 @@ def channel_set(sc: ServerCtx, channel_id: int, enabled: bool | None, route_queu
     emit(view, as_json, f"Changed: {_line(sc, view)}")
 
 
+@channel_group.command("remove")
+@click.argument("channel_id", type=int)
+@click.option("--force", is_flag=True, help="Stop it even while it has open conversations (they stay open and "
+              "readable; replies on them are refused).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_server
+def channel_remove(sc: ServerCtx, channel_id: int, force: bool, as_json: bool) -> None:
+    """Take channel CHANNEL_ID out of service. A channel that never carried a conversation
+    is deleted. One that did is kept, disabled: its conversations stay readable on every
+    desktop, nothing of a customer's history is lost, and nothing is sent or received on
+    it. While it has open conversations it is refused (close or transfer them first) unless
+    --force. Its credentials are deleted from this server's keyring (to use it again:
+    `server channel set ID --enable --credential NAME`). Audited as channel.removed."""
+    done = sc.admin.remove_channel(sc.actor, channel_id, force=force)
+    if done.deleted:
+        line = f"Removed: {done.id}\t{done.name} (it had no conversations)"
+    else:
+        line = (f"Stopped: {done.id}\t{done.name} is disabled; its {done.conversations} conversation"
+                f"{'s stay' if done.conversations != 1 else ' stays'} readable"
+                + (f" ({done.open} still open: replies are refused)" if done.open else ""))
+    emit(done, as_json, line)
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 

@@ -4,23 +4,33 @@ server's row replaces, a refusal kept on the message with the server's code and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase
+from tray_agent.core.errors import InvalidInput, RuleViolation
+from tray_agent.core.files import StagedFile
 from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.mirror_models import TeamAction
-from tray_agent.core.models import Conversation, Event, Message
+from tray_agent.core.models import Attachment, Conversation, Event, Message
+
+#: Local file ids of a queued reply: ECHO_BASE + action id * FILE_SLOTS + n (no server row
+#: has one), room for a message's most files.
+FILE_SLOTS = 16
 
 
 class UpstreamOutbox(InboxBase):
     def queue_action(self, agent_id: int, conversation_id: int, action: str, body: dict[str, Any], key: str,
-                     *, echo_text: str | None = None) -> tuple[TeamAction, Message | None]:
-        """Commit an action for the server (and, for a reply, its queued local echo)."""
+                     *, echo_text: str | None = None,
+                     files: Sequence[StagedFile] = ()) -> tuple[TeamAction, Message | None]:
+        """Commit an action for the server (and, for a reply, its queued local echo with its
+        files: kept here, never expiring, until the server has them)."""
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id)
             item = TeamAction(client_key=key, conversation_id=conversation_id, action=action, body=body,
@@ -31,12 +41,22 @@ class UpstreamOutbox(InboxBase):
             if echo_text is not None:
                 now = self.clock.now()
                 echo = Message(id=ECHO_BASE + item.id, conversation_id=conv.id, channel_id=conv.channel_id, direction="out",
-                               kind="text", text=echo_text, sender_agent_id=agent_id, status="queued",
-                               created_at=now, meta={"client_key": key})
+                               kind="file" if files and not echo_text.strip() else "text", text=echo_text,
+                               sender_agent_id=agent_id, status="queued", created_at=now, meta={"client_key": key})
                 s.add(echo)
+                s.flush()
                 item.message_id = echo.id
+                ids = []
+                for n, f in enumerate(files):
+                    a = Attachment(id=ECHO_BASE + item.id * FILE_SLOTS + n, message_id=echo.id, file_name=f.file_name,
+                                   mime_type=f.mime_type, size=f.size, sha256=f.sha256,
+                                   storage_path=self.files.adopt(f), created_at=now, expires_at=None)
+                    s.add(a)
+                    ids.append(a.id)
+                if ids:
+                    item.body = {**item.body, "files": ids}
                 conv.last_activity_at, conv.last_message_direction = now, "out"
-                conv.last_message_preview = " ".join(echo_text.split())[:140]
+                conv.last_message_preview = " ".join(echo_text.split())[:140] or ", ".join(f.file_name for f in files)
                 s.flush()
                 self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=echo.id, agent_id=agent_id,
                            direction="out", kind="text", client_key=key)
@@ -46,6 +66,14 @@ class UpstreamOutbox(InboxBase):
         with self.db.read() as s:
             return list(s.execute(select(TeamAction).where(col(TeamAction.state) == "pending")
                                   .order_by(col(TeamAction.id)).limit(limit)).scalars())
+
+    def queued_files(self, item: TeamAction) -> list[tuple[Path, str, str]]:
+        """The files of a queued reply, as kept here: (path, name, type) in their order."""
+        ids = list(item.body.get("files") or [])
+        with self.db.read() as s:
+            rows = {a.id: a for a in s.execute(select(Attachment).where(col(Attachment.id).in_(ids))).scalars()}
+        return [(self.files.path(rows[i].storage_path), rows[i].file_name, rows[i].mime_type)
+                for i in ids if i in rows and rows[i].storage_path]
 
     def pending_count(self, action: str | None = None) -> int:
         """Actions waiting to go upstream (of one kind: ``"reply"`` for the window's banner)."""
@@ -81,11 +109,23 @@ class UpstreamOutbox(InboxBase):
             self._upsert_messages(s, [message], {conv.id: conv.channel_id})  # type: ignore[attr-defined]  # Mirror's
             self._refresh_lasts(s, {conv.id})  # type: ignore[attr-defined]  # (as above)
         if echo is not None:
+            self._hand_over_files(s, echo.id, message)
             s.delete(echo)
             s.flush()
             self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=message["id"],
                        agent_id=message.get("sender_agent_id"), direction="out", kind=message.get("kind", "text"),
                        client_key=item.client_key, replaces=echo.id)
+
+    def _hand_over_files(self, s: Session, echo_id: int, message: dict[str, Any]) -> None:
+        """The echo's files become the server row's copies (same bytes: no download later)."""
+        by_sha = {a["sha256"]: a["id"] for a in message.get("attachments") or []}
+        for a in list(s.execute(select(Attachment).where(col(Attachment.message_id) == echo_id)).scalars()):
+            target = s.get(Attachment, by_sha.pop(a.sha256, -1))
+            if target is not None and not target.storage_path and not target.expired:
+                target.storage_path = a.storage_path
+            else:
+                self.files.delete(a.storage_path)
+        s.execute(delete(Attachment).where(col(Attachment.message_id) == echo_id))
 
     def confirm_key(self, s: Session, out: list[Event], key: str, message: dict[str, Any]) -> bool:
         """An event carried the key of one of my replies: swap its echo now (the answer to
@@ -97,8 +137,9 @@ class UpstreamOutbox(InboxBase):
             return True
         return False
 
-    def action_refused(self, action_id: int, code: str, message: str) -> None:
-        """The server said no: the action leaves the outbox; a reply's echo shows why."""
+    def action_refused(self, action_id: int, code: str, message: str, *, final: bool = True) -> None:
+        """The server said no: the action leaves the outbox; a reply's echo shows why.
+        ``final=False``: the server kept failing (not a rule): the window offers Retry."""
         with self._tx() as (s, out):
             item = s.get(TeamAction, action_id)
             if item is None:
@@ -106,7 +147,27 @@ class UpstreamOutbox(InboxBase):
             item.state, item.last_error = "failed", f"{code}: {message}"[:500]
             echo = s.get(Message, item.message_id) if item.message_id is not None else None
             if echo is not None:
-                echo.status, echo.error_code, echo.status_reason, echo.rule_refused = "failed", code, message, True
+                echo.status, echo.error_code, echo.status_reason, echo.rule_refused = "failed", code, message, final
                 conv = s.get(Conversation, echo.conversation_id)
                 self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="failed",
                            error_code=code)
+
+    def requeue_echo(self, agent_id: int, message_id: int) -> bool:
+        """Retry of a queued reply that failed on the server's side: back in the outbox under
+        its first key (had the server acted after all, it answers with that first result).
+        False: not one of this desktop's echoes."""
+        with self._tx() as (s, out):
+            item = s.execute(select(TeamAction).where(col(TeamAction.message_id) == message_id)).scalars().first()
+            echo = s.get(Message, message_id)
+            if item is None or echo is None:
+                return False
+            conv = self._conversation(s, agent_id, echo.conversation_id)
+            if echo.status != "failed":
+                raise InvalidInput("Only a failed message can be sent again.")
+            if echo.rule_refused:
+                raise RuleViolation(echo.status_reason or "The team server refused this reply; sending it again "
+                                    "cannot work.")
+            item.state, item.attempts, item.last_error = "pending", 0, ""
+            echo.status, echo.error_code, echo.status_reason = "queued", None, None
+            self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="queued", agent_id=agent_id)
+            return True

@@ -10,11 +10,12 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from tray_agent import credentials
 from tray_agent.core.errors import Conflict, InvalidInput, TrayAgentError
+from tray_agent.core.models import Conversation
 from tray_agent.core.team_models import AuditEntry
 from tray_agent.core.views import AgentView, ChannelView, QueueView
 from tray_agent.server.accounts import Accounts, Actor, AuditView, DeviceView
@@ -44,6 +45,17 @@ class ChannelTypeView(BaseModel):
     optional_secrets: list[str]
     business_address_setting: str
     rules: dict[str, Any]
+
+
+class RemovedChannel(BaseModel):
+    """What ``remove_channel`` did: deleted (it never carried a conversation), or kept
+    disabled with its ``conversations`` (``open`` of them still open)."""
+
+    id: int
+    name: str
+    deleted: bool
+    conversations: int
+    open: int
 
 
 class CredentialInput(BaseModel):
@@ -125,6 +137,28 @@ class Administration:
             self.accounts.record(actor, "channel.updated", f"channel:{ch.id}", {"credentials": _sources(given)})
         return self._with_credentials(ch)
 
+    def remove_channel(self, actor: Actor, channel_id: int, *, force: bool = False) -> RemovedChannel:
+        """Take a channel out of service. One that never carried a conversation is deleted;
+        one that did stays, disabled, so its conversations stay readable everywhere (nothing
+        of a customer's history is lost). While it has open conversations it is refused
+        unless ``force`` (they stay open and readable; replies are refused). Either way its
+        credentials leave this server's keyring."""
+        ch = self.inbox.get_channel(channel_id)
+        with self.inbox.db.read() as s:
+            counts = dict(s.execute(select(col(Conversation.status), func.count()).where(
+                col(Conversation.channel_id) == channel_id).group_by(col(Conversation.status))).all())
+        total, still_open = sum(counts.values()), int(counts.get("open", 0))
+        if still_open and not force:
+            raise Conflict(f"{ch.name} has {still_open} open conversation{'s' if still_open != 1 else ''}: close or "
+                           "transfer them first, or remove it with --force (they stay readable; replies are refused).")
+        deleted = self.inbox.remove_channel(channel_id)
+        ctype = self.inbox.channel_types.get(ch.kind)
+        for key in (ctype.secrets if ctype else ()):
+            credentials.delete(ch.name, key)
+        self.accounts.record(actor, "channel.removed", f"channel:{channel_id}", {
+            "name": ch.name, "deleted": deleted, "conversations": total, "open": still_open, "force": force})
+        return RemovedChannel(id=channel_id, name=ch.name, deleted=deleted, conversations=total, open=still_open)
+
     def _check_credentials(self, kind: str, name: str, given: dict[str, CredentialInput], *, adding: bool) -> None:
         ctype = self.inbox.channel_types.get(kind)
         takes = dict(ctype.secrets) if ctype else {}
@@ -178,6 +212,16 @@ class Administration:
     def set_pickup_mode(self, actor: Actor, queue_id: int, pickup_mode: str) -> QueueView:
         q = self.inbox.set_pickup_mode(queue_id, pickup_mode)
         self.accounts.record(actor, "queue.pickup_mode", f"queue:{q.id}", {"pickup_mode": q.pickup_mode})
+        return q
+
+    def set_queue_policy(self, actor: Actor, queue_id: int, changes: dict[str, Any]) -> QueueView:
+        """Automatic assignment, capacity and re-queue (``auto_assign``, ``capacity``,
+        ``requeue_after_minutes``; None turns the last two off): the console's ``server
+        queue set`` and the admin view's."""
+        if not changes:
+            raise InvalidInput("Say what to change: auto-assign, capacity or re-queue.")
+        q = self.inbox.set_queue_policy(queue_id, **changes)
+        self.accounts.record(actor, "queue.policy", f"queue:{q.id}", changes)
         return q
 
     # -- agents and devices -------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read.
+"""The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read,
+a failed reply's retry, and starting a conversation.
 Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
 repeat gets the first answer, and the events the action wrote carry the key. Refusals
 answer a stable ``error`` code (already_taken, not_owner, conversation_closed,
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tray_agent.api import uploads
 from tray_agent.api.schemas import MAX_FILES_PER_MESSAGE
+from tray_agent.core.errors import Forbidden, NotFound
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import ConversationView, MessageView, TransferView
 from tray_agent.server.accounts import Actor, Caller
@@ -50,8 +52,8 @@ class TransferBody(ActionBody):
 
 
 def _act(request: Request, app: AppDep, caller: CallerDep, key: str | None, body: ActionBody | None,
-         action: Callable[[], BaseModel], status: int = 200) -> JSONResponse:
-    if caller.admin:
+         action: Callable[[], BaseModel], status: int = 200, *, audit: bool = True) -> JSONResponse:
+    if caller.admin and audit:
         action = _audited(request, caller, action)
     code, answer = run_once(app.db, app.clock, caller.agent_id, key or (body.client_key if body else None),
                             f"{request.method} {request.url.path}", action, status)
@@ -61,14 +63,16 @@ def _act(request: Request, app: AppDep, caller: CallerDep, key: str | None, body
 def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) -> Callable[[], BaseModel]:
     """An administrator's action on a conversation (often a colleague's) goes to the audit log."""
     verb = request.url.path.rstrip("/").rsplit("/", 1)[-1]
-    target = f"conversation:{request.path_params.get('conversation_id')}"
+    params = request.path_params
+    target = (f"conversation:{params['conversation_id']}" if "conversation_id" in params
+              else f"message:{params.get('message_id')}")
 
     def run() -> BaseModel:
         result = action()
         if verb != "read":
             accounts = request.app.state.accounts
             accounts.record(Actor(accounts.inbox.get_agent(caller.agent_id).name, caller.agent_id),
-                            f"conversation.{verb}", target)
+                            f"{target.split(':')[0]}.{verb}", target)
         return result
 
     return run
@@ -88,6 +92,68 @@ def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, 
         return app.inbox.reply(caller.agent_id, conversation_id, body.text, files=files)
 
     return _act(request, app, caller, idempotency_key, body, send, 201)
+
+
+class StartBody(ReplyBody):
+    channel_id: int
+    customer_address: str = Field(..., min_length=1, max_length=200)
+
+
+class Started(BaseModel):
+    conversation: ConversationView
+    message: MessageView
+
+
+@router.post("/conversations", status_code=201, response_model=Started, responses={
+    403: {"description": "forbidden: the channel routes to neither this agent nor one of their queues, or a "
+                         "colleague already has an open conversation with this customer"},
+    404: {"description": "not_found: no such channel"},
+    409: {"description": "rule_violation: the channel's customers start conversations (WhatsApp), or it is "
+                         "disabled; in_progress"},
+    422: {"description": "invalid_input: a number the channel cannot reach, an empty message"}})
+def start(body: StartBody, request: Request, app: AppDep, caller: CallerDep,
+          idempotency_key: KeyHeader = None) -> JSONResponse:
+    """Start a conversation from the business number, where the channel lets the business
+    start one (SMS; never WhatsApp): it is the caller's from the first message."""
+    def begin() -> Started:
+        may_start(app.inbox, caller, body.channel_id)
+        files = uploads.resolve_with(request.app.state.accounts.upload_key(), app.inbox.files, caller.agent_id,
+                                     body.uploads)
+        conv, msg = app.inbox.start_conversation(caller.agent_id, body.channel_id, body.customer_address,
+                                                 body.text, files=files)
+        return Started(conversation=conv, message=msg)
+
+    return _act(request, app, caller, idempotency_key, body, begin, 201, audit=False)
+
+
+def may_start(inbox: Inbox, caller: Caller, channel_id: int) -> None:
+    """Who may start on a channel: whoever its new conversations would reach (the agent it
+    routes to, its queue's members, everyone for a channel routed nowhere) and admins."""
+    ch = inbox.get_channel(channel_id)
+    admin, queues = inbox.agent_scope(caller.agent_id)
+    if admin or ch.route_agent_id == caller.agent_id or (ch.route_queue_id is not None and ch.route_queue_id in queues):
+        return
+    if ch.route_agent_id is None and ch.route_queue_id is None:
+        return
+    raise Forbidden(f"Conversations on {ch.name} go to colleagues; ask an administrator to add you to its queue.")
+
+
+@router.post("/messages/{message_id}/retry", response_model=MessageView, responses={
+    404: {"description": "not_found: no outgoing message of a conversation this agent sees"},
+    409: {"description": "rule_violation (the channel's rules refused it: sending it again cannot work), "
+                         "conversation_closed, reply_window_closed, in_progress"},
+    422: {"description": "invalid_input: the message has not failed"}})
+def retry(message_id: int, request: Request, app: AppDep, caller: CallerDep,
+          idempotency_key: KeyHeader = None, body: Optional[ActionBody] = None) -> JSONResponse:
+    """Send a failed reply again (the provider failed it), as a new attempt of the same
+    message; one the channel's rules refused is not sent again."""
+    def again() -> MessageView:
+        try:
+            return app.inbox.retry(caller.agent_id, message_id)
+        except NotFound:  # the same line whether the message exists in a conversation not seen or not at all
+            raise NotFound(f"There is no outgoing message {message_id}.") from None
+
+    return _act(request, app, caller, idempotency_key, body, again)
 
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=TransferView, responses=_ERRORS)

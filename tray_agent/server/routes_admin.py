@@ -65,6 +65,11 @@ class AddQueueBody(Strict):
 class QueueChanges(Strict):
     member_ids: Optional[list[Id]] = None
     pickup_mode: Optional[PickupMode] = None
+    auto_assign: Optional[bool] = None
+    #: null: no limit (given explicitly; left out: unchanged).
+    capacity: Optional[Annotated[int, Field(ge=1, le=10_000)]] = None
+    #: null: off (given explicitly; left out: unchanged).
+    requeue_after_minutes: Optional[Annotated[int, Field(ge=1, le=100_000)]] = None
 
 
 class AddAgentBody(Strict):
@@ -139,6 +144,10 @@ def update_queue(queue_id: int, body: QueueChanges, admin: AdminDep, request: Re
         q = service.set_queue_members(admin.actor, queue_id, body.member_ids)
     if body.pickup_mode is not None:
         q = service.set_pickup_mode(admin.actor, queue_id, body.pickup_mode)
+    policy: dict[str, Any] = {k: getattr(body, k) for k in ("auto_assign", "capacity", "requeue_after_minutes")
+              if k in body.model_fields_set and not (k == "auto_assign" and body.auto_assign is None)}
+    if policy:
+        q = service.set_queue_policy(admin.actor, queue_id, policy)
     if q is None:
         q = next((x for x in service.inbox.list_queues() if x.id == queue_id), None)
         if q is None:

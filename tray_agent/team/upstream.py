@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tray_agent.core.errors import Conflict, InvalidInput, TrayAgentError
+from tray_agent.core.errors import InvalidInput, NotFound, RuleViolation, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
+from tray_agent.core.mirror_models import TeamAction
 from tray_agent.core.models import Message
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import AgentView, AttachmentView, ConversationView, MessageView, TransferView
@@ -24,7 +25,12 @@ log = logging.getLogger(__name__)
 
 #: Refusals worth another try later: the server or its database is busy, the first request
 #: of this key is still running, this device must sign in again.
-RETRYABLE = {"in_progress", "rate_limited", "storage_unavailable", "unauthorized", "server_error"}
+RETRYABLE = {"in_progress", "rate_limited", "storage_unavailable", "unauthorized"}
+#: The server answered but failed (a 5xx of its own): tried again, and after
+#: ``GIVE_UP_AFTER`` attempts shown failed with a Retry, so one broken reply does not hold
+#: back the ones behind it. Offline is not failing: the outbox waits for the connection.
+FAILING = {"server_error", "internal"}
+GIVE_UP_AFTER = 5
 
 
 def new_key(action: str) -> str:
@@ -76,13 +82,13 @@ class TeamInbox(Inbox):
 
     def reply(self, agent_id: int, conversation_id: int, text: str = "",
               files: Sequence[StagedFile] = ()) -> MessageView:
-        """Queued locally at once (status "queued", a local id); the sender takes it upstream."""
-        if files:
-            raise InvalidInput("Files cannot be sent from a team desktop yet; send the text, or use the server's window.")
-        if not text.strip():
+        """Queued locally at once (status "queued", a local id, its files kept here); the
+        sender uploads the files, then sends the reply naming them, once."""
+        if not text.strip() and not files:
             raise InvalidInput("Write a reply first.")
         key = new_key("reply")
-        _, echo = self.queue_action(agent_id, conversation_id, "reply", {"text": text}, key, echo_text=text)
+        _, echo = self.queue_action(agent_id, conversation_id, "reply", {"text": text}, key, echo_text=text,
+                                    files=files)
         self._announce_connection()
         self.wake_sender()
         with self.db.read() as s:
@@ -119,10 +125,55 @@ class TeamInbox(Inbox):
 
     def start_conversation(self, agent_id: int, channel_id: int, customer_address: str, text: str = "",
                            files: Sequence[StagedFile] = ()) -> tuple[ConversationView, MessageView]:
-        raise Conflict("The team server does not start conversations from a desktop yet.")
+        """A new conversation from the business number, started by the server (it knows
+        who else talks to this customer): files uploaded first, then ``POST
+        /sync/v1/conversations`` under one key; mine in the cache at once. Offline: 503."""
+        if not text.strip() and not files:
+            raise InvalidInput("Write the first message.")
+        try:
+            ids = [self._upload(None, f.path, f.file_name, f.mime_type) for f in files]
+            answer = self.link.request("POST", "/sync/v1/conversations", json={
+                "channel_id": channel_id, "customer_address": customer_address, "text": text, "uploads": ids},
+                headers={"Idempotency-Key": new_key("start")})
+        except Unreachable:
+            raise Unreachable("Offline: a conversation is started by the team server; try again when the connection "
+                              "is back.") from None
+        for f in files:
+            f.path.unlink(missing_ok=True)  # the server has them; the cache fetches them when opened
+        self.mirror_conversations([answer["conversation"]], [answer["message"]], me=agent_id)
+        return (ConversationView.model_validate(answer["conversation"]),
+                MessageView.model_validate(answer["message"]))
 
     def retry(self, agent_id: int, message_id: int) -> MessageView:
-        raise Conflict("A reply the team server refused is not sent again; write it anew if it still applies.")
+        """A failed reply again, as on a single desktop. Mine that the server kept failing
+        goes back to the outbox under its first key; one the provider failed is retried by
+        the server (``POST /sync/v1/messages/{id}/retry``); a rule's refusal is not retried."""
+        if not self.requeue_echo(agent_id, message_id):
+            view = self._outgoing(agent_id, message_id)
+            if view.status != "failed":
+                raise InvalidInput("Only a failed message can be sent again.")
+            if not view.can_retry:
+                raise RuleViolation(view.status_reason or "The channel's rules refused this message; "
+                                    "sending it again cannot work.")
+            try:
+                answer = self.link.request("POST", f"/sync/v1/messages/{message_id}/retry", json={},
+                                           headers={"Idempotency-Key": new_key("retry")})
+            except Unreachable:
+                raise Unreachable("Offline: the team server cannot be reached; try again when the connection is "
+                                  "back.") from None
+            with self._tx() as (s, _):
+                self._upsert_messages(s, [answer], {})
+        self._announce_connection()
+        self.wake_sender()
+        return self._outgoing(agent_id, message_id)
+
+    def _outgoing(self, agent_id: int, message_id: int) -> MessageView:
+        with self.db.read() as s:
+            msg = s.get(Message, message_id)
+            if msg is None or msg.direction != "out":
+                raise NotFound(f"There is no outgoing message {message_id}.")
+            self._conversation(s, agent_id, msg.conversation_id)
+            return self._message_views(s, [msg])[0]
 
     def _upstream(self, agent_id: int, conversation_id: int, action: str,
                   body: dict[str, Any] | None = None, *,
@@ -171,12 +222,18 @@ class TeamInbox(Inbox):
         for item in self.pending_actions():
             try:
                 answer = self.link.request("POST", f"/sync/v1/conversations/{item.conversation_id}/{item.action}",
-                                           json=item.body, headers={"Idempotency-Key": item.client_key})
+                                           json=self._payload(item), headers={"Idempotency-Key": item.client_key})
             except Unreachable as exc:
                 self.action_tried(item.id, exc.message)
                 return 2.0
             except Refused as exc:
-                if exc.code in RETRYABLE or exc.status >= 500:
+                failing = exc.code in FAILING or (exc.status >= 500 and exc.code not in RETRYABLE)
+                if failing and item.attempts + 1 >= GIVE_UP_AFTER:
+                    # Not a rule: shown failed with Retry, and the replies behind it go on.
+                    self.action_refused(item.id, exc.code, exc.message, final=False)
+                    sent = True
+                    continue
+                if exc.code in RETRYABLE or failing:
                     self.action_tried(item.id, f"{exc.code}: {exc.message}")
                     return 2.0
                 self.action_refused(item.id, exc.code, exc.message)
@@ -187,6 +244,25 @@ class TeamInbox(Inbox):
         if sent:
             self._announce_connection()
         return None
+
+    def _payload(self, item: TeamAction) -> dict[str, Any]:
+        """The action's body for the server; a reply's files uploaded first. A new upload
+        each attempt: the reply's key makes a repeat after a lost answer act once anyway,
+        and the server sweeps an upload no reply used."""
+        body = {k: v for k, v in item.body.items() if k != "files"}
+        if item.body.get("files"):
+            uploads = []
+            for path, name, mime in self.queued_files(item):
+                uploads.append(self._upload(item.conversation_id, path, name, mime))
+            body["uploads"] = uploads
+        return body
+
+    def _upload(self, conversation_id: int | None, path: Path, name: str, mime: str) -> str:
+        """A file staged on the server (``POST /sync/v1/uploads``): its upload id."""
+        params = {"conversation_id": conversation_id} if conversation_id is not None else {}
+        # Bytes, not a file object: a retry on the next server sends them again.
+        up = self.link.request("POST", "/sync/v1/uploads", params=params, files={"file": (name, path.read_bytes(), mime)})
+        return str(up["upload_id"])
 
 
 class TeamTasks:

@@ -1,4 +1,5 @@
-// Queues: add one with members and a pickup mode; change either later.
+// Queues: add one with members and a pickup mode; change either later, and the automatic
+// assignment (capacity per member) and re-queue the console's `server queue set` sets.
 import { h, fill } from "./dom.js";
 import { call, attempt } from "./api.js";
 import { memberPicker, select, table, PICKUP } from "./widgets.js";
@@ -30,7 +31,33 @@ export async function renderQueues(root) {
     });
     return h("tr", { dataset: { queue: q.id } }, h("td", q.name), h("td", mode),
              h("td", h("p.hint", q.member_ids.map((id) => byId.get(id) || `#${id}`).join(", ") || "no members"), picker),
-             h("td.actions", save));
+             h("td", assignment(q, root)), h("td.actions", save));
   });
-  fill(root, h("h2", "Queues"), form, table(["Queue", "Pickup", "Members", ""], rows, "Queues"));
+  fill(root, h("h2", "Queues"), form, table(["Queue", "Pickup", "Members", "Assignment", ""], rows, "Queues"));
+}
+
+/** Auto-assign with its capacity, and re-queue: an empty number is "no limit" / "off". */
+function assignment(q, root) {
+  const auto = h("input", { type: "checkbox", name: "auto_assign", checked: q.auto_assign });
+  const number = (name, value, label) => h("input", { type: "number", name, min: "1", step: "1", inputMode: "numeric",
+                                                      value: value == null ? "" : String(value), placeholder: "off",
+                                                      "aria-label": `${label} (${q.name})` });
+  const capacity = number("capacity", q.capacity, "Capacity per member");
+  const requeue = number("requeue_after_minutes", q.requeue_after_minutes, "Re-queue after minutes");
+  const save = h("button", { type: "button", dataset: { action: "assignment" } }, "Save assignment");
+  save.addEventListener("click", async () => {
+    const count = (el) => (el.value.trim() === "" ? null : Number(el.value));
+    const body = { auto_assign: auto.checked, capacity: count(capacity), requeue_after_minutes: count(requeue) };
+    if (await attempt(() => call("PATCH", `/queues/${q.id}`, body))) await renderQueues(root);
+  });
+  return h("div.assignment", { role: "group", "aria-label": `Assignment of ${q.name}` },
+    h("label.check", auto, "Auto-assign to the available member with the fewest open"),
+    h("label", "Capacity per member", capacity), h("label", "Re-queue unanswered after (minutes)", requeue),
+    h("p.policy", summary(q)), save);
+}
+
+function summary(q) {
+  const assign = q.auto_assign ? `auto-assign${q.capacity ? `, up to ${q.capacity} open each` : ", no limit"}` : "no auto-assign";
+  const back = q.requeue_after_minutes ? `re-queue after ${q.requeue_after_minutes} min` : "no re-queue";
+  return `${assign}; ${back}`;
 }

@@ -1,0 +1,60 @@
+"""Starting a conversation from a team desktop: from the business number where the channel
+lets the business start (SMS, never WhatsApp), only on a channel that routes to the agent
+or their queues; the server starts it once, and it is the agent's on every desktop."""
+
+from __future__ import annotations
+
+import uuid
+
+from tray_agent.core.models import Conversation
+from tests.server.live import Team
+from tests.team.desktop import wait_for
+
+
+def test_a_new_sms_conversation_from_a_team_desktop_is_mine_on_every_desktop_and_sent_once(
+        team: Team, desktops) -> None:  # type: ignore[no-untyped-def]
+    alice, alice_laptop, bea = desktops("Alice"), desktops("Alice"), desktops("Bea")
+    for d in (alice, alice_laptop, bea):
+        wait_for(lambda d=d: d.connection()["state"] == "online", what="the desktops online")
+    with alice.http() as c:
+        r = c.post("/api/conversations", json={"channel_id": team.sms.id, "customer_address": "+1 415 555 0987",
+                                               "text": "Your order has shipped."})
+    assert r.status_code == 201, r.text
+    conv, msg = r.json()["conversation"], r.json()["message"]
+    cid = conv["id"]
+    assert conv["assigned_agent_id"] == team.agents["Alice"].id and msg["status"] == "queued"
+    assert cid in alice.inbox_ids()  # in the cache at once: the window opens it without waiting
+    wait_for(lambda: cid in alice_laptop.inbox_ids(), what="the conversation on Alice's other desktop")
+    assert alice_laptop.get(f"/api/conversations/{cid}")["assigned_agent_id"] == team.agents["Alice"].id
+    adapter = team.fake.adapters[team.sms.id]
+    wait_for(lambda: [m for m in adapter.sent if m.customer_address == "+14155550987"], what="the first message sent")
+    assert [m.text for m in adapter.sent if m.customer_address == "+14155550987"] == ["Your order has shipped."]
+    with team.app.db.read() as s:
+        assert s.get(Conversation, cid).started_by == "agent"  # type: ignore[union-attr]
+    assert cid not in bea.inbox_ids()  # Alice's, not the queue's
+
+
+def test_starting_needs_a_channel_that_reaches_me_and_lets_the_business_start(team: Team, desktops) -> None:  # type: ignore[no-untyped-def]
+    wa = team.inbox.add_channel("fake-wa", "Support WhatsApp", "+14155550111")
+    carl = desktops("Carl")  # in no queue: the SMS channel routes to the Support queue
+    wait_for(lambda: carl.connection()["state"] == "online", what="Carl online")
+    wait_for(lambda: wa.id in [ch["id"] for ch in carl.get("/api/channels")], what="the new channel on Carl's desktop")
+    with carl.http() as c:
+        refused = c.post("/api/conversations", json={"channel_id": team.sms.id, "customer_address": "+14155550988",
+                                                     "text": "hi"})
+        whatsapp = c.post("/api/conversations", json={"channel_id": wa.id, "customer_address": "+14155550988",
+                                                      "text": "hi"})
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden", refused.text
+    assert whatsapp.status_code == 409 and "started by the customer" in whatsapp.json()["message"], whatsapp.text
+    assert not [m for a in team.fake.adapters.values() for m in a.sent if m.customer_address == "+14155550988"]
+    assert carl.inbox_ids() == []
+    # The sync API's action itself: a repeated key starts once.
+    key = uuid.uuid4().hex
+    with team.http("Bea") as b:
+        first, again = (b.post("/sync/v1/conversations", headers={"Idempotency-Key": key},
+                               json={"channel_id": team.sms.id, "customer_address": "+14155550989", "text": "hello"})
+                        for _ in range(2))
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    wait_for(lambda: [m for m in team.fake.adapters[team.sms.id].sent if m.customer_address == "+14155550989"],
+             what="the started conversation's message")
+    assert len([m for m in team.fake.adapters[team.sms.id].sent if m.customer_address == "+14155550989"]) == 1
