@@ -97,7 +97,8 @@ class Sync(InboxBase):
             recent = self._recent_messages(s, [c.id for c in convs], messages)
             page = self._conversation_views(s, agent_id, convs, view=SyncConversation, extra={
                 cid: {"messages": ms, "more_messages": more_messages} for cid, (ms, more_messages) in recent.items()})
-            me_view = self._agent_view(me)
+            # My load as GET /sync/v1/me counts it (the desktop shows it beside my status).
+            me_view = self._agent_view(me, self._open_counts(s, [agent_id]).get(agent_id, 0))
         snap = Snapshot(seq=seq, me=me_view, my_queue_ids=queues, conversations=page,
                         next_after=convs[-1].id if more and convs else None)
         if after == 0:
