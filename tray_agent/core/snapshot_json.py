@@ -47,7 +47,9 @@ MESSAGE = _object([
     ("sender_name", _str("ms.name")), ("status", _str("m.status")), ("status_reason", _str("m.status_reason")),
     ("error_code", _str("m.error_code")),
     ("can_retry", "coalesce(m.status = 'failed' AND NOT m.rule_refused AND p.status = 'open', false)::text"),
-    ("created_at", _ts("m.created_at")), ("attachments", "coalesce(f.items, '[]')"),
+    ("created_at", _ts("m.created_at")),
+    ("attachments", f"coalesce((SELECT '[' || string_agg({ATTACHMENT}, ',' ORDER BY a.id) || ']' "
+                    "FROM attachment a WHERE a.message_id = m.id), '[]')"),
     # The column's JSON text as stored (its spacing may differ from pydantic's, never its value).
     ("meta", "CASE WHEN json_typeof(m.meta) = 'object' THEN m.meta::text ELSE '{}' END"),
 ])
@@ -76,26 +78,19 @@ WITH page AS (
     ORDER BY c.id LIMIT :limit
 ),
 -- Each conversation's newest messages and one more (is there more?), ranked newest first:
--- ids only, read backwards along ix_message_conversation; the rows are joined once, set-wise.
+-- LATERAL with LIMIT, so each is read backwards along ix_message_conversation, however
+-- large the table (a join by id could be planned as a scan of all of it).
 recent AS (
-    SELECT k.id, k.conversation_id, row_number() OVER (PARTITION BY k.conversation_id ORDER BY k.id DESC) AS rank
+    SELECT m.*, row_number() OVER (PARTITION BY m.conversation_id ORDER BY m.id DESC) AS rank
     FROM page p CROSS JOIN LATERAL (
-        SELECT m.id, m.conversation_id FROM message m WHERE m.conversation_id = p.id AND :n > 0
-        ORDER BY m.id DESC LIMIT :n + 1) k
-),
-files AS (
-    SELECT a.message_id, '[' || string_agg({ATTACHMENT}, ',' ORDER BY a.id) || ']' AS items
-    FROM recent k JOIN attachment a ON a.message_id = k.id WHERE k.rank <= :n
-    GROUP BY a.message_id
+        SELECT * FROM message WHERE conversation_id = p.id AND :n > 0 ORDER BY id DESC LIMIT :n + 1) m
 ),
 msgs AS (
-    SELECT k.conversation_id, '[' || string_agg({MESSAGE}, ',' ORDER BY k.id) FILTER (WHERE m.id IS NOT NULL) || ']'
-           AS items, max(k.rank) > :n AS more
-    FROM recent k JOIN page p ON p.id = k.conversation_id
-    LEFT JOIN message m ON m.id = k.id AND k.rank <= :n
+    SELECT m.conversation_id, '[' || string_agg({MESSAGE}, ',' ORDER BY m.id) FILTER (WHERE m.rank <= :n) || ']'
+           AS items, max(m.rank) > :n AS more
+    FROM recent m JOIN page p ON p.id = m.conversation_id
     LEFT JOIN agent ms ON ms.id = m.sender_agent_id
-    LEFT JOIN files f ON f.message_id = m.id
-    GROUP BY k.conversation_id
+    GROUP BY m.conversation_id
 )
 SELECT p.id, p.channel_id, p.customer_address, {REST} AS rest
 FROM page p

@@ -218,11 +218,13 @@ class Sync(InboxBase):
             end = s.execute(select(func.max(Event.seq))).scalar() or 0
             q = select(*(getattr(Event, f) for f in LoggedEvent.__slots__)).where(
                 col(Event.seq) > after, col(Event.seq) <= end).order_by(col(Event.seq)).limit(limit)
-            rows = [LoggedEvent(seq=r.seq, type=r.type, conversation_id=r.conversation_id, message_id=r.message_id,
-                                agent_id=r.agent_id, visible_agent_id=r.visible_agent_id,
-                                visible_queue_id=r.visible_queue_id, created_at=r.created_at, data=r.data or {})
-                    for r in s.connection().execute(q)]
-            return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
+            read = s.connection().execute(q).all()
+        # Built after the transaction: 5,000 records are no reason to hold it open.
+        rows = [LoggedEvent(seq=r.seq, type=r.type, conversation_id=r.conversation_id, message_id=r.message_id,
+                            agent_id=r.agent_id, visible_agent_id=r.visible_agent_id,
+                            visible_queue_id=r.visible_queue_id, created_at=r.created_at, data=r.data or {})
+                for r in read]
+        return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
 
 
 def _columns(model: type) -> list[Any]:
