@@ -93,7 +93,7 @@ def settled(team: Team) -> bool:
 
 def test_every_snapshot_page_over_http_is_what_the_view_builders_write(team: Team):
     convs = rich_inbox(team)
-    for who in ("Alice", "Bea", "Ada"):
+    for who in ("Alice", "Bea", "Carl", "Ada"):  # queue members, one outside the queue, the admin
         for params in ({"limit": 3, "messages": 20}, {"limit": 1000, "messages": 0}, {"limit": 2, "messages": 5}):
             got, want = pages(team, who, **params), views_pages(team, who, **params)
             assert len(got) == len(want)
