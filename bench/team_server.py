@@ -11,7 +11,7 @@ commit) -> the message's event delivered to every member of its queue.
 
     python bench/team_server.py [--agents 200] [--queues 30] [--rate 200] [--seconds 60]
                                 [--racers 50] [--snapshot-conversations 10000] [--py-spy DIR]
-                                [--client httpx|raw] [--customers 1000]
+                                [--client httpx|raw] [--customers 1000] [--snapshot-only]
 
 Prints (each line with the load average): delivery p50/p99 (target: every eligible client
 has it within p99 <= 250 ms), deliveries counted/expected, the achieved rate and each
@@ -145,6 +145,7 @@ def main() -> None:
                     help="the webhook sender's HTTP client (raw: pre-built requests on keep-alive sockets)")
     ap.add_argument("--snapshot-conversations", type=int, default=10_000)
     ap.add_argument("--py-spy", metavar="DIR", help="record each replica with py-spy during the webhooks")
+    ap.add_argument("--snapshot-only", action="store_true", help="skip the webhooks and the race: the snapshot alone")
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="team-bench-"))
@@ -184,8 +185,9 @@ def main() -> None:
         print(f"set-up: {args.agents} agents signed in across 2 replicas, {args.queues} queues and channels; {load()}",
               flush=True)
 
-        deliver(args, app, urls, tokens, cursor, chans, members, procs, pg.datadir)
-        race(args, app, urls, tokens, codes, queues, chans)
+        if not args.snapshot_only:
+            deliver(args, app, urls, tokens, cursor, chans, members, procs, pg.datadir)
+            race(args, app, urls, tokens, codes, queues, chans)
         snapshot(args, app, urls, tokens, chans, InboundMessage, procs[0].pid, postgres_pids(pg.datadir))
         print("RSS per replica: " + ", ".join(f"{rss_mb(p.pid):.0f} MB" for p in procs) + f"; {load()}")
         print(describe())

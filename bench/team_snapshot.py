@@ -5,9 +5,9 @@ from the transport and the machine's other load shows in CPU time rather than wa
     python bench/team_snapshot.py [--conversations 10000] [--page 1000] [--profile N]
 
 Seeds one queue's agent with N conversations (one message each, as the webhook bench's
-snapshot step does), then prints: every page of that agent's snapshot, cold and warm (wall
-and this process's CPU, the JSON's size); the memory a tail of 20,000 events takes as the
-replica keeps it; with --profile, the N costliest functions of a warm snapshot; the machine.
+snapshot step does), then prints: every page of that agent's snapshot as the route serves it, cold and warm
+(wall and this process's CPU, the JSON's size); the memory a tail of 20,000 events takes as
+the replica keeps it; with --profile, the N costliest functions of each pass; the machine.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import os
 import pstats
 import shutil
@@ -65,29 +66,33 @@ def main() -> None:
             app.inbox.receive_batch(ch.id, batch[i:i + 2000])
 
         def snapshot() -> tuple[int, int, int]:
+            """The pages as the route serves them (on PostgreSQL, JSON that the database builds)."""
             after, pages, total, size = 0, 0, 0, 0
             while True:
-                snap = app.inbox.snapshot(ids[1], after=after, limit=args.page, messages=20)
-                size += len(snap.to_json())
-                pages, total = pages + 1, total + len(snap.conversations)
-                if snap.next_after is None:
+                _, body = app.inbox.snapshot_json(ids[1], after=after, limit=args.page, messages=20)
+                page = json.loads(body)
+                size += len(body)
+                pages, total = pages + 1, total + len(page["conversations"])
+                if page["next_after"] is None:
                     return pages, total, size
-                after = snap.next_after
+                after = page["next_after"]
 
         for attempt in ("cold", "warm"):
+            prof = cProfile.Profile() if args.profile else None
             t, cpu = time.perf_counter(), time.process_time()
+            if prof:
+                prof.enable()
             pages, total, size = snapshot()
+            if prof:
+                prof.disable()
             print(f"snapshot in-process ({attempt}): {total} conversations in {pages} pages of {args.page} "
                   f"({size / 1e6:.1f} MB of JSON) in {time.perf_counter() - t:.2f} s, CPU "
-                  f"{time.process_time() - cpu:.2f} s; {load()}", flush=True)
-        if args.profile:
-            prof = cProfile.Profile()
-            prof.enable()
-            snapshot()
-            prof.disable()
-            out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.profile)
-            print(out.getvalue())
+                  f"{time.process_time() - cpu:.2f} s (parsing the JSON too){' under cProfile' if prof else ''}; "
+                  f"{load()}", flush=True)
+            if prof:
+                out = io.StringIO()
+                pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.profile)
+                print(out.getvalue())
 
         gc.collect()
         before = rss_mb()

@@ -73,6 +73,16 @@ def test_later_snapshot_pages_leave_the_directory_out_and_keep_the_conversation_
     assert convs <= {x["id"] for p in pages for x in p["conversations"]}
 
 
+def test_the_snapshots_me_counts_my_open_conversations_as_me_does(team: Team):
+    for text in ("open count one", "open count two"):
+        team.inbox.reply(team.agents["Alice"].id, team.customer_says(text), "On it")
+    with team.http("Alice") as c:
+        me = c.get("/sync/v1/me").json()
+        snap = c.get("/sync/v1/snapshot", params={"limit": 1000, "messages": 0}).json()
+    mine = [x for x in snap["conversations"] if x["assigned_agent_id"] == me["id"] and x["status"] == "open"]
+    assert me["open_count"] >= 2 and snap["me"]["open_count"] == me["open_count"] == len(mine)
+
+
 def test_events_after_a_cursor_then_resume_from_the_last_one(team: Team):
     since = cursor_of(team, "Alice")
     conv = team.customer_says("first")

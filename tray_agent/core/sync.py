@@ -15,9 +15,11 @@ from sqlalchemy import ARRAY, BigInteger, Select, bindparam, func, or_, select, 
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from tray_agent.core import events
+from tray_agent.core import events, snapshot_json
 from tray_agent.core.base import InboxBase, event_view
 from tray_agent.core.models import Conversation, Event, Message
+from tray_agent.core.rules import address_display
+from tray_agent.core.snapshot_json import dumps
 from tray_agent.core.views import AgentView, ChannelView, ConversationView, EventView, MessageView, QueueView
 
 #: The event a client gets when a conversation leaves its view (taken, transferred away).
@@ -97,15 +99,56 @@ class Sync(InboxBase):
             recent = self._recent_messages(s, [c.id for c in convs], messages)
             page = self._conversation_views(s, agent_id, convs, view=SyncConversation, extra={
                 cid: {"messages": ms, "more_messages": more_messages} for cid, (ms, more_messages) in recent.items()})
-            me_view = self._agent_view(me)
+            # My load as GET /sync/v1/me counts it (the desktop shows it beside my status).
+            me_view = self._agent_view(me, self._open_counts(s, [agent_id]).get(agent_id, 0))
         snap = Snapshot(seq=seq, me=me_view, my_queue_ids=queues, conversations=page,
                         next_after=convs[-1].id if more and convs else None)
         if after == 0:
-            # The directory once per snapshot, not once per page: ten pages re-read it ten times.
-            snap.agents = self.list_agents()  # type: ignore[attr-defined]  # Admin's: both mixed into Inbox
-            snap.queues = self.list_queues()  # type: ignore[attr-defined]  # (as above)
-            snap.channels = self.list_channels()  # type: ignore[attr-defined]  # (as above)
+            self._directory(snap)
         return snap
+
+    def snapshot_json(self, agent_id: int, *, after: int = 0, limit: int = 200, messages: int = 20) -> tuple[int, str]:
+        """``snapshot`` as its JSON text, and its seq. On PostgreSQL the conversations' JSON is
+        built by the database in one statement per page (``snapshot_json.py``): the replica
+        then neither parses rows nor builds and validates ten thousand views."""
+        if self.db.is_sqlite:
+            snap = self.snapshot(agent_id, after=after, limit=limit, messages=messages)
+            return snap.seq, snap.to_json()
+        limit = max(1, min(limit, MAX_CONVERSATIONS))
+        messages = max(0, min(messages, MAX_MESSAGES))
+        channels: dict[int, tuple[str, Any]] = {}
+        with self.db.snapshot() as s:
+            seq = s.execute(select(func.max(Event.seq))).scalar() or 0
+            me = self._agent(s, agent_id)
+            queues = self._my_queues(s, agent_id)
+
+            def channel(cid: int) -> tuple[str, Any]:
+                if cid not in channels:
+                    ch = self._channel(cid, s)
+                    channels[cid] = (f'"channel_kind":{dumps(ch.kind)},"channel_label":{dumps(self._label(ch))}',
+                                     self._rules(ch))
+                return channels[cid]
+
+            # One conversation more than the page, to learn whether another page follows.
+            rows = snapshot_json.conversations(s, agent_id, me.role == "admin", queues, after, limit + 1, messages,
+                                               channel, address_display)
+            page = "[" + ",".join(item for _, item in rows[:limit]) + "]"
+            me_view = self._agent_view(me, self._open_counts(s, [agent_id]).get(agent_id, 0))
+        snap = Snapshot(seq=seq, me=me_view, my_queue_ids=queues, conversations=[],
+                        next_after=rows[limit - 1][0] if len(rows) > limit else None)
+        if after == 0:
+            self._directory(snap)
+        body = snap.to_json()
+        # The conversations key is the last but one (next_after, a number, follows), so its
+        # last occurrence is it, whatever a channel's settings hold.
+        at = body.rindex('"conversations":[]')
+        return seq, body[:at] + '"conversations":' + page + body[at + len('"conversations":[]'):]
+
+    def _directory(self, snap: Snapshot) -> None:
+        """The directory once per snapshot, not once per page: ten pages re-read it ten times."""
+        snap.agents = self.list_agents()  # type: ignore[attr-defined]  # Admin's: both mixed into Inbox
+        snap.queues = self.list_queues()  # type: ignore[attr-defined]  # (as above)
+        snap.channels = self.list_channels()  # type: ignore[attr-defined]  # (as above)
 
     def _recent_messages(self, s: Session, conv_ids: list[int], n: int) -> dict[int, tuple[list[MessageView], bool]]:
         if not conv_ids or n == 0:
@@ -175,11 +218,13 @@ class Sync(InboxBase):
             end = s.execute(select(func.max(Event.seq))).scalar() or 0
             q = select(*(getattr(Event, f) for f in LoggedEvent.__slots__)).where(
                 col(Event.seq) > after, col(Event.seq) <= end).order_by(col(Event.seq)).limit(limit)
-            rows = [LoggedEvent(seq=r.seq, type=r.type, conversation_id=r.conversation_id, message_id=r.message_id,
-                                agent_id=r.agent_id, visible_agent_id=r.visible_agent_id,
-                                visible_queue_id=r.visible_queue_id, created_at=r.created_at, data=r.data or {})
-                    for r in s.connection().execute(q)]
-            return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
+            read = s.connection().execute(q).all()
+        # Built after the transaction: 5,000 records are no reason to hold it open.
+        rows = [LoggedEvent(seq=r.seq, type=r.type, conversation_id=r.conversation_id, message_id=r.message_id,
+                            agent_id=r.agent_id, visible_agent_id=r.visible_agent_id,
+                            visible_queue_id=r.visible_queue_id, created_at=r.created_at, data=r.data or {})
+                for r in read]
+        return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
 
 
 def _columns(model: type) -> list[Any]:

@@ -62,12 +62,12 @@ def snapshot(caller: CallerDep, inbox: InboxDep, accounts: AccountsDep,
     """A page of what this agent may see, with the ``cursor`` it is consistent with. Follow
     the events from the first page's cursor; later pages (``after=next_after``) are as new or
     newer, and applying events to them as upserts is harmless."""
-    snap = inbox.snapshot(caller.agent_id, after=after, limit=limit, messages=messages)
+    seq, body = inbox.snapshot_json(caller.agent_id, after=after, limit=limit, messages=messages)
     epoch = accounts.epoch()
-    # The page serialised by pydantic in one pass (a thousand conversations: several times
-    # faster than a dict through json.dumps), with the cursor and epoch put in front.
-    head = json.dumps({"cursor": format_cursor(epoch, snap.seq), "epoch": epoch})
-    return Response(head[:-1] + "," + snap.to_json()[1:], media_type="application/json")
+    # The page's JSON as the service layer wrote it (on PostgreSQL the database built its
+    # conversations), with the cursor and epoch put in front.
+    head = json.dumps({"cursor": format_cursor(epoch, seq), "epoch": epoch})
+    return Response(head[:-1] + "," + body[1:], media_type="application/json")
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
