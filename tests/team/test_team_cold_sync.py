@@ -26,8 +26,10 @@ from tests.team.seed import seed
 
 pytestmark = pytest.mark.postgres
 
-#: Three snapshot pages (200, then 500 at a time).
+#: Three snapshot pages (200, then 500 at a time), each of 1,000 messages or more: written
+#: with the search index filled in bulk (core/mirror.py BULK_INDEX_ROWS).
 CONVERSATIONS = 1000
+MESSAGES = 5
 
 
 def cache_state(path: Path) -> tuple[int, str]:
@@ -49,14 +51,14 @@ def cache_state(path: Path) -> tuple[int, str]:
 def slow_link(team: Team) -> Iterator[Relay]:
     u = urlsplit(team.url)
     r = Relay(u.hostname or "127.0.0.1", u.port or 80)
-    r.rate = 150_000  # a page of 500 conversations takes seconds: time to kill the daemon mid-way
+    r.rate = 300_000  # a page of 500 conversations takes seconds: time to kill the daemon mid-way
     yield r
     r.stop()
 
 
 def test_a_daemon_killed_mid_cold_sync_restarts_into_the_whole_cache(team: Team, slow_link: Relay,
                                                                       tmp_path: Path) -> None:
-    seed(team.app.db, team.sms.id, team.queue.id, CONVERSATIONS, 1)
+    seed(team.app.db, team.sms.id, team.queue.id, CONVERSATIONS, MESSAGES)
     home = tmp_path / "alice"
     assert connect(team, "Alice", home, slow_link.url).exit_code == 0
     paths = resolve(home)
@@ -78,13 +80,14 @@ def test_a_daemon_killed_mid_cold_sync_restarts_into_the_whole_cache(team: Team,
     try:
         wait_for(lambda: cache_state(paths.team_cache)[0] == CONVERSATIONS and cache_state(paths.team_cache)[1],
                  timeout=90, what="the whole snapshot after the restart")
-        # The search index holds the rows written before the kill and those written after it.
+        # Search finds the messages of every page (filled in bulk): the first page's, written
+        # before the kill and again after it, as those of the pages written only after it.
         with team.app.db.read() as s:
             lo, hi = s.execute(text("SELECT min(id), max(id) FROM conversation WHERE channel_id = :ch"),
                                {"ch": team.sms.id}).one()
-        for cid in (lo, hi):
+        for cid in (lo, lo + 500, hi):
             hits = again.get("/api/search", params={"q": f"ord{cid}x"})
-            assert [h["conversation"]["id"] for h in hits] == [cid]
+            assert [h["conversation"]["id"] for h in hits] == [cid] * MESSAGES
         newest = again.get("/api/inbox", params={"limit": 1})["items"]
         assert newest and newest[0]["id"] == lo  # seeded newest first: the smallest id is the latest
         cid = team.customer_says("after the restart")
