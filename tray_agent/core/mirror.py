@@ -6,9 +6,7 @@ The actions waiting to go upstream are core/upstream_outbox.py's."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-import json
-import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -20,6 +18,7 @@ from sqlmodel import col
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, attachment_view
 from tray_agent.core.errors import NotFound
+from tray_agent.core.mirror_bulk import stored_time, upsert_messages
 from tray_agent.core.mirror_models import TeamAction, TeamState
 from tray_agent.core.views import AttachmentView
 from tray_agent.core.models import (
@@ -39,40 +38,6 @@ ECHO_BASE = 1 << 52
 
 def _t(v: Any) -> datetime | None:
     return None if v is None else _TIME.validate_python(v)
-
-
-def _stored_time(v: Any) -> str | None:
-    """A wire time as the store keeps it (naive UTC, SQLAlchemy's SQLite spelling), for rows
-    written without the ORM's type processing."""
-    if isinstance(v, str) and v.endswith("Z") and len(v) >= 20 and v[10] == "T":
-        # The server's own spelling (pydantic's, UTC): cut, not parsed (200,000 of them).
-        head, _, frac = v[:-1].partition(".")
-        if len(head) == 19 and len(frac) <= 6:
-            return f"{head[:10]} {head[11:]}.{frac:0<6}"
-    t = _t(v)
-    if t is None:
-        return None
-    if t.tzinfo is not None:
-        t = t.astimezone(timezone.utc).replace(tzinfo=None)
-    return t.isoformat(sep=" ", timespec="microseconds")
-
-
-#: The search index's insert trigger (migration 0003) and the expression it indexes.
-_FTS_INSERT_TRIGGER = "message_fts_ai"
-_FTS_VALUES = re.compile(r"INSERT INTO message_fts\(rowid, text\) VALUES \(new\.id, (.+?)\);")
-#: From this many messages in one write, the search index is filled in bulk.
-BULK_INDEX_ROWS = 1000
-_MESSAGE_COLUMNS = ("id", "conversation_id", "channel_id", "direction", "kind", "text", "sender_agent_id", "status",
-                    "status_reason", "error_code", "rule_refused", "created_at", "meta")
-#: A page's messages in one statement over a JSON array of rows: one statement, not one per
-#: row, because the search index's trigger costs several times more run per statement
-#: (40,000 rows: 3.5 s of CPU by executemany, 1.7 s so). Not the text on conflict: an
-#: update of it would rewrite the search index's row for nothing.
-_UPSERT_MESSAGES = text(
-    f"INSERT INTO message ({', '.join(_MESSAGE_COLUMNS)}) "
-    f"SELECT {', '.join(f'value ->> {i}' for i in range(len(_MESSAGE_COLUMNS)))} FROM json_each(:rows) WHERE true "
-    "ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{k} = excluded.{k}" for k in ("status", "status_reason", "error_code", "rule_refused", "meta")))
 
 
 class Mirror(InboxBase):
@@ -253,28 +218,11 @@ class Mirror(InboxBase):
         if not msgs:
             return
         self._ensure_agents(s, {m.get("sender_agent_id"): m.get("sender_name") for m in msgs})
-        rows = [(m["id"], m["conversation_id"], channel_of[m["conversation_id"]], m["direction"],
-                 m.get("kind", "text"), m.get("text") or "", m.get("sender_agent_id"), m.get("status"),
-                 m.get("status_reason"), m.get("error_code"), int(m.get("status") == "failed" and not m.get("can_retry")),
-                 _stored_time(m["created_at"]), m.get("meta") or {}) for m in msgs]
-        batch = {"rows": json.dumps(rows, ensure_ascii=False)}
-        trigger = s.execute(text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
-                            {"n": _FTS_INSERT_TRIGGER}).scalar() if len(rows) >= BULK_INDEX_ROWS else None
-        found = _FTS_VALUES.search(trigger or "")
-        if trigger is None or found is None:
-            s.execute(_UPSERT_MESSAGES, batch)
-        else:
-            # A page of a snapshot: the search index filled by one statement after the rows,
-            # not by the trigger row by row (100,000 rows: 0.6 s of CPU instead of 1.2 s).
-            # The trigger is dropped and made again inside this transaction, so no other
-            # connection ever sees the table without it, and a crash leaves it in place.
-            new = s.execute(text("SELECT value ->> 0 FROM json_each(:rows) WHERE NOT EXISTS "
-                                 "(SELECT 1 FROM message WHERE id = value ->> 0)"), batch).scalars().all()
-            s.connection().exec_driver_sql(f"DROP TRIGGER {_FTS_INSERT_TRIGGER}")
-            s.execute(_UPSERT_MESSAGES, batch)
-            s.execute(text(f"INSERT INTO message_fts(rowid, text) SELECT id, {found.group(1).replace('new.', '')} "
-                           "FROM message WHERE id IN (SELECT value FROM json_each(:ids))"), {"ids": json.dumps(new)})
-            s.connection().exec_driver_sql(trigger)
+        upsert_messages(s, [(
+            m["id"], m["conversation_id"], channel_of[m["conversation_id"]], m["direction"], m.get("kind", "text"),
+            m.get("text") or "", m.get("sender_agent_id"), m.get("status"), m.get("status_reason"),
+            m.get("error_code"), int(m.get("status") == "failed" and not m.get("can_retry")),
+            stored_time(m["created_at"]), m.get("meta") or {}) for m in msgs])
         atts = [{"id": a["id"], "message_id": m["id"], "file_name": a["file_name"], "mime_type": a["mime_type"],
                  "size": a["size"], "sha256": a["sha256"], "expired": a["expired"],
                  "expires_at": _t(a.get("expires_at")), "storage_path": "", "created_at": _t(m["created_at"])}
