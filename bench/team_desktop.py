@@ -2,11 +2,14 @@
 subprocess).
 
     python bench/team_desktop.py [--conversations 10000] [--messages 20] [--samples 200]
+                                 [--only cold-sync] [--profile FILE]
 
 Prints: the cold sync of an agent who sees N conversations with M messages each into an
-empty cache (time to the first page — the window is usable then — and in total; target
-<= 10 s for 10,000 / 200,000); a customer message committed on the server -> the local
-event on the desktop's own event stream, and the tray badge's count after it, p50/p99;
+empty cache, by the daemon's own sync task with its local API up (time to the first page,
+to the window's inbox list answered after it, and to all; target <= 10 s for 10,000 /
+200,000), with the CPU the desktop, the replica and PostgreSQL spent on it (``--profile``:
+the sync under cProfile instead, no local API); a customer message committed on the server ->
+the local event on the desktop's own event stream, and the tray badge's count after it, p50/p99;
 the idle RSS and CPU of the team-mode daemon (`tray-agent serve`, window closed) next to
 the single-desktop daemon's; and the machine.
 """
@@ -17,12 +20,9 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -32,75 +32,79 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 from bench._machine import describe, percentiles  # noqa: E402
-from bench.team_server import free_port, rss_mb, start_postgres, start_replica, wait_up  # noqa: E402
+from bench._team import desktop_app, load_average, team_server  # noqa: E402
+from bench.team_server import rss_mb  # noqa: E402
+from tests.team.seed import seed  # noqa: E402  (needs the checkout)
 
 
-def seed(app, channel_id: int, queue_id: int, conversations: int, messages: int) -> None:  # type: ignore[no-untyped-def]
-    """N open conversations of the queue with M inbound messages each, written in bulk by SQL
-    (what the server holds matters here, not how it got there: bench/core_ingest.py
-    measures ingest)."""
-    from sqlalchemy import text
-
-    t0 = time.monotonic()
-    with app.db.write() as s:
-        s.execute(text("""INSERT INTO conversation (channel_id, customer_address, status, archived, queue_id,
-                          started_by, created_at, last_activity_at, last_inbound_at, last_message_preview,
-                          last_message_direction)
-                          SELECT :ch, '+1646' || lpad(g::text, 7, '0'), 'open', false, :q, 'customer',
-                                 now() - interval '1 hour', now() - (g || ' seconds')::interval,
-                                 now() - (g || ' seconds')::interval, 'message', 'in'
-                          FROM generate_series(1, :n) g"""), {"ch": channel_id, "q": queue_id, "n": conversations})
-        s.execute(text("""INSERT INTO message (conversation_id, channel_id, direction, kind, text, created_at, meta,
-                          rule_refused)
-                          SELECT c.id, :ch, 'in', 'text', 'message ' || r || ' about order ' || c.id,
-                                 now() - interval '1 hour' + (r || ' seconds')::interval, '{}', false
-                          FROM conversation c, generate_series(1, :m) r WHERE c.channel_id = :ch
-                          ORDER BY c.id, r"""), {"ch": channel_id, "m": messages})
-        s.execute(text("""UPDATE conversation c SET last_message_id = x.mx, last_inbound_message_id = x.mx
-                          FROM (SELECT conversation_id, max(id) mx FROM message GROUP BY conversation_id) x
-                          WHERE x.conversation_id = c.id"""))
-    print(f"seeded {conversations} conversations x {messages} messages on the server in {time.monotonic() - t0:.0f} s")
-
-
-def desktop_app(home: Path, server: str, token: str, agent: dict):  # type: ignore[no-untyped-def]
-    """An App in team mode on an empty cache, signed in as ``agent`` (the token in memory)."""
-    from tray_agent import credentials
-    from tray_agent.app import App
-    from tray_agent.config import load
-    from tray_agent.core.mirror_models import TeamState
-    from tray_agent.core.models import Agent
-    from tray_agent.paths import resolve
-    from tray_agent.team.link import token_key
-
-    paths = resolve(home).ensure()
-    cfg = load(paths, environ={})
-    cfg.team.server = server
-    cfg.save()
-    credentials.hold(*token_key(paths.config), token)
-    app = App(paths, load(paths, environ={}))
-    with app.db.write() as s:
-        s.add(Agent(id=agent["id"], name=agent["name"], email=agent["email"], settings={}))
-        s.add(TeamState(id=1, server=server, agent_id=agent["id"], cursor=""))
-    return app
-
-
-def cold_sync(app) -> tuple[float, float, int, int]:  # type: ignore[no-untyped-def]
+def cold_sync(app) -> tuple[float, float, float, int, int, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The daemon's own cold sync (the runner's sync task, the local API up): time to the
+    first page in the cache, to the window's inbox list answered after it, and to all; and
+    the CPU seconds the cache's writes and the pages' fetching took."""
     from sqlalchemy import func, select
 
+    from tray_agent.api.thread import ServerThread
     from tray_agent.core.models import Conversation, Message
     from tray_agent.team.sync import SyncTask
 
-    task = SyncTask(app.inbox, app.inbox.link)
-    first: list[float] = []
-    threading.Thread(target=lambda: first.append(time.monotonic()) if task.first_page.wait(600) else None,
-                     daemon=True).start()
+    write_page, fetch_page, cpu = SyncTask._write_page, SyncTask._page, {"writing": 0.0, "fetching": 0.0}
+
+    def timed(what, fn):  # type: ignore[no-untyped-def]
+        def run(*a):  # type: ignore[no-untyped-def]
+            c0 = time.thread_time()
+            try:
+                return fn(*a)
+            finally:
+                cpu[what] += time.thread_time() - c0
+        return run
+
+    # The CPU of the writer thread's writes, and of fetching (HTTP and JSON), for the split.
+    SyncTask._write_page = timed("writing", write_page)  # type: ignore[method-assign]
+    SyncTask._page = timed("fetching", fetch_page)  # type: ignore[method-assign]
     t0 = time.monotonic()
-    task.resync()
-    total = time.monotonic() - t0
+    thread = ServerThread(app).start()
+    try:
+        assert thread.runner.team is not None, "the desktop is not in team mode"
+        task = thread.runner.team.sync
+        if not task.first_page.wait(600):
+            sys.exit("no first page in 600 s")
+        first = time.monotonic() - t0
+        with httpx.Client(base_url=thread.url, headers={"Authorization": f"Bearer {thread.token}"}, timeout=60) as c:
+            listed = c.get("/api/inbox", params={"limit": 50})
+            listed.raise_for_status()
+            usable = time.monotonic() - t0
+            if not listed.json()["items"]:
+                sys.exit("the inbox list was empty after the first page")
+        if not task.synced.wait(600):
+            sys.exit("the cold sync did not end in 600 s")
+        total = time.monotonic() - t0
+    finally:
+        thread.stop()
+        SyncTask._write_page, SyncTask._page = write_page, fetch_page  # type: ignore[method-assign]
     with app.db.read() as s:
         n_conv = s.execute(select(func.count()).select_from(Conversation)).scalar_one()
         n_msg = s.execute(select(func.count()).select_from(Message)).scalar_one()
-    return (first[0] - t0) if first else float("nan"), total, n_conv, n_msg
+    return first, usable, total, n_conv, n_msg, cpu
+
+
+def profile_cold_sync(app, out: str) -> None:  # type: ignore[no-untyped-def]
+    """The snapshot's pages fetched in this thread and written in the sync's writer thread,
+    each under its own cProfile (merged), with no local API."""
+    import cProfile
+    import pstats
+
+    from tray_agent.team.sync import SyncTask
+
+    task = SyncTask(app.inbox, app.inbox.link)
+    fetching, writing = cProfile.Profile(), cProfile.Profile()
+    write_page = task._write_page
+    task._write_page = lambda *a: writing.runcall(write_page, *a)  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    fetching.runcall(task.resync)
+    print(f"profiled cold sync in {time.monotonic() - t0:.2f} s; profile in {out}")
+    stats = pstats.Stats(fetching).add(writing)
+    stats.dump_stats(out)
+    stats.sort_stats("tottime").print_stats(30)
 
 
 def latency(app, server_app, channel_id: int, samples: int) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
@@ -184,69 +188,54 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=20)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--idle-seconds", type=float, default=30.0)
+    ap.add_argument("--only", choices=("all", "cold-sync"), default="all")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the cold sync in-process instead (implies cold-sync)")
     args = ap.parse_args()
 
-    base = Path(tempfile.mkdtemp(prefix="team-desktop-bench-"))
-    pg_dir = Path(tempfile.mkdtemp(prefix="team-desktop-bench-pg-"))
-    pg, url = start_postgres(pg_dir)
-    proc = None
-    try:
-        from tray_agent.app import App
-        from tray_agent.config import load
-        from tray_agent.paths import resolve
-        from tray_agent.server.accounts import CONSOLE, Accounts, Actor
-        from tray_agent.team.link import token_key
-        from tray_agent.credentials import env_name
-
-        paths = resolve(base / "admin").ensure()
-        cfg = load(paths, environ={})
-        cfg.database.url = url
-        server_app = App(paths, cfg)
-        accounts = Accounts(server_app.inbox)
-        agent, code = accounts.add_agent(Actor(CONSOLE), "Bench Agent", "bench@bench.example")
-        queue = server_app.inbox.add_queue("Bench", [agent.id])
-        chan = server_app.inbox.add_channel("sms", "Bench SMS", "+14155550000",
-                                            {"account_sid": "AC" + "0" * 32, "api_base": "http://127.0.0.1:9",
-                                             "poll": "off"}, route_queue_id=queue.id)
-        seed(server_app, chan.id, queue.id, args.conversations, args.messages)
-        port = free_port()
-        proc = start_replica(base / "replica", url, port)
-        server = f"http://127.0.0.1:{port}"
-        wait_up(server)
-        signed = httpx.post(f"{server}/sync/v1/sign-in", json={"code": code, "device_name": "bench"}, timeout=60).json()
-        token, me = signed["token"], signed["agent"]
-
-        app = desktop_app(base / "desktop", server, token, me)
-        first, total, n_conv, n_msg = cold_sync(app)
+    with team_server("team-desktop-bench") as team:
+        t0 = time.monotonic()
+        seed(team.server_app.db, team.channel_id, team.queue_id, args.conversations, args.messages)
+        print(f"seeded {args.conversations} conversations x {args.messages} messages on the server in "
+              f"{time.monotonic() - t0:.0f} s", flush=True)
+        app = desktop_app(team.base / "desktop", team.url, team.token, team.me)
+        if args.profile:
+            profile_cold_sync(app, args.profile)
+            app.close()
+            return
+        cpu0, (replica0, pg0) = time.process_time(), team.server_cpu()
+        first, usable, total, n_conv, n_msg, split = cold_sync(app)
+        replica1, pg1 = team.server_cpu()
         print(f"cold sync: {n_conv} conversations, {n_msg} messages into an empty cache: first page in {first:.2f} s, "
-              f"all in {total:.2f} s (target <= 10 s)")
-        events, badges = latency(app, server_app, chan.id, args.samples)
+              f"inbox list answered at {usable:.2f} s, all in {total:.2f} s (target <= 10 s); CPU: desktop "
+              f"{time.process_time() - cpu0:.1f} s (writing the cache {split['writing']:.1f} s, fetching and parsing "
+              f"{split['fetching']:.1f} s), replica {replica1 - replica0:.1f} s, PostgreSQL {pg1 - pg0:.1f} s; "
+              f"{load_average()}", flush=True)
+        if args.only == "cold-sync":
+            app.close()
+            print(describe())
+            return
+        events, badges = latency(app, team.server_app, team.channel_id, args.samples)
         e50, e99 = percentiles(events)
         b50, b99 = percentiles(badges)
         print(f"customer message on the server -> local event on the desktop: p50 {e50:.1f} ms, p99 {e99:.1f} ms; "
-              f"-> tray badge count read: p50 {b50:.1f} ms, p99 {b99:.1f} ms ({args.samples} samples)")
+              f"-> tray badge count read: p50 {b50:.1f} ms, p99 {b99:.1f} ms ({args.samples} samples); "
+              f"{load_average()}", flush=True)
         app.close()
 
-        single = base / "single"
+        from tray_agent.credentials import env_name
+        from tray_agent.paths import resolve
+        from tray_agent.team.link import token_key
+
+        single = team.base / "single"
         resolve(single).ensure()
         s_rss, s_cpu = idle_daemon(single, {"TRAY_AGENT_SANDBOX_MODE": "off"}, args.idle_seconds)
-        team_home = base / "desktop"
+        team_home = team.base / "desktop"
         key = token_key(resolve(team_home).config)
-        t_rss, t_cpu = idle_daemon(team_home, {env_name(*key): token}, args.idle_seconds)
+        t_rss, t_cpu = idle_daemon(team_home, {env_name(*key): team.token}, args.idle_seconds)
         print(f"idle daemon, window closed ({args.idle_seconds:.0f} s): team mode {t_rss:.0f} MB RSS, {t_cpu:.2f} % CPU "
-              f"(cache of {n_conv} conversations); single-desktop {s_rss:.0f} MB RSS, {s_cpu:.2f} % CPU (empty store)")
+              f"(cache of {n_conv} conversations); single-desktop {s_rss:.0f} MB RSS, {s_cpu:.2f} % CPU (empty store); "
+              f"{load_average()}")
         print(describe())
-        server_app.close()
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

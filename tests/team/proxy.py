@@ -1,10 +1,12 @@
 """A TCP relay between a desktop and the team server that a test can cut (every open
-connection dropped, new ones refused) and restore: the network going away and back."""
+connection dropped, new ones refused) and restore: the network going away and back; or
+slow down (``rate``, bytes a second each way): a long download to be caught mid-way."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from tray_agent.net import free_port
 
@@ -17,6 +19,8 @@ class Relay:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.blocked = False
+        #: Bytes a second per direction of each connection; None: as fast as it goes.
+        self.rate: float | None = None
         self._stopped = False
         threading.Thread(target=self._accept, daemon=True, name=f"relay-{self.port}").start()
 
@@ -62,8 +66,10 @@ class Relay:
 
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
-            while data := src.recv(65536):
+            while data := src.recv(4096 if self.rate else 65536):
                 dst.sendall(data)
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
         except OSError:
             pass
         finally:

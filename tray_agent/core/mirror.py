@@ -18,6 +18,7 @@ from sqlmodel import col
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, attachment_view
 from tray_agent.core.errors import NotFound
+from tray_agent.core.mirror_bulk import stored_time, upsert_messages
 from tray_agent.core.mirror_models import TeamAction, TeamState
 from tray_agent.core.views import AttachmentView
 from tray_agent.core.models import (
@@ -134,11 +135,13 @@ class Mirror(InboxBase):
             self._ensure_queues(s, {c.get("queue_id"): c.get("queue_name") for c in convs})
             contacts = {c["contact_id"]: c.get("contact_name") or c.get("customer_display") or ""
                         for c in convs if c.get("contact_id")}
-            for cid, name in contacts.items():
-                s.execute(insert(Contact).values(id=cid, display_name=name)
-                          .on_conflict_do_update(index_elements=["id"], set_={"display_name": name}))
+            if contacts:
+                st = insert(Contact.__table__)  # type: ignore[attr-defined]
+                s.execute(st.on_conflict_do_update(index_elements=["id"], set_={"display_name": st.excluded.display_name}),
+                          [{"id": cid, "display_name": name} for cid, name in contacts.items()])
             rows = [self._conv_row(c) for c in convs]
-            rows += [self._stub_row(r, convs) for r in related if r["id"] not in {c["id"] for c in convs}]
+            given = {c["id"] for c in convs}
+            rows += [self._stub_row(r, convs) for r in related if r["id"] not in given]
             if rows:
                 # One open conversation per customer locally too: a newer open one closes an older copy.
                 opened = [{"ch": r["channel_id"], "addr": r["customer_address"], "id": r["id"]}
@@ -152,7 +155,7 @@ class Mirror(InboxBase):
                     k: getattr(stmt.excluded, k) for k in rows[0] if k not in keep}), rows)
             channel_of = {r["id"]: r["channel_id"] for r in rows}
             msgs = [m for c in convs for m in c.get("messages", [])] + list(messages)
-            touched = {r["id"] for r in rows if r["id"] in {c["id"] for c in convs}}
+            touched = {r["id"] for r in rows if r["id"] in given}
             if msgs:
                 self._upsert_messages(s, msgs, channel_of)
                 touched |= {m["conversation_id"] for m in msgs}
@@ -212,20 +215,14 @@ class Mirror(InboxBase):
             channel_of.update(s.execute(select(col(Conversation.id), col(Conversation.channel_id))
                                         .where(col(Conversation.id).in_(missing))).all())
         msgs = [m for m in msgs if m["conversation_id"] in channel_of]
-        self._ensure_agents(s, {m.get("sender_agent_id"): m.get("sender_name") for m in msgs})
-        rows = [{"id": m["id"], "conversation_id": m["conversation_id"], "channel_id": channel_of[m["conversation_id"]],
-                 "direction": m["direction"], "kind": m.get("kind", "text"), "text": m.get("text") or "",
-                 "sender_agent_id": m.get("sender_agent_id"), "status": m.get("status"),
-                 "status_reason": m.get("status_reason"), "error_code": m.get("error_code"),
-                 "rule_refused": bool(m.get("status") == "failed" and not m.get("can_retry")),
-                 "created_at": _t(m["created_at"]), "meta": m.get("meta") or {}} for m in msgs]
-        if not rows:
+        if not msgs:
             return
-        stmt = insert(Message.__table__)  # type: ignore[attr-defined]  # Core, not the ORM's bulk path
-        # Not the text: an update of it would rewrite the search index's row for nothing.
-        s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
-            k: getattr(stmt.excluded, k) for k in ("status", "status_reason", "error_code", "rule_refused", "meta")}),
-            rows)
+        self._ensure_agents(s, {m.get("sender_agent_id"): m.get("sender_name") for m in msgs})
+        upsert_messages(s, [(
+            m["id"], m["conversation_id"], channel_of[m["conversation_id"]], m["direction"], m.get("kind", "text"),
+            m.get("text") or "", m.get("sender_agent_id"), m.get("status"), m.get("status_reason"),
+            m.get("error_code"), int(m.get("status") == "failed" and not m.get("can_retry")),
+            stored_time(m["created_at"]), m.get("meta") or {}) for m in msgs])
         atts = [{"id": a["id"], "message_id": m["id"], "file_name": a["file_name"], "mime_type": a["mime_type"],
                  "size": a["size"], "sha256": a["sha256"], "expired": a["expired"],
                  "expires_at": _t(a.get("expires_at")), "storage_path": "", "created_at": _t(m["created_at"])}
