@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +29,7 @@ from tray_agent.server.accounts import CONSOLE, Actor
 from tray_agent.server.runner import TeamServer
 from tray_agent.net import free_port
 from tests.support import FakeChannels
+from tests.waiting import wait_for
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
 CONSOLE_ACTOR = Actor(CONSOLE)
@@ -50,11 +51,12 @@ class ServerThread:
 
     def start(self, timeout: float = 30.0) -> "ServerThread":
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"The team server did not start: {self._error!r}")
-            time.sleep(0.01)
+        try:
+            wait_for(lambda: self.server.server.started or not self._thread.is_alive(), timeout, every=0.01)
+        except AssertionError:
+            pass
+        if not self.server.server.started:
+            raise RuntimeError(f"The team server did not start: {self._error!r}")
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -62,15 +64,6 @@ class ServerThread:
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise RuntimeError("The team server did not stop in time.")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 @dataclass

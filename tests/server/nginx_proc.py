@@ -7,7 +7,6 @@ import os
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.server.live import Team
@@ -121,15 +122,11 @@ def nginx_in_front(prefix: Path, port: int, cert: Path, key: Path, upstreams: li
     assert check.returncode == 0, check.stderr
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not listen in 20 s"
-                time.sleep(0.05)
+        def said() -> str:  # its complaint, once it has exited (reading earlier would block)
+            return proc.stderr.read().decode() if proc.poll() is not None and proc.stderr else ""
+
+        wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, 20,
+                 alive=proc, retry=(OSError,), what=lambda: f"nginx to listen on {port}: {said()}")
         yield Nginx(f"https://127.0.0.1:{port}", cert, prefix)
     finally:
         proc.terminate()

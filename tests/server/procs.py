@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,19 +105,17 @@ def start_replica(name: str, home: Path, database_url: str, port: int, public_ur
                                  "--listen", f"127.0.0.1:{port}"], env=env, cwd=home, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log)
     replica = Replica(name, port, proc, log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"replica {name} exited {proc.returncode}:\n{replica.log()[-3000:]}")
-        try:
-            httpx.get(f"{replica.url}/sync/v1/me", timeout=2)
-            return replica
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                replica.stop()
-                raise AssertionError(f"replica {name} did not answer in {START_TIMEOUT:.0f} s:\n"
-                                     f"{replica.log()[-3000:]}") from None
-            time.sleep(0.2)
+
+    def answers() -> bool:
+        httpx.get(f"{replica.url}/sync/v1/me", timeout=2)
+        return True
+    try:
+        wait_for(answers, START_TIMEOUT, every=0.2, alive=proc, retry=(httpx.TransportError,),
+                 what=lambda: f"replica {name} to answer:\n{replica.log()[-3000:]}")
+    except AssertionError:
+        replica.stop()
+        raise
+    return replica
 
 
 @dataclass
@@ -136,6 +134,15 @@ class Cluster:
     nginx: Nginx | None = None
     tokens: dict[str, str] = field(default_factory=dict)
     agent_ids: dict[str, int] = field(default_factory=dict)
+    _start: Callable[[str], Replica] | None = field(default=None, repr=False)
+
+    def restart(self, name: str) -> Replica:
+        """Replica ``name`` stopped (if it still runs) and started again: its port, home
+        and database URL as before (a restored database under the same name, say)."""
+        assert self._start is not None
+        self.replicas[name].stop()
+        self.replicas[name] = self._start(name)
+        return self.replicas[name]
 
     @property
     def jobs(self) -> set[str]:
@@ -181,9 +188,11 @@ class Cluster:
 
 
 @contextmanager
-def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool = False) -> Iterator[Cluster]:
+def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool = False,
+            agents: tuple[str, ...] = ("Alice", "Bea")) -> Iterator[Cluster]:
     """Started and signed in. Without nginx the providers' webhooks go to replica ``b``
-    (the public URL), so ``a`` can be frozen without them waiting on it."""
+    (the public URL), so ``a`` can be frozen without them waiting on it. ``agents`` are
+    the queue's members (each signed in with a device of the test's)."""
     with ExitStack() as stack:
         ports = {"a": free_port(), "b": free_port()}
         cert = key = None
@@ -208,7 +217,7 @@ def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool =
         accounts = Accounts(app.inbox)
         team = Cluster(app, accounts, sandbox, admin, channel, public)
         codes = {}
-        for name in ("Alice", "Bea"):
+        for name in agents:
             agent, codes[name] = accounts.add_agent(CONSOLE_ACTOR, name, f"{name.lower()}@example.com")
             team.agent_ids[name] = agent.id
         queue = app.inbox.add_queue("Support", list(team.agent_ids.values()))
@@ -216,9 +225,14 @@ def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool =
         admin.register_sms(creds.sms_number, f"{public}/webhooks/{channel.id}/inbound")
         secrets = {env_name(CHANNEL, "auth_token"): creds.twilio_auth_token}
         order = ("b", "a") if b_first else ("a", "b")
+
+        def start(name: str) -> Replica:
+            replica = start_replica(name, tmp / name / "home", database_url, ports[name], public, secrets)
+            stack.callback(replica.stop)
+            return replica
+        team._start = start
         for name in order:
-            team.replicas[name] = start_replica(name, tmp / name / "home", database_url, ports[name], public, secrets)
-            stack.callback(team.replicas[name].stop)
+            team.replicas[name] = start(name)
             if name == order[0]:
                 wait_for(lambda: team.holds_every_job(order[0]), timeout=30, what=f"{order[0]} holding every job")
         if nginx:

@@ -17,7 +17,8 @@ from tray_agent.cli import cli
 from tray_agent.config import load
 from tray_agent.paths import Paths, resolve
 from tray_agent.plugins import PluginHost
-from tests.server.live import CONSOLE_ACTOR, Team, wait_for  # noqa: F401  (re-exported for the tests)
+from tests.server.live import CONSOLE_ACTOR, Team
+from tests.waiting import wait_for  # noqa: F401  (re-exported for the tests)
 from tests.support import FakeChannels
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -157,6 +157,8 @@ class Mirror(InboxBase):
             msgs = [m for c in convs for m in c.get("messages", [])] + list(messages)
             touched = {r["id"] for r in rows if r["id"] in given}
             if msgs:
+                if synced:
+                    self._drop_unknown_messages(s, convs)
                 self._upsert_messages(s, msgs, channel_of)
                 touched |= {m["conversation_id"] for m in msgs}
             if touched:
@@ -237,6 +239,34 @@ class Mirror(InboxBase):
                                                         col(Attachment.storage_path) != "")).scalars():
                 self.files.delete(a.storage_path)
                 a.storage_path = ""
+
+    def _drop_unknown_messages(self, s: Session, convs: Sequence[dict[str, Any]]) -> None:
+        """Before a snapshot page is upserted: cached messages of its conversations that the
+        server does not hold as they are (a database restored from a backup lost them, and
+        gives their ids to other messages) go, so the page's rows come in whole. A page
+        carries each conversation's newest messages; my replies' echoes (ids from
+        ECHO_BASE) stay."""
+        page = {m["id"]: m for c in convs for m in c.get("messages", [])}
+        if not page:
+            return
+        lowest: dict[int, int] = {}
+        for m in page.values():
+            lowest[m["conversation_id"]] = min(m["id"], lowest.get(m["conversation_id"], m["id"]))
+        held = s.execute(select(col(Message.id), col(Message.conversation_id), col(Message.direction),
+                                col(Message.text)).where(or_(col(Message.id).in_(list(page)), and_(
+                                    col(Message.conversation_id).in_(list(lowest)),
+                                    col(Message.id) >= min(lowest.values()), col(Message.id) < ECHO_BASE)))).all()
+        gone = []
+        for mid, cid, direction, txt in held:
+            m = page.get(mid)
+            if m is None:
+                if mid >= lowest.get(cid, ECHO_BASE):  # among the newest, yet not on the server
+                    gone.append(mid)
+            elif (cid, direction, txt) != (m["conversation_id"], m["direction"], m.get("text") or ""):
+                gone.append(mid)  # the server holds another message under this id now
+        if gone:
+            s.execute(delete(Attachment).where(col(Attachment.message_id).in_(gone)))
+            s.execute(delete(Message).where(col(Message.id).in_(gone)))
 
     def _refresh_lasts(self, s: Session, conv_ids: set[int]) -> None:
         """What the list and the composer read from the messages held (unread counts, the

@@ -18,6 +18,8 @@ from tray_agent.api.security import window_url
 from tray_agent.desktop.notification_engine import Notifications
 from tests.server.live import Team
 from tests.team.desktop import Desktop, wait_for
+from tests.team.e2e import window
+from tests.team.e2e.window import removal_ms, row
 from tests.team.proxy import Relay
 
 REMOVAL_MS = 500  # issue 13: a take-over leaves the colleagues' windows within 500 ms
@@ -65,15 +67,7 @@ def notified(tmp_path: Path) -> Iterator[Callable[[Desktop], Recorder]]:
 
 
 def open_window(chromium, d: Desktop, conversation_id: int | None = None):  # type: ignore[no-untyped-def]
-    page = chromium.new_page()
-    page.set_viewport_size({"width": 420, "height": 640})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    url = window_url(d.thread.url, d.thread.token, conversation_id)
-    page.goto(url if conversation_id is not None else url + "#/")
-    page.wait_for_selector(".row, #inbox-empty:not([hidden])", state="attached")
-    page.errors = errors  # type: ignore[attr-defined]
-    return page
+    return window.open_window(chromium, window_url(d.thread.url, d.thread.token, conversation_id), conversation_id)
 
 
 def offline_window(team: Team, desktops, relay: Relay, chromium, who: str, text: str):  # type: ignore[no-untyped-def]
@@ -95,10 +89,6 @@ def write(page, text: str) -> None:  # type: ignore[no-untyped-def]
     page.locator(f'#history .item:has-text("{text}") .status-queued').wait_for(timeout=10000)
 
 
-def row(page, cid: int):  # type: ignore[no-untyped-def]
-    return page.locator(f'#inbox-list .row[data-id="{cid}"]:not([hidden])')
-
-
 def test_all_three_are_notified_and_a_take_over_leaves_the_others_windows_at_once(
         team: Team, desktops, notified, chromium) -> None:  # type: ignore[no-untyped-def]
     alice, bea, carl = desktops("Alice"), desktops("Bea"), desktops("Carl")
@@ -116,10 +106,7 @@ def test_all_three_are_notified_and_a_take_over_leaves_the_others_windows_at_onc
         r = c.post(f"/api/conversations/{cid}/claim")
         t1 = time.monotonic()  # the server has committed Bea's take-over
         assert r.status_code == 200, r.text
-    took = {}
-    for name, page in windows.items():
-        row(page, cid).wait_for(state="detached", timeout=10000)
-        took[name] = round((time.monotonic() - t1) * 1000)
+    took = removal_ms(windows, cid, t1)
     print(f"take-over: Bea's claim answered in {round((t1 - t0) * 1000)} ms; "
           f"left the colleagues' windows {took} ms after that")
     assert all(ms <= REMOVAL_MS for ms in took.values()), took

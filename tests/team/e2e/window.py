@@ -1,0 +1,33 @@
+"""The chat window in headless Chromium for the end-to-end tests: opened on a desktop's
+local API, its inbox rows, and how long a conversation took to leave several windows."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def open_window(chromium: Any, url: str, conversation_id: int | None = None) -> Any:
+    """A page on ``url`` (``window_url(...)``, with ``conversation_id`` already in it), its
+    script errors collected in ``page.errors``."""
+    page = chromium.new_page()
+    page.set_viewport_size({"width": 420, "height": 640})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url if conversation_id is not None else url + "#/")
+    page.wait_for_selector(".row, #inbox-empty:not([hidden])", state="attached")
+    page.errors = errors
+    return page
+
+
+def row(page: Any, cid: int) -> Any:
+    return page.locator(f'#inbox-list .row[data-id="{cid}"]:not([hidden])')
+
+
+def removal_ms(windows: dict[str, Any], cid: int, since: float) -> dict[str, int]:
+    """Milliseconds from ``since`` (monotonic) until ``cid``'s row had left each window."""
+    took = {}
+    for who, page in windows.items():
+        row(page, cid).wait_for(state="detached", timeout=10000)
+        took[who] = round((time.monotonic() - since) * 1000)
+    return took
