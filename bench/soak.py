@@ -33,6 +33,8 @@ from tests.fixtures.desktop import _start_desktop  # noqa: E402
 class Sample:
     t: float
     rss: float
+    anon: float  # RssAnon: the heap (Python objects, SQLite's page caches, malloc's arenas)
+    file: float  # RssFile: mapped libraries and files, shared with other processes
     pss: float
     cpu_pct: float
     threads: float
@@ -123,7 +125,7 @@ def sample(pid: int, home: Path, sandbox_pid: int | None, last: tuple[float, flo
     cpu = 100 * (st["cpu_ticks"] - last[1]) / TICKS / max(1e-6, now - last[0])
     db = sum(f.stat().st_size for f in (home / "data").glob("*.sqlite3*")) / 2**20
     sb = proc_stat(sandbox_pid)["VmRSS"] / 1024 if sandbox_pid and alive(sandbox_pid) else 0.0
-    s = Sample(now, st["VmRSS"] / 1024, st.get("Pss", 0) / 1024, cpu, st["Threads"],
+    s = Sample(now, st["VmRSS"] / 1024, st["RssAnon"] / 1024, st["RssFile"] / 1024, st.get("Pss", 0) / 1024, cpu, st["Threads"],
                len(os.listdir(f"/proc/{pid}/fd")), db, sb, sent)
     return s, (now, st["cpu_ticks"])
 
@@ -140,7 +142,7 @@ def slope_per_hour(samples: list[Sample], key: str) -> float:
 
 
 def line(label: str, s: Sample) -> str:
-    return (f"{label:>16}: RSS {s.rss:6.1f} MB, PSS {s.pss:6.1f} MB, CPU {s.cpu_pct:5.2f} %, threads {s.threads:.0f}, "
+    return (f"{label:>16}: RSS {s.rss:6.1f} MB (anon {s.anon:5.1f} + file {s.file:4.1f}), PSS {s.pss:6.1f} MB, CPU {s.cpu_pct:5.2f} %, threads {s.threads:.0f}, "
             f"fds {s.fds}, database {s.db_mb:6.1f} MB, sandbox process RSS {s.sandbox_rss:5.1f} MB, "
             f"{s.messages} messages")
 
@@ -205,7 +207,7 @@ def main() -> None:
             print(line("after warm-up", warm))
             print(line("end of the day", samples[-1]))
             print(line(f"idle {args.idle:.0f} s later", idle))
-            for key, unit in (("rss", "MB"), ("pss", "MB"), ("threads", ""), ("fds", ""), ("db_mb", "MB")):
+            for key, unit in (("rss", "MB"), ("anon", "MB"), ("file", "MB"), ("pss", "MB"), ("threads", ""), ("fds", ""), ("db_mb", "MB")):
                 print(f"growth after warm-up, {key}: {slope_per_hour(after, key):+.2f} {unit}/h".rstrip())
             print("targets: idle fresh ≤ 100 MB RSS; after the soak ≤ 110 MB; growth after warm-up ≤ 2 MB/h; "
                   "idle CPU ≤ 0.5 %; no fd or thread growth")
