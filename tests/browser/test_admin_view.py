@@ -4,6 +4,7 @@ read the audit log. Names are shown as text, errors as one line; the page breaks
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.server.live import CONSOLE_ACTOR, Team, team_server, wait_for
 from tests.server.test_server_admin_channels import keyring_and_api_channel
+from tray_agent.channels import InboundMessage
 from tray_agent.server.administration import Administration
 
 pytestmark = pytest.mark.postgres
@@ -119,9 +121,8 @@ def test_an_admin_sets_a_queues_auto_assign_capacity_and_requeue(admin_page, tea
     row.locator('[data-action="assignment"]').click()
     wait_for(lambda: (q := _queue(team, "Weekend")) and (q.auto_assign, q.capacity, q.requeue_after_minutes) == (True, 3, 15),
              what="the assignment saved")
-    row = page.locator(f'tr[data-queue="{queue.id}"]')
-    page.wait_for_function("el => el.textContent.includes('up to 3 open each')",
-                           arg=row.locator("p.policy").element_handle())
+    # The list drawn again from the server's answer (a locator finds the new row).
+    page.locator(f'tr[data-queue="{queue.id}"] p.policy', has_text="up to 3 open each").wait_for()
     assert "re-queue after 15 min" in row.locator("p.policy").inner_text()
     assert row.locator("input[name=capacity]").input_value() == "3"
     page.screenshot(path=str(artifacts_dir / "queue-assignment.png"))
@@ -143,6 +144,19 @@ def test_an_admin_sets_a_queues_auto_assign_capacity_and_requeue(admin_page, tea
     assert [(a.actor, a.detail) for a in audit] == [
         ("Ada", {"auto_assign": True, "capacity": None, "requeue_after_minutes": 15}),
         ("Ada", {"auto_assign": True, "capacity": 3, "requeue_after_minutes": 15})]
+
+
+def test_an_admin_removes_a_channel_and_one_with_open_conversations_is_asked_again(admin_page, team: Team) -> None:  # type: ignore[no-untyped-def]
+    page = admin_page
+    busy = team.inbox.add_channel("fake-sms", "Old hotline", "+14155550193")
+    team.inbox.receive(busy.id, InboundMessage(uuid.uuid4().hex, "+14155550194", "hello?"))
+    _tab(page, "channels", f'tr[data-channel="{busy.id}"]')
+    asked: list[str] = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept()))
+    page.click(f'tr[data-channel="{busy.id}"] [data-action="remove"]')
+    page.locator(f'tr[data-channel="{busy.id}"] td.state-off').wait_for()
+    assert len(asked) == 2 and "1 open conversation" in asked[1]
+    assert team.inbox.get_channel(busy.id).enabled is False  # kept: its conversation stays readable
 
 
 def test_an_admin_revokes_a_device_and_its_token_stops_working(admin_page, team: Team, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]

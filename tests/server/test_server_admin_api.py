@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.server.live import CONSOLE_ACTOR, Team
+from tray_agent.channels import InboundMessage
 from tray_agent.core.errors import Conflict
 
 # Every admin endpoint, with a body that would be accepted from an administrator.
@@ -25,6 +26,7 @@ ENDPOINTS: list[tuple[str, str, Any]] = [
     ("GET", "/sync/v1/admin/channels", None),
     ("POST", "/sync/v1/admin/channels", {"kind": "fake-sms", "name": "Matrix SMS", "business_address": "+14155550177"}),
     ("PATCH", "/sync/v1/admin/channels/{sms}", {"enabled": True}),
+    ("DELETE", "/sync/v1/admin/channels/{spare}", None),
     ("GET", "/sync/v1/admin/queues", None),
     ("POST", "/sync/v1/admin/queues", {"name": "Matrix queue"}),
     ("PATCH", "/sync/v1/admin/queues/{queue}", {"pickup_mode": "auto"}),
@@ -55,7 +57,9 @@ def _spare_device(team: Team, who: str = "Carl") -> int:
 
 def _path(team: Team, template: str) -> str:
     return template.format(sms=team.sms.id, queue=team.queue.id, carl=team.agents["Carl"].id,
-                           device=_spare_device(team) if "{device}" in template else 0)
+                           device=_spare_device(team) if "{device}" in template else 0,
+                           spare=team.inbox.add_channel("fake-sms", f"Spare {uuid.uuid4().hex[:6]}", "+14155550199").id
+                           if "{spare}" in template else 0)
 
 
 @pytest.mark.parametrize(("method", "template", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
@@ -212,6 +216,27 @@ def test_a_queues_auto_assign_capacity_and_requeue_from_the_admin_api(team: Team
     assert policies[-1] == {"auto_assign": True, "capacity": 4, "requeue_after_minutes": 20}
     assert {"capacity": None} in policies and {"requeue_after_minutes": None} in policies
     assert [x for x in team.inbox.list_queues() if x.id == q["id"]][0].auto_assign is False
+
+
+def test_removing_a_channel_from_the_admin_api_keeps_one_with_open_conversations_unless_forced(team: Team) -> None:
+    spare = team.inbox.add_channel("fake-sms", "Spare line", "+14155550190")
+    busy = team.inbox.add_channel("fake-sms", "Busy line", "+14155550191")
+    team.inbox.receive(busy.id, InboundMessage(uuid.uuid4().hex, "+14155550192", "are you still there?"))
+    with team.http("Ada") as admin:
+        gone = admin.delete(f"/sync/v1/admin/channels/{spare.id}")
+        assert gone.status_code == 200 and gone.json()["deleted"] is True, gone.text
+        refused = admin.delete(f"/sync/v1/admin/channels/{busy.id}")
+        assert refused.status_code == 409 and "1 open conversation" in refused.json()["message"], refused.text
+        assert team.inbox.get_channel(busy.id).enabled is True
+        kept = admin.delete(f"/sync/v1/admin/channels/{busy.id}", params={"force": "true"}).json()
+        assert (kept["deleted"], kept["conversations"], kept["open"]) == (False, 1, 1)
+        assert admin.delete("/sync/v1/admin/channels/99999").status_code == 404
+        with team.http("Carl") as agent:  # not an administrator: as for anything unseen
+            assert agent.delete(f"/sync/v1/admin/channels/{busy.id}").status_code == 404
+        audit = admin.get("/sync/v1/admin/audit", params={"action": "channel.removed"}).json()
+    assert team.inbox.get_channel(busy.id).enabled is False
+    assert [(a["target"], a["actor"], a["detail"]["deleted"]) for a in audit[:2]] == [
+        (f"channel:{busy.id}", "Ada", False), (f"channel:{spare.id}", "Ada", True)]
 
 
 def test_the_last_administrator_cannot_be_demoted(team: Team) -> None:

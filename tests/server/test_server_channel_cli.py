@@ -230,7 +230,7 @@ def test_remove_deletes_an_unused_channel_and_keeps_one_with_history_readable(
         app.inbox.receive(used, InboundMessage("SM" + "2" * 32, "+14155550178", "still waiting"))
     finally:
         app.close()
-    one_line_refusal(console("channel", "remove", str(used), ok=False), "1 open conversation", "--force")
+    one_line_refusal(console("channel", "remove", str(used), ok=False), "1 open conversation", "(--force)")
     assert json.loads(console("channel", "list", "--json").stdout)[0]["enabled"] is True
     stopped = json.loads(console("channel", "remove", str(used), "--force", "--json").stdout)
     assert (stopped["deleted"], stopped["conversations"], stopped["open"]) == (False, 2, 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,7 +13,6 @@ from tests.channels.keyring_memory import MemoryKeyring
 from tests.server.conftest import module_db, team  # noqa: F401  (the module's team server)
 from tests.server.live import Team
 from tests.team.desktop import Desktop, connect, start_desktop
-from tests.team.proxy import Relay
 
 pytestmark = pytest.mark.postgres
 
@@ -23,15 +21,6 @@ pytestmark = pytest.mark.postgres
 def keyring_for_tokens(memory_keyring: MemoryKeyring) -> MemoryKeyring:  # noqa: F811
     """Device tokens go to the in-memory keyring (the process's, shared by its desktops)."""
     return memory_keyring
-
-
-@pytest.fixture
-def relay(team: Team) -> Iterator[Relay]:  # noqa: F811
-    """A relay in front of the team server: ``block()`` takes this desktop offline."""
-    u = urlsplit(team.url)
-    r = Relay(u.hostname or "127.0.0.1", u.port or 80)
-    yield r
-    r.stop()
 
 
 @pytest.fixture

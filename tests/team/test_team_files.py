@@ -12,6 +12,7 @@ from tray_agent.core.mirror import ECHO_BASE
 from tests.server.live import Team
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
+from tests.team.test_team_upstream import relay  # noqa: F401,F811  (the fixture)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
@@ -24,7 +25,7 @@ def upload(c, cid: int, data: bytes, name: str, mime: str) -> str:  # type: igno
 
 
 def test_a_reply_with_files_written_offline_reaches_the_customer_once_with_its_bytes(
-        team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]
+        team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     cid = team.customer_says("send me the invoice please")
     alice = desktops("Alice", relay.url)
     wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")

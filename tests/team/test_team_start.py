@@ -5,6 +5,7 @@ or their queues; the server starts it once, and it is the agent's on every deskt
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from tray_agent.core.models import Conversation
 from tests.server.live import Team
@@ -58,3 +59,20 @@ def test_starting_needs_a_channel_that_reaches_me_and_lets_the_business_start(te
     wait_for(lambda: [m for m in team.fake.adapters[team.sms.id].sent if m.customer_address == "+14155550989"],
              what="the started conversation's message")
     assert len([m for m in team.fake.adapters[team.sms.id].sent if m.customer_address == "+14155550989"]) == 1
+
+
+def test_a_conversation_started_with_a_file_carries_it_to_the_customer(team: Team, desktops) -> None:  # type: ignore[no-untyped-def]
+    alice = desktops("Alice")
+    wait_for(lambda: alice.connection()["state"] == "online", what="Alice online")
+    with alice.http() as c:
+        up = c.post("/api/uploads", params={"channel_id": team.sms.id}, content=b"%PDF-1.4 the terms",
+                    headers={"X-File-Name": "terms.pdf", "Content-Type": "application/pdf"})
+        assert up.status_code == 201, up.text
+        r = c.post("/api/conversations", json={"channel_id": team.sms.id, "customer_address": "+14155550986",
+                                               "text": "", "uploads": [up.json()["upload_id"]]})
+    assert r.status_code == 201, r.text
+    assert [a["file_name"] for a in r.json()["message"]["attachments"]] == ["terms.pdf"]
+    adapter = team.fake.adapters[team.sms.id]
+    sent = wait_for(lambda: [m for m in adapter.sent if m.customer_address == "+14155550986"], what="the file sent")
+    assert len(sent) == 1 and Path(sent[0].files[0].path).read_bytes() == b"%PDF-1.4 the terms"
+    assert list(alice.app.inbox.files.staging.iterdir()) == []  # the desktop's staged copy went with the upload

@@ -5,6 +5,7 @@ refuses shows why on its message; take-over and transfer answer as the server do
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,16 @@ from tray_agent.core.models import Message
 from tests.server.live import Replica, Team, second_replica
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
+
+
+@pytest.fixture
+def relay(team: Team) -> Iterator[Relay]:
+    """A relay in front of the team server: ``block()`` takes a desktop offline (the other
+    team tests import it from here)."""
+    u = urlsplit(team.url)
+    r = Relay(u.hostname or "127.0.0.1", u.port or 80)
+    yield r
+    r.stop()
 
 
 def sent_to(team: Team, address: str) -> list[str]:

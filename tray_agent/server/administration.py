@@ -150,7 +150,7 @@ class Administration:
         total, still_open = sum(counts.values()), int(counts.get("open", 0))
         if still_open and not force:
             raise Conflict(f"{ch.name} has {still_open} open conversation{'s' if still_open != 1 else ''}: close or "
-                           "transfer them first, or remove it with --force (they stay readable; replies are refused).")
+                           "transfer them first, or force the removal (--force): they stay readable; replies are refused.")
         deleted = self.inbox.remove_channel(channel_id)
         ctype = self.inbox.channel_types.get(ch.kind)
         for key in (ctype.secrets if ctype else ()):

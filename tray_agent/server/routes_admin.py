@@ -20,6 +20,7 @@ from tray_agent.server.administration import (
     Administration,
     ChannelTypeView,
     CredentialInput,
+    RemovedChannel,
 )
 
 router = APIRouter(prefix=ADMIN_PREFIX, tags=["administration"])
@@ -122,6 +123,15 @@ def update_channel(channel_id: int, body: ChannelChanges, admin: AdminDep, reque
     if changes.get("enabled", True) is None:
         changes.pop("enabled")
     return _admin(request).update_channel(admin.actor, channel_id, changes, body.credentials)
+
+
+@router.delete("/channels/{channel_id}", response_model=RemovedChannel, responses={
+    409: {"description": "conflict: it has open conversations (remove with force=true to stop it anyway)"}})
+def remove_channel(channel_id: int, admin: AdminDep, request: Request, force: bool = False) -> RemovedChannel:
+    """As ``server channel remove``: deleted when it never carried a conversation, else
+    kept disabled with its conversations readable; refused while some are open unless
+    ``force``; its credentials leave the keyring."""
+    return _admin(request).remove_channel(admin.actor, channel_id, force=force)
 
 
 # -- queues ------------------------------------------------------------------------------

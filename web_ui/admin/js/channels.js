@@ -2,7 +2,7 @@
 // environment variable the view names; never shown back), enable or disable it, route it
 // to a queue or an agent, and set its auto-closure where the channel's rules allow it.
 import { h, fill } from "./dom.js";
-import { call, attempt } from "./api.js";
+import { ApiError, call, attempt } from "./api.js";
 import { select, table } from "./widgets.js";
 
 /** The variable the server reads a credential from (credentials.env_name's twin). */
@@ -104,7 +104,26 @@ function channelRow(root, ch, queues, agents) {
   }
   return h("tr", { dataset: { channel: ch.id } }, h("td", ch.name, h("p.hint", `${ch.label} ${ch.business_address}`)),
     h("td", { class: ch.enabled ? "state-on" : "state-off" }, ch.enabled ? "enabled" : "disabled"),
-    h("td", route), h("td", closure), h("td", creds), h("td.actions", toggle));
+    h("td", route), h("td", closure), h("td", creds), h("td.actions", toggle, removeButton(root, ch)));
+}
+
+/** Remove, as `server channel remove`: asked first; open conversations ask once more (force). */
+function removeButton(root, ch) {
+  const button = h("button", { type: "button", dataset: { action: "remove" } }, "Remove");
+  button.addEventListener("click", async () => {
+    if (!window.confirm(`Remove ${ch.name}? A channel with conversations is kept disabled, so they stay readable; ` +
+                        "its credentials are deleted from the server.")) return;
+    const done = await attempt(async () => {
+      try {
+        return await call("DELETE", `/channels/${ch.id}`);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 409 || !window.confirm(`${err.message} Stop it anyway?`)) throw err;
+        return call("DELETE", `/channels/${ch.id}?force=true`);
+      }
+    });
+    if (done) await renderChannels(root);
+  });
+  return button;
 }
 
 export async function renderChannels(root) {
