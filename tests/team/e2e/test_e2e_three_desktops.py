@@ -105,7 +105,7 @@ def world(postgres_server, desktop, chromium, request: pytest.FixtureRequest) ->
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
     try:
-        with ExitStack() as stack, installed(), postgres_server.fresh_database() as url:
+        with postgres_server.fresh_database() as url, installed(), ExitStack() as stack:  # the database goes last
             team = stack.enter_context(cluster(base / "cluster", url, agents=("Alice", "Bea", "Carl")))
             assert team.nginx is not None
             relays = {name: Relay("127.0.0.1", r.port) for name, r in team.replicas.items()}
