@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,13 +137,14 @@ class Cluster:
     agent_ids: dict[str, int] = field(default_factory=dict)
     _start: Callable[[str], Replica] | None = field(default=None, repr=False)
 
-    def restart(self, name: str) -> Replica:
-        """Replica ``name`` stopped (if it still runs) and started again: its port, home
-        and database URL as before (a restored database under the same name, say)."""
+    def restart(self, *names: str) -> None:
+        """Replicas ``names`` stopped (those still running) and started again, side by side:
+        their ports, homes and database URL as before (a restored database, say)."""
         assert self._start is not None
-        self.replicas[name].stop()
-        self.replicas[name] = self._start(name)
-        return self.replicas[name]
+        for name in names:
+            self.replicas[name].stop()
+        with ThreadPoolExecutor(len(names)) as pool:
+            self.replicas.update(zip(names, pool.map(self._start, names), strict=True))
 
     @property
     def jobs(self) -> set[str]:

@@ -19,7 +19,7 @@ from tray_agent.desktop.notification_engine import Notifications
 from tests.server.live import Team
 from tests.team.desktop import Desktop, wait_for
 from tests.team.e2e import window
-from tests.team.e2e.window import removal_ms, row
+from tests.team.e2e.window import removal_ms, row, write
 from tests.team.proxy import Relay
 
 REMOVAL_MS = 500  # issue 13: a take-over leaves the colleagues' windows within 500 ms
@@ -81,12 +81,6 @@ def offline_window(team: Team, desktops, relay: Relay, chromium, who: str, text:
     relay.block()
     page.wait_for_selector('#connection:not([hidden]) >> text="Offline"', timeout=30000)
     return cid, d, page
-
-
-def write(page, text: str) -> None:  # type: ignore[no-untyped-def]
-    page.fill("#composer-text", text)
-    page.press("#composer-text", "Enter")
-    page.locator(f'#history .item:has-text("{text}") .status-queued').wait_for(timeout=10000)
 
 
 def test_all_three_are_notified_and_a_take_over_leaves_the_others_windows_at_once(

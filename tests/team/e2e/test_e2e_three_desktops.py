@@ -25,10 +25,11 @@ import pytest
 
 from tray_agent.desktop.notification_engine import COALESCE_SECONDS
 from tests.channels.keyring_memory import installed
+from tests.fixtures._util import artifacts_path_for
 from tests.server.live import CONSOLE_ACTOR
 from tests.server.procs import Cluster, all_events, cluster
 from tests.team.e2e.team_daemons import TeamDaemon, connect_home, start_team_daemon
-from tests.team.e2e.window import open_window, removal_ms, row
+from tests.team.e2e.window import open_window, removal_ms, row, write
 from tests.team.proxy import Relay
 from tests.waiting import wait_for
 
@@ -98,10 +99,13 @@ def escaped(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(postgres_server, desktop, chromium) -> Iterator[World]:  # type: ignore[no-untyped-def]
+def world(postgres_server, desktop, chromium, request: pytest.FixtureRequest) -> Iterator[World]:  # type: ignore[no-untyped-def]
     base = Path(tempfile.mkdtemp(prefix="tray-agent-e2e3-"))
+    logs = artifacts_path_for(request.node)  # the daemons' output and each bus's pop-ups, kept
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
     try:
-        with ExitStack() as stack, installed(), postgres_server.fresh_database() as url:
+        with postgres_server.fresh_database() as url, installed(), ExitStack() as stack:  # the database goes last
             team = stack.enter_context(cluster(base / "cluster", url, agents=("Alice", "Bea", "Carl")))
             assert team.nginx is not None
             relays = {name: Relay("127.0.0.1", r.port) for name, r in team.replicas.items()}
@@ -114,7 +118,7 @@ def world(postgres_server, desktop, chromium) -> Iterator[World]:  # type: ignor
                 home = base / f"home-{who}"
                 code = team.accounts.issue_code(CONSOLE_ACTOR, team.agent_ids[who])
                 token = connect_home(home, server, code, who, team.nginx.cert if server == team.nginx.url else None)
-                desks[who] = start_team_daemon(stack, who, home, token, desktop, base)
+                desks[who] = start_team_daemon(stack, who, home, token, desktop, logs)
             for d in desks.values():
                 d.daemon.wait_ready(60)
             for d in desks.values():
@@ -236,6 +240,12 @@ def test_e_the_replica_carl_is_connected_to_is_killed_he_moves_to_the_other_and_
     time.sleep(1.5)
     stop.set()
     texting.join(30)
+    # Every text is on the server (by its webhook, or by the survivor's poller for one the
+    # victim took down with it) before the truth is read.
+    texted = {t for t in sent if int(t.rsplit(" ", 1)[1]) % 2}  # the ones into Carl's own conversation
+    cid = world.facts["cid"]
+    wait_for(lambda: texted <= {t for _, t in server_history(team, "Carl", cid, survivor)}, timeout=40,
+             what="every text on the server")
     # The truth: every event Carl may see since before the kill, read from the survivor.
     truth = all_events(team, "Carl", before, survivor)
     assert truth
@@ -244,11 +254,10 @@ def test_e_the_replica_carl_is_connected_to_is_killed_he_moves_to_the_other_and_
     held = server_conversations(team, "Carl", survivor)
     assert {c["id"] for c in carl.inbox()} == held
     mine = set()
-    for cid in held:
-        history = local_history(carl, cid)
-        assert history == server_history(team, "Carl", cid, survivor), cid
+    for c in held:
+        history = local_history(carl, c)
+        assert history == server_history(team, "Carl", c, survivor), c
         mine |= {t for _, t in history}
-    texted = {t for t in sent if int(t.rsplit(" ", 1)[1]) % 2}  # the ones into Carl's own conversation
     assert texted and texted <= mine, texted - mine
 
 
@@ -261,9 +270,7 @@ def test_g_a_reply_refused_because_alice_took_over_shows_the_reason_on_carls_mes
     page = world.page("Carl", cid)
     world.cut_carl()
     page.wait_for_selector('#connection:not([hidden]) >> text="Offline"', timeout=60000)
-    page.fill("#composer-text", "on it")
-    page.press("#composer-text", "Enter")
-    page.locator('#history .item:has-text("on it") .status-queued').wait_for(timeout=10000)
+    write(page, "on it")
     r = world.desks["Alice"].post(f"/api/conversations/{cid}/claim")
     assert r.status_code == 200, r.text
     world.restore_carl()
@@ -307,27 +314,33 @@ def test_f_the_database_restored_from_an_older_backup_makes_carl_resync_without_
     # Carl's laptop is away while the database is restored and the customer writes again:
     # the restored server gives that message an id Carl's cache holds for another one.
     world.cut_carl()
+    t0 = time.monotonic()
     for r in team.replicas.values():
         r.stop()
+    t1 = time.monotonic()
     pg.drop_database(world.database)
     pg.create_database(world.database)
     subprocess.run([str(pg.bindir / "pg_restore"), *where, "-d", world.database, str(dump)],
                    check=True, capture_output=True)
-    for name in ("a", "b"):
-        team.restart(name)
+    t2 = time.monotonic()
+    team.restart("a", "b")  # nginx counts both as failed for a while: the truth is read from a replica
+    print(f"restore: replicas stopped in {t1 - t0:.1f} s, database restored in {t2 - t1:.1f} s, "
+          f"replicas up in {time.monotonic() - t2:.1f} s")
     team.customer_sends(CUSTOMER, "after the restore")
-    wait_for(lambda: "after the restore" in {t for _, t in server_history(team, "Carl", cid)}, timeout=30,
+    wait_for(lambda: "after the restore" in {t for _, t in server_history(team, "Carl", cid, "a")}, timeout=60,
              what="the customer's new message on the restored server")
     world.restore_carl()
+    t3 = time.monotonic()
     wait_for(lambda: (c := carl.connection())["state"] == "online" and not c["cursor"].startswith(old_epoch),
              timeout=60, what="Carl's desktop on the restored database's epoch")
+    print(f"restore: Carl back and resynced {time.monotonic() - t3:.1f} s after his line came back")
     wait_for(lambda: "after the restore" in {t for _, t in local_history(carl, cid)}, what="the new message on Carl's")
     sampling.set()
     sampler.join(10)
     assert sizes and min(sizes) > 0, sizes  # never an empty inbox in between
     # Rebuilt: what Carl holds is what the restored server says he may see, message for message.
-    held = server_conversations(team, "Carl")
+    held = server_conversations(team, "Carl", "a")
     assert {c["id"] for c in carl.inbox()} == held
     for c in held:
-        assert local_history(carl, c) == server_history(team, "Carl", c), c
+        assert local_history(carl, c) == server_history(team, "Carl", c, "a"), c
     assert "after the backup" not in {t for _, t in local_history(carl, cid)}

@@ -31,3 +31,14 @@ def removal_ms(windows: dict[str, Any], cid: int, since: float) -> dict[str, int
         row(page, cid).wait_for(state="detached", timeout=10000)
         took[who] = round((time.monotonic() - since) * 1000)
     return took
+
+
+def write(page: Any, text: str, timeout: float = 20000) -> None:
+    """Type a reply into the composer and send it with Enter; it shows as queued."""
+    page.fill("#composer-text", text)
+    page.press("#composer-text", "Enter")
+    try:
+        page.locator(f'#history .item:has-text("{text}") .status-queued').wait_for(timeout=timeout)
+    except Exception as exc:  # say what the window shows instead
+        raise AssertionError(f"{text!r} not shown as queued; the composer holds {page.input_value('#composer-text')!r}, "
+                             f"the history ends: {page.locator('#history').inner_text()[-800:]!r}") from exc
