@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._machine import describe  # noqa: E402
 from bench.team_clients import ACCOUNT_SID, load  # noqa: E402
-from bench.team_server import admin_app, start_postgres  # noqa: E402
+from bench.team_server import admin_app, analyze, start_postgres  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -64,6 +64,7 @@ def main() -> None:
                  for i in range(args.conversations)]
         for i in range(0, len(batch), 2000):
             app.inbox.receive_batch(ch.id, batch[i:i + 2000])
+        analyze(app)
 
         def snapshot() -> tuple[int, int, int]:
             """The pages as the route serves them (on PostgreSQL, JSON that the database builds)."""

@@ -132,7 +132,7 @@ class Sync(InboxBase):
             # One conversation more than the page, to learn whether another page follows.
             rows = snapshot_json.conversations(s, agent_id, me.role == "admin", queues, after, limit + 1, messages,
                                                channel, address_display)
-            page = "[" + ",".join(item for _, item in rows[:limit]) + "]"
+            items = [item for _, item in rows[:limit]]
             me_view = self._agent_view(me, self._open_counts(s, [agent_id]).get(agent_id, 0))
         snap = Snapshot(seq=seq, me=me_view, my_queue_ids=queues, conversations=[],
                         next_after=rows[limit - 1][0] if len(rows) > limit else None)
@@ -141,8 +141,8 @@ class Sync(InboxBase):
         body = snap.to_json()
         # The conversations key is the last but one (next_after, a number, follows), so its
         # last occurrence is it, whatever a channel's settings hold.
-        at = body.rindex('"conversations":[]')
-        return seq, body[:at] + '"conversations":' + page + body[at + len('"conversations":[]'):]
+        at = body.rindex('"conversations":[]') + len('"conversations":[')
+        return seq, "".join((body[:at], ",".join(items), body[at:]))
 
     def _directory(self, snap: Snapshot) -> None:
         """The directory once per snapshot, not once per page: ten pages re-read it ten times."""
