@@ -62,6 +62,7 @@ INTERNAL = {
     "task_statuses": "doctor (GET /api/tasks reads the running supervisor itself)",
     # The team server's own surface (tests/server/test_server_sync.py covers them).
     "snapshot": "the team server's GET /sync/v1/snapshot",
+    "snapshot_json": "the team server's GET /sync/v1/snapshot (its JSON built by PostgreSQL)",
     "events_for": "the team server's GET /sync/v1/events",
     "event_bounds": "the team server's cursor checks",
     "events_tail": "the team server's one reader of the log per replica",
