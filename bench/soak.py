@@ -158,7 +158,8 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=2_000)
     ap.add_argument("--windows", type=int, default=50, help="times the window is opened and closed")
     ap.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
-    ap.add_argument("--idle", type=float, default=30.0, help="quiet seconds measured after the day")
+    ap.add_argument("--idle", type=float, default=45.0,  # past the daemon's idle release (RELEASE_AFTER, 30 s)
+                    help="quiet seconds measured after the day")
     args = ap.parse_args()
     seconds = args.minutes * 60
     warmup = seconds / 5

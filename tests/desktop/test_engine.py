@@ -280,3 +280,53 @@ def test_an_unbroken_burst_of_ten_thousand_keeps_the_engine_small_and_the_summar
     assert last["title"] == "10000 new messages" and last["replaces"] == len(notifier.shown) - 1  # replaces the last
     assert last["body"] == "8 conversations: Customer 7, Customer 6, Customer 5 and 5 more"
     assert e.recent[-1]["items"] == 10_000
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's RSS from /proc")
+def test_the_tray_state_returns_freed_heap_while_traffic_never_pauses(make_app):
+    """A busy inbox never goes quiet long enough for the idle release; the heap that
+    transactions free between live objects must still go back to the OS meanwhile."""
+    import threading
+    import time
+
+    from tray_agent.desktop.state import StateWatcher
+
+    app = make_app()
+    ch = app.inbox.add_channel("fake-sms", "SMS", "+14155550100").id
+    w = StateWatcher(app, app.agent.id, lambda _state: None, heartbeat=0.3, release_after=3.0, trim_every=0.5)
+    # 48 MB freed in 4 KB blocks between blocks still alive: resident until trimmed.
+    blocks = [bytearray(4200) for _ in range(12_000)]
+    kept = blocks[::8]
+    del blocks
+    before = _rss_mb()
+    stop = threading.Event()
+
+    def traffic() -> None:  # a message every 0.1 s: never 3 s quiet
+        n = 0
+        while not stop.is_set():
+            app.inbox.receive(ch, InboundMessage(f"t{n}", f"+1415555{n % 50:04d}", "hello"))
+            n += 1
+            stop.wait(0.1)
+
+    feeder = threading.Thread(target=traffic, daemon=True)
+    w.start()
+    feeder.start()
+    try:
+        deadline = time.monotonic() + 2.5
+        while _rss_mb() > before - 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = _rss_mb()
+        assert w.releases == 0, "traffic paused: this measured the idle release, not the trim"
+        assert after <= before - 20, f"RSS {before:.1f} MB -> {after:.1f} MB under traffic"
+    finally:
+        stop.set()
+        feeder.join(5)
+        w.stop()
+    assert len(kept) == 1500

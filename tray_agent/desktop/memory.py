@@ -39,7 +39,9 @@ def _glibc() -> object | None:
     return _libc or None
 
 
-def _trim() -> None:
+def trim() -> None:
+    """Return the heap's free pages to the OS (glibc's malloc_trim: a few ms on the
+    daemon's heap), also those between live chunks that freeing alone never returns."""
     libc = _glibc()
     if libc is not None:  # not glibc (musl): nothing to trim
         libc.malloc_trim(0)  # type: ignore[attr-defined]  # CDLL functions are looked up at run time
@@ -66,4 +68,4 @@ def release(app: "App") -> None:
         app.db.dispose()
     except Exception:
         log.debug("could not release database connections", exc_info=True)
-    _trim()
+    trim()

@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.1  # a burst of commits redraws once
 HEARTBEAT_SECONDS = 60.0
 RELEASE_AFTER = 30.0  # quiet seconds before caches are given back
+#: Under traffic that never pauses, freed heap goes back this often (seconds). Under steady
+#: traffic the live heap (malloc in use, Python blocks, SQLite's own count) stays flat, but
+#: what transactions free between live chunks stays resident until trimmed: +1.8 MB RSS per
+#: 1,000 messages untrimmed, +0.4 MB trimmed every 200 messages (in process, 8 readers).
+TRIM_EVERY = 30.0
 LABEL_CHARS = 48
 
 
@@ -72,17 +77,22 @@ class StateWatcher(BusFollower):
 
     Woken by commits in this process; once a minute it also compares the log's last
     sequence number, to notice changes made by other processes without re-counting.
-    After ``RELEASE_AFTER`` quiet seconds it gives memory back (``memory.release``)."""
+    After ``RELEASE_AFTER`` quiet seconds it gives memory back (``memory.release``); while
+    traffic goes on it returns freed heap every ``TRIM_EVERY`` seconds (``memory.trim``)."""
 
     thread_name = "tray-state"
 
     def __init__(self, app: "App", agent_id: int, on_change: Callable[[TrayState], None], *,
-                 heartbeat: float = HEARTBEAT_SECONDS, release_after: float = RELEASE_AFTER) -> None:
+                 heartbeat: float = HEARTBEAT_SECONDS, release_after: float = RELEASE_AFTER,
+                 trim_every: float = TRIM_EVERY) -> None:
         super().__init__(app.inbox.bus, app.tasks)
         self.app = app
         self.heartbeat = heartbeat
         self.release_after = release_after
+        self.trim_every = trim_every
         self.releases = 0
+        self.trims = 0
+        self._trimmed_at = time.monotonic()
         self.agent_id = agent_id
         self.on_change = on_change
         self.state: TrayState | None = None
@@ -117,10 +127,16 @@ class StateWatcher(BusFollower):
             try:
                 if woke or self.app.inbox.last_seq() != self._seen_seq or self._dnd_edge_passed():
                     self.refresh()
-                if self._release_at is not None and time.monotonic() >= self._release_at:
+                now = time.monotonic()
+                if self._release_at is not None and now >= self._release_at:
                     self._release_at = None
                     memory.release(self.app)
                     self.releases += 1
+                    self._trimmed_at = now
+                elif self._release_at is not None and now - self._trimmed_at >= self.trim_every:
+                    memory.trim()  # busy: connections stay, freed pages go back
+                    self.trims += 1
+                    self._trimmed_at = now
                 timeout = self._timeout()
                 self._pass_ok()
             except Exception as exc:
