@@ -142,7 +142,8 @@ def slope_per_hour(samples: list[Sample], key: str) -> float:
 
 
 def line(label: str, s: Sample) -> str:
-    return (f"{label:>16}: RSS {s.rss:6.1f} MB (anon {s.anon:5.1f} + file {s.file:4.1f}), PSS {s.pss:6.1f} MB, CPU {s.cpu_pct:5.2f} %, threads {s.threads:.0f}, "
+    return (f"{label:>16}: RSS {s.rss:6.1f} MB (anon {s.anon:5.1f} + file {s.file:4.1f}), PSS {s.pss:6.1f} MB, "
+            f"CPU {s.cpu_pct:5.2f} %, threads {s.threads:.0f}, "
             f"fds {s.fds}, database {s.db_mb:6.1f} MB, sandbox process RSS {s.sandbox_rss:5.1f} MB, "
             f"{s.messages} messages")
 
@@ -208,7 +209,8 @@ def main() -> None:
             print(line("after warm-up", warm))
             print(line("end of the day", samples[-1]))
             print(line(f"idle {args.idle:.0f} s later", idle))
-            for key, unit in (("rss", "MB"), ("anon", "MB"), ("file", "MB"), ("pss", "MB"), ("threads", ""), ("fds", ""), ("db_mb", "MB")):
+            for key, unit in (("rss", "MB"), ("anon", "MB"), ("file", "MB"), ("pss", "MB"), ("threads", ""),
+                              ("fds", ""), ("db_mb", "MB")):
                 print(f"growth after warm-up, {key}: {slope_per_hour(after, key):+.2f} {unit}/h".rstrip())
             print("targets: idle fresh ≤ 100 MB RSS; after the soak ≤ 110 MB; growth after warm-up ≤ 2 MB/h; "
                   "idle CPU ≤ 0.5 %; no fd or thread growth")
