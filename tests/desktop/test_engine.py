@@ -135,6 +135,34 @@ def test_first_message_pops_up_at_once_and_a_burst_becomes_one_replacing_summary
     assert notifier.shown[2]["title"] == "Alice · Fake SMS" and notifier.shown[2]["replaces"] is None
 
 
+def test_a_transfer_within_a_burst_keeps_its_note_in_the_pop_up(rig):
+    """Issue 13: the pop-up of a transfer carries its note, even when it lands within
+    seconds of that conversation's own message (one updated pop-up, not a count)."""
+    app, me, notifier, mono, engine, receive = rig
+    bea = app.inbox.add_agent("Bea Colleague", "bea@example.com").id
+    e = engine()
+    receive(text="I was charged twice")
+    e.step()
+    assert notifier.shown[-1]["title"] == "New conversation: Alice · Fake SMS"
+    conv = notifier.shown[-1]["conversation_id"]
+    app.inbox.claim(bea, conv)
+    app.inbox.transfer(bea, conv, to_agent_id=me, note="She paid twice; refund one")
+    mono.t += 0.5
+    e.step()
+    mono.t += 3.0
+    e.step()
+    assert notifier.shown[-1] == dict(title="Transferred to you: Alice · Fake SMS", conversation_id=conv,
+                                      body="From Bea Colleague: She paid twice; refund one", sound=False,
+                                      replaces=1)
+    receive("+14155550124", "another", "Bob")  # two conversations now: counted, the note kept
+    mono.t += 0.5
+    e.step()
+    mono.t += 3.0
+    e.step()
+    assert notifier.shown[-1]["title"] == "2 new messages, 1 transferred to you"
+    assert notifier.shown[-1]["body"].endswith(" · From Bea Colleague: She paid twice; refund one")
+
+
 def test_settings_are_honoured_per_notification(rig):
     app, me, notifier, mono, engine, receive = rig
     e = engine()

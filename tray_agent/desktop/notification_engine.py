@@ -59,6 +59,7 @@ class Item:
 
 
 LATEST = 3  # items of a burst kept whole: a summary names the latest few conversations
+HANDED = ("transferred", "offered")  # a colleague's hand-over, with the note it carries
 
 
 class Burst:
@@ -70,6 +71,9 @@ class Burst:
         self.counts: Counter[str] = Counter()
         self.conversations: dict[int, None] = {}  # insertion order = order of last activity
         self.latest: deque[Item] = deque(maxlen=LATEST)
+        #: The latest conversation handed over (to me or my queues): its note is the news,
+        #: however many messages follow it in the burst.
+        self.handed: Item | None = None
         self.total = 0
         self.add(items)
 
@@ -79,6 +83,8 @@ class Burst:
             if item.conversation_id is not None:
                 self.conversations.pop(item.conversation_id, None)
                 self.conversations[item.conversation_id] = None
+            if item.kind in HANDED:
+                self.handed = item
             self.latest.append(item)
         self.total += len(items)
 
@@ -90,6 +96,7 @@ class Burst:
                 out.conversations.pop(cid, None)
                 out.conversations[cid] = None
             out.latest.extend(b.latest)
+            out.handed = b.handed or out.handed
             out.total += b.total
         return out
 
@@ -360,6 +367,10 @@ class Notifications(BusFollower):
 
     def summarize(self, items: "Burst | Sequence[Item]") -> Alert:
         burst = items if isinstance(items, Burst) else Burst(items)
+        if burst.handed is not None and len(burst.conversations) == 1:
+            # One conversation, handed to me with a note while it was talking: the pop-up
+            # is the hand-over's (the note), not "1 new message, 1 transferred to you".
+            return self.describe(burst.handed)
         msgs = burst.counts["message"] + burst.counts["new_conversation"]
         transfers = burst.counts["transferred"]
         offered = burst.counts["offered"]
@@ -379,6 +390,8 @@ class Notifications(BusFollower):
         more = n - len(names)
         listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
         body = f"{n} conversation{'s' if n != 1 else ''}: {listed}" if n else ""
+        if burst.handed is not None and transfers + offered == 1:
+            body += f" · {self.describe(burst.handed).body}"  # the one hand-over's note
         return Alert(", ".join(parts), body, latest[0] if n == 1 else None)
 
     # -- delivery ---------------------------------------------------------------------------
