@@ -5,8 +5,6 @@ desktop App on an empty cache. Shared by bench/team_desktop.py and bench/team_no
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from typing import Any
 import httpx
 
 from bench.team_clients import cpu_seconds
-from bench.team_server import cpu_of, free_port, postgres_pids, start_postgres, start_replica, wait_up
+from bench.team_server import cpu_of, free_port, postgres_pids, start_postgres, start_replica, stop_all, wait_up
 
 
 @dataclass
@@ -70,15 +68,7 @@ def team_server(prefix: str) -> Iterator[TeamBench]:
     finally:
         if server_app is not None:
             server_app.close()
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.rmtree(pg_dir, ignore_errors=True)
+        stop_all([proc] if proc is not None else [], pg, base, pg_dir)
 
 
 def desktop_app(home: Path, server: str, token: str, agent: dict[str, Any]) -> Any:

@@ -35,6 +35,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,6 +43,9 @@ import httpx  # noqa: E402
 
 from bench._machine import describe, percentiles  # noqa: E402
 from bench.team_clients import TOKEN, ACCOUNT_SID, Arrivals, Plan, cpu_seconds, follow, load, send_webhooks  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.fixtures.postgres import PostgresServer
 
 
 def start_postgres(base: Path):  # type: ignore[no-untyped-def]
@@ -89,6 +93,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], pg: "PostgresServer", *dirs: Path) -> None:
+    """The replicas (SIGTERM, then kill after 20 s), PostgreSQL, and their folders."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    pg.stop()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def start_replica(home: Path, url: str, port: int, secrets: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -201,16 +219,7 @@ def main() -> None:
         print(describe())
         app.close()
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.rmtree(pg_dir, ignore_errors=True)
+        stop_all(procs, pg, base, pg_dir)
 
 
 def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) -> None:  # type: ignore[no-untyped-def]
