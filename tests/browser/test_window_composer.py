@@ -141,7 +141,8 @@ def test_images_show_a_thumbnail_and_expired_files_say_so(window):
     window.open(conv)
     thumb = window.page.locator("#history img.thumb")
     thumb.wait_for()
-    assert window.page.evaluate("img => img.complete && img.naturalWidth === 1", thumb.element_handle())
+    # The thumbnail loads after it is attached (lazily, from the local API): wait for the decoded image.
+    window.page.wait_for_function("img => img.complete && img.naturalWidth === 1", arg=thumb.element_handle())
     a.inbox.expire_files(now=a.clock.now() + timedelta(hours=25))
     window.page.locator('#history .file.expired:has-text("shot.png")').wait_for()
     assert "file expired" in window.page.inner_text("#history .file.expired")

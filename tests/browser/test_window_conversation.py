@@ -4,6 +4,7 @@ they bite, and every action on the conversation."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tray_agent.channels import InboundMessage
@@ -101,7 +102,9 @@ def test_whatsapp_shows_the_reply_window_left_and_locks_once_it_has_closed(windo
         window.open(conv)
         line = window.page.locator("#conv-window")
         line.wait_for()
-        assert "24 h left" in line.inner_text()
+        # The countdown runs on from the server's "now" in real time, so a busy machine's
+        # second past the page's load already reads 23 h 59 min.
+        assert re.search(r"Reply window: (24 h|23 h 59 min) left", line.inner_text())
         assert "replies within 24 h of the customer's last message" in window.page.inner_text("#conv-rules")
         a.clock.advance(timedelta(hours=23))
         window.open(conv)

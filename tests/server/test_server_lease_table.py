@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tray_agent.app import App
 from tray_agent.core.db import Database
@@ -142,3 +142,32 @@ def test_a_process_frozen_mid_transaction_loses_its_locks_within_seconds(db: Dat
         assert b.renew() == ["outbox"]  # its row lock went with the session (the lease had expired)
     finally:
         other.dispose()
+
+
+def test_building_the_schema_survives_a_pause_longer_than_the_idle_guard(
+        postgres_db_url: str, monkeypatch: pytest.MonkeyPatch):
+    from sqlalchemy import event
+
+    from tray_agent.core import db as db_module
+    from tray_agent.core.errors import StorageUnavailable
+
+    monkeypatch.setattr(db_module, "IDLE_IN_TRANSACTION_MS", 200)
+    fresh = Database(postgres_db_url)
+    paused: list[str] = []
+
+    @event.listens_for(fresh.engine, "before_cursor_execute")
+    def busy_machine(conn, cursor, statement, *args) -> None:  # a migration's process descheduled
+        if statement.lstrip().startswith("CREATE TABLE") and not paused:
+            paused.append(statement)
+            time.sleep(0.6)
+
+    try:
+        assert fresh.migrate() == db_module.HEAD_REVISION
+        assert paused
+        with pytest.raises(StorageUnavailable):  # the guard still holds for everything else
+            with fresh.write() as s:
+                s.execute(text("SELECT 1"))
+                time.sleep(0.6)
+                s.execute(text("SELECT 1"))
+    finally:
+        fresh.dispose()

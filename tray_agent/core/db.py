@@ -97,6 +97,10 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with _storage_errors(), self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Building the schema is one long transaction that may pause between statements
+                # on a busy machine; the idle-in-transaction guard is for stalled actions, not this.
+                conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
         return self.schema_revision() or "none"
