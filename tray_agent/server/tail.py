@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from tray_agent.core import events
 from tray_agent.core.service import Inbox
 from tray_agent.core.sync import LoggedEvent
+from tray_agent.server.frames import Frames
 
 #: Seconds between reads when no wake-up came (a missed NOTIFY costs at most this).
 REREAD = 2.0
@@ -66,6 +67,8 @@ class LogTail:
         self._by_agent: dict[int, set[Reader]] = {}
         self._by_queue: dict[int, set[Reader]] = {}
         self._admins: set[Reader] = set()
+        #: Each event's SSE frame, built by the first stream that sends it.
+        self.frames = Frames()
 
     def start(self) -> None:
         """Start reading in the running loop (once; later calls are no-ops)."""
