@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -171,6 +172,18 @@ def test_long_poll_waits_for_the_next_event(team: Team):
     assert 0.4 < time.monotonic() - t0 < 8
 
 
+def sse_frames(r: httpx.Response) -> Iterator[tuple[str, str, str]]:
+    """(id, event, raw data) of each data-carrying frame of an SSE response, as they come."""
+    block: dict[str, str] = {}
+    for line in r.iter_lines():
+        if line.startswith(("id:", "event:", "data:")):
+            k, _, v = line.partition(":")
+            block[k] = v.strip()
+        elif line == "" and "data" in block:
+            yield block["id"], block.get("event", "message"), block["data"]
+            block = {}
+
+
 def test_sse_stream_delivers_events_with_cursor_ids_and_resumes_with_last_event_id(team: Team):
     since = cursor_of(team, "Bea")
     conv = team.customer_says("streaming")
@@ -178,16 +191,10 @@ def test_sse_stream_delivers_events_with_cursor_ids_and_resumes_with_last_event_
     with team.http("Bea") as c, c.stream("GET", "/sync/v1/events", params={"since": since},
                                          headers={"Accept": "text/event-stream"}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        block: dict[str, str] = {}
-        for line in r.iter_lines():
-            if line.startswith(("id:", "event:", "data:")):
-                k, _, v = line.partition(":")
-                block[k] = v.strip()
-            elif line == "" and "data" in block:
-                seen.append((block["id"], json.loads(block["data"])))
-                block = {}
-                if len(seen) == 2:
-                    break
+        for frame_id, _, data in sse_frames(r):
+            seen.append((frame_id, json.loads(data)))
+            if len(seen) == 2:
+                break
     assert [d["type"] for _, d in seen] == ["conversation.created", "message.created"]
     assert all(i == d["cursor"] and d["conversation_id"] == conv for i, d in seen)
     team.customer_says("more", address=team.address_of(conv))
@@ -201,16 +208,10 @@ def _sse_until(team: Team, who: str, since: str, last_type: str, conv: int) -> l
     got: list[tuple[str, str, str]] = []
     with team.http(who) as c, c.stream("GET", "/sync/v1/events", params={"since": since},
                                        headers={"Accept": "text/event-stream"}, timeout=httpx.Timeout(10)) as r:
-        block: dict[str, str] = {}
-        for line in r.iter_lines():
-            if line.startswith(("id:", "event:", "data:")):
-                k, _, v = line.partition(":")
-                block[k] = v.strip()
-            elif line == "" and "data" in block:
-                got.append((block["id"], block["event"], block["data"]))
-                block = {}
-                if got[-1][1] == last_type and json.loads(got[-1][2])["conversation_id"] == conv:
-                    return got
+        for frame in sse_frames(r):
+            got.append(frame)
+            if frame[1] == last_type and json.loads(frame[2])["conversation_id"] == conv:
+                return got
     raise AssertionError(f"{who}'s stream ended before {last_type}")
 
 
