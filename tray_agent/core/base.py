@@ -96,14 +96,17 @@ class InboxBase:
     # -- transactions ---------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[tuple[Session, list[Event]]]:
-        """A write transaction; events appended to the list are published after commit."""
+    def _tx(self, *, after_commit: bool = True) -> Iterator[tuple[Session, list[Event]]]:
+        """A write transaction; events appended to the list are published after commit.
+        ``after_commit=False``: the caller does ``_after_commit``'s work itself (the batch
+        ingest learns from its own statement which queues wait for an assignment)."""
         written: list[Event] = []
         with self.db.write() as s:
             yield s, written
         if written:
             self._publish(written)
-            self._after_commit(written)
+            if after_commit:
+                self._after_commit(written)
 
     def _after_commit(self, written: Sequence[Event]) -> None:
         """Work that follows a commit in the same process (automatic assignment: ``assign.py``)."""

@@ -89,11 +89,15 @@ class Ingest(InboxBase):
                                              min(m.sent_at, now) if m.sent_at else now,
                                              json.dumps(m.meta or {}), preview(m.text)))
         routes = {cid: (ch.route_agent_id, ch.route_queue_id) for cid, ch in snaps.items()}
-        with self._tx() as (s, out):
+        # The statement tells which new conversations wait for an automatic assignment: the
+        # generic after-commit look (a read transaction per commit) is not needed.
+        with self._tx(after_commit=False) as (s, out):
             events.serialize_writers(s)
-            stored, written = ingest_pg.store(s, fresh, routes, now)
-            out.extend(written)  # type: ignore[arg-type]  # records as _publish reads them (see _logged)
-        return stored
+            got = ingest_pg.store(s, fresh, routes, now)
+            out.extend(got.written)  # type: ignore[arg-type]  # records as _publish reads them (see _logged)
+        if got.waiting:
+            self._assign_after_commit(got.waiting)  # type: ignore[attr-defined]  # Assignment's: both mixed into Inbox
+        return got.count
 
     def _fresh(self, ch: ChannelSnapshot, batch: Sequence[InboundMessage],
                known: set[str]) -> list[tuple[str, InboundMessage]]:

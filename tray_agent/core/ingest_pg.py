@@ -88,26 +88,39 @@ WITH input AS MATERIALIZED (
   INSERT INTO message (id, conversation_id, channel_id, direction, kind, text, provider_message_id, rule_refused,
       created_at, meta)
   SELECT mid, conversation_id, channel_id, '{IN}', 'text', body, pid, false, at, meta::json FROM placed
+), logged AS (
+  INSERT INTO event (type, conversation_id, message_id, visible_agent_id, visible_queue_id, created_at, data)
+  SELECT type, conversation_id, message_id, agent, CASE WHEN agent IS NULL THEN queue END, %(now)s, data::json
+  FROM (
+    SELECT '{events.CONVERSATION_CREATED}' AS type, id AS conversation_id, NULL::bigint AS message_id, agent, queue,
+           '{{"started_by": "customer"}}' AS data, 0 AS part, first_ord AS ord FROM opened
+    UNION ALL
+    SELECT '{events.MESSAGE_CREATED}', conversation_id, mid, agent, queue, '{{"direction": "{IN}"}}', 1, ord
+    FROM placed
+    ORDER BY part, ord) e
+  RETURNING seq, type, conversation_id, message_id, agent_id, visible_agent_id, visible_queue_id, created_at, data
 )
-INSERT INTO event (type, conversation_id, message_id, visible_agent_id, visible_queue_id, created_at, data)
-SELECT type, conversation_id, message_id, agent, CASE WHEN agent IS NULL THEN queue END, %(now)s, data::json
-FROM (
-  SELECT '{events.CONVERSATION_CREATED}' AS type, id AS conversation_id, NULL::bigint AS message_id, agent, queue,
-         '{{"started_by": "customer"}}' AS data, 0 AS part, first_ord AS ord FROM opened
-  UNION ALL
-  SELECT '{events.MESSAGE_CREATED}', conversation_id, mid, agent, queue, '{{"direction": "{IN}"}}', 1, ord FROM placed
-  ORDER BY part, ord) e
-RETURNING seq, type, conversation_id, message_id, agent_id, visible_agent_id, visible_queue_id, created_at, data
+-- waits: a conversation opened in a queue that assigns automatically (assign.py's pass follows).
+SELECT l.*, l.type = '{events.CONVERSATION_CREATED}' AND EXISTS (
+  SELECT 1 FROM message_queue q WHERE q.id = l.visible_queue_id AND q.auto_assign AND q.pickup_mode <> 'none'
+) AS waits FROM logged l
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    count: int  # messages new to the store
+    written: list[LoggedEvent]  # in seq order
+    #: Queues that assign automatically and got a new conversation: the assignment pass to run.
+    waiting: set[int]
+
+
 def store(s: Session, fresh: Sequence[Fresh], routes: dict[int, tuple[int | None, int | None]],
-          now: datetime) -> tuple[int, list[LoggedEvent]]:
-    """Store ``fresh`` (the caller holds the event log's lock); returns how many messages were
-    new and the events written, in seq order. ``routes``: channel → (agent, queue) for the
-    conversations it opens."""
+          now: datetime) -> Stored:
+    """Store ``fresh`` (the caller holds the event log's lock). ``routes``: channel → (agent,
+    queue) for the conversations it opens."""
     if not fresh:
-        return 0, []
+        return Stored(0, [], set())
     naive = utc(now).replace(tzinfo=None)
     params: dict[str, Any] = {
         "ch": [f.channel_id for f in fresh], "addr": [f.address for f in fresh], "name": [f.name for f in fresh],
@@ -123,4 +136,5 @@ def store(s: Session, fresh: Sequence[Fresh], routes: dict[int, tuple[int | None
                            visible_queue_id=r.visible_queue_id, created_at=utc(r.created_at), data=r.data or {})
                for r in rows]
     written.sort(key=lambda e: e.seq)
-    return sum(1 for e in written if e.type == events.MESSAGE_CREATED), written
+    return Stored(sum(1 for e in written if e.type == events.MESSAGE_CREATED), written,
+                  {r.visible_queue_id for r in rows if r.waits})
