@@ -184,6 +184,19 @@ def test_a_group_commit_across_channels_keeps_routing_owners_contacts_and_order(
     assert world.conv_of(world.customer_says(routed, "+14155550177", "later")) == bo.id
 
 
+def test_customer_messages_do_not_wake_the_outbox_and_a_reply_does(world):
+    """The outbox wakes after a commit that may have queued a send (``inbox.sends``), not
+    after each webhook's: on a busy server that was a look at the outbox per commit."""
+    woken: list[int] = []
+    world.inbox.sends.subscribe(woken.append)
+    conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hello"))
+    world.inbox.receive_batches({world.sms.id: [InboundMessage("W1", "+14155550142", "hi"),
+                                                InboundMessage("W2", "+14155550199", "again")]})
+    assert woken == []
+    world.inbox.reply(world.me.id, conv, "On its way")
+    assert woken == [world.inbox.last_seq()]
+
+
 @pytest.mark.postgres
 def test_events_commit_in_sequence_order_on_postgresql(make_app, postgres_db_url):
     """A reader resuming after seq N must never miss an event below N that commits later:
