@@ -8,6 +8,7 @@ import gc
 import json
 import time
 import tracemalloc
+from typing import Any
 
 import httpx
 
@@ -83,3 +84,38 @@ def test_a_stream_that_joins_a_queue_gets_what_the_queue_got_since_its_cursor(te
                     break
     finally:
         team.inbox.set_queue_members(team.queue.id, [team.agents[n].id for n in ("Alice", "Bea")])
+
+
+def test_a_burst_of_commits_is_read_in_a_few_reads_and_none_is_missed(team: Team):
+    """The tail reads at most once per ``gap``: the commits of a busy server (both replicas')
+    that come meanwhile are read together, not one read per commit, and every event is read."""
+    reads: list[int] = []
+
+    class Counting:  # the inbox as the tail uses it, counting the tail's reads
+        bus = team.inbox.bus
+        event_bounds = staticmethod(team.inbox.event_bounds)
+
+        @staticmethod
+        def events_tail(after: int, limit: int) -> Any:
+            reads.append(after)
+            return team.inbox.events_tail(after, limit)
+
+    async def run() -> None:
+        tail = LogTail(Counting(), reread=5.0, gap=0.5)  # type: ignore[arg-type]  # (duck)
+        tail.start()
+        try:
+            while tail.end is None:
+                await asyncio.sleep(0.01)
+            start = tail.end
+            convs = [await asyncio.to_thread(team.customer_says, f"burst {i}") for i in range(10)]
+            deadline = time.monotonic() + 10
+            while {r.conversation_id for r in (tail.after(start, 500) or ([], 0))[0]} != set(convs):
+                assert time.monotonic() < deadline, "the tail did not read every commit"
+                await asyncio.sleep(0.05)
+        finally:
+            await tail.stop()
+
+    t0 = time.monotonic()
+    asyncio.run(run())
+    # Ten commits in well under the gaps they would need one read each.
+    assert len(reads) <= 2 + (time.monotonic() - t0) / 0.5, reads
