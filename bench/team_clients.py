@@ -83,11 +83,21 @@ async def _send(plan: Plan) -> None:
 
     async def post_raw(base: str, path: str, body: bytes, headers: dict[str, str]) -> int:
         host, port = base.split("//", 1)[1].rsplit(":", 1)
-        conn = pools[base].pop() if pools[base] else await asyncio.open_connection(host, int(port))
-        reader, writer = conn
         head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"
-        writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() + body)
-        status = int((await reader.readline()).split(b" ", 2)[1])
+        request = (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() + body
+        while True:
+            pooled = bool(pools[base])
+            conn = pools[base].pop() if pooled else await asyncio.open_connection(host, int(port))
+            reader, writer = conn
+            writer.write(request)
+            line = await reader.readline()
+            if line or not pooled:
+                break
+            # The server closed this keep-alive connection while it sat idle in the pool (its
+            # keep-alive timeout) before reading the request: send it again on a new one, as
+            # any HTTP client does.
+            writer.close()
+        status = int(line.split(b" ", 2)[1])
         length = 0
         while (line := await reader.readline()) not in (b"\r\n", b""):
             if line.lower().startswith(b"content-length:"):

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,7 +114,8 @@ def start_replica(home: Path, url: str, port: int, secrets: dict[str, str]) -> s
     env = {**os.environ, **secrets, "TRAY_AGENT_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path),
            "TRAY_AGENT_LOAD_PLUGINS": "twilio", "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     return subprocess.Popen([sys.executable, "-m", "tray_agent", "server", "--database", url, "--listen",
-                             f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=(home.parent / f"{home.name}.log").open("wb"))  # never a pipe nobody reads
 
 
 def wait_up(url: str) -> None:
@@ -171,6 +173,8 @@ def main() -> None:
     ap.add_argument("--snapshot-conversations", type=int, default=10_000)
     ap.add_argument("--py-spy", metavar="DIR",
                     help="record each replica with py-spy during the webhooks, and replica 1 during the snapshot")
+    ap.add_argument("--py-spy-gil", action="store_true",
+                    help="sample only the thread holding the GIL (where the replicas' Python CPU goes)")
     ap.add_argument("--snapshot-only", action="store_true", help="skip the webhooks and the race: the snapshot alone")
     args = ap.parse_args()
 
@@ -219,6 +223,10 @@ def main() -> None:
         print(describe())
         app.close()
     finally:
+        for i in range(len(procs)):
+            log = (base / f"r{i}.log").read_text(errors="replace").strip().splitlines()[-5:]
+            if log:
+                print(f"replica {i + 1} logged (last lines):\n  " + "\n  ".join(log))
         stop_all(procs, pg, base, pg_dir)
 
 
@@ -249,8 +257,9 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
         if args.py_spy:
             Path(args.py_spy).mkdir(parents=True, exist_ok=True)
             spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-            spies.extend(subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", "50", "--format", "raw",
-                                           "--duration", str(int(args.seconds)), "--nonblocking", "-o",
+            spies.extend(subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", "250" if args.py_spy_gil else "50", "--format", "raw",
+                                           "--duration", str(int(args.seconds)), "--nonblocking",
+                                           *(["--gil"] if args.py_spy_gil else []), "-o",
                                            f"{args.py_spy}/replica{i + 1}.txt"], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL) for i, p in enumerate(procs))
         await asyncio.to_thread(sender.join)
@@ -272,6 +281,7 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
     rows = sent["rows"]
     used["webhook sender"] = sent["cpu"]
     acked = {r[0]: r for r in rows if r[4] == 200}
+    refused = Counter(r[4] for r in rows if r[4] != 200)
     with app.db.read() as s:
         sids = dict(s.execute(select(col(Message.id), col(Message.provider_message_id)).where(
             col(Message.provider_message_id).like(f"{plan.prefix}%"))).all())
@@ -303,7 +313,9 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
     p = lambda xs: "p50 {:.1f} ms, p99 {:.1f} ms".format(*percentiles(xs)) if xs else "none"  # noqa: E731
     print(f"webhooks ({args.client}): {len(rows)} sent to 2 replicas at {len(rows) / args.seconds:.0f}/s "
           f"asked {args.rate:.0f}/s, "
-          f"{len(acked)} acknowledged (200), {len(sids)} stored, all answered in {span:.1f} s "
+          f"{len(acked)} acknowledged (200), {len(sids)} stored"
+          + (f" (not acknowledged, by status: {dict(refused)})" if refused else "") + ","
+          f" all answered in {span:.1f} s "
           f"({len(acked) / span:.0f}/s); sent -> acknowledged {p(ack_ms)}; sender lag p99 "
           f"{percentiles(lag_ms)[1]:.1f} ms; {load()}")
     print(f"delivery: {sum(len(g) for g in by_msg.values())}/{expected} deliveries to {len(tokens)} clients "

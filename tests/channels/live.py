@@ -107,7 +107,7 @@ class Live:
         """Move the agent's clock and wake its outbox worker, which otherwise sleeps until
         the time it computed from the clock before it moved."""
         self.clock.advance(seconds)
-        self.app.inbox.bus.published(self.app.inbox.last_seq())
+        self.app.inbox.sends.published(self.app.inbox.last_seq())
 
     def retry_until(self, message_id: int, *statuses: str, rounds: int = 10) -> Any:
         """Keep moving time past each retry until the message reaches ``statuses``."""

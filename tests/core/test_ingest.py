@@ -8,7 +8,9 @@ import pytest
 
 from tray_agent.channels import InboundFile, InboundMessage, StatusUpdate
 from tray_agent.core.errors import InvalidInput
-from tray_agent.core.models import Message
+from sqlmodel import col, select
+
+from tray_agent.core.models import Event, Message
 
 
 def test_first_customer_message_opens_a_conversation_in_the_inbox(world):
@@ -136,6 +138,63 @@ def test_batch_ingest_matches_one_by_one_ingest(world):
     assert len(world.inbox.search(world.me.id, "imported")) == 3
     # A later single receive joins the conversation the batch opened.
     assert world.conv_of(world.customer_says(world.sms, "+14155550143", "later")) == convs["+14155550143"].id
+
+
+def test_a_group_commit_across_channels_keeps_routing_owners_contacts_and_order(world):
+    """The webhooks' group commit (one statement on PostgreSQL): a channel routed to a queue
+    opens queued conversations; a known customer's conversation (claimed, archived, saved
+    as a contact) comes back to its owner; the contact is linked on the other channel too;
+    a message without a name keeps the one known; events follow arrival order."""
+    queue = world.inbox.add_queue("Support", [world.me.id])
+    routed = world.inbox.add_channel("fake-sms", "Routed SMS", "+14155550102", route_queue_id=queue.id)
+    ada = world.conv_of(world.customer_says(routed, "+14155550199", "first", customer_name="Ada"))
+    world.inbox.claim(world.me.id, ada)
+    world.inbox.save_contact(world.me.id, ada, name="Ada Lovelace")
+    world.inbox.archive(world.me.id, ada)
+    before = world.inbox.last_seq()
+    stored = world.inbox.receive_batches({
+        routed.id: [InboundMessage("G1", "+14155550199", "one"), InboundMessage("G2", "+14155550177", "two", customer_name="Bo"),
+                    InboundMessage("G3", "+14155550199", "three"), InboundMessage("G1", "+14155550199", "one again")],
+        world.sms.id: [InboundMessage("G1", "+14155550199", "same id, other channel")],
+    })
+    assert stored == 4  # G1 twice in one channel is one message; the same id elsewhere is another
+    mine = world.inbox.get_conversation(world.me.id, ada)
+    assert not mine.archived and mine.assigned_agent_id == world.me.id and mine.customer_name == "Ada"
+    assert mine.last_message_preview == "three"
+    assert [m.text for m in world.inbox.history(world.me.id, ada).items
+            if m.conversation_id == ada and m.direction == "in"] == ["first", "one", "three"]
+    convs = {(c.channel_id, c.customer_address): c for c in world.inbox.list_inbox(world.me.id).items}
+    bo = convs[(routed.id, "+14155550177")]
+    assert bo.customer_name == "Bo" and bo.queue_id == queue.id and bo.assigned_agent_id is None
+    other = convs[(world.sms.id, "+14155550199")]
+    assert other.id != ada and other.contact_id == mine.contact_id is not None
+    got = world.inbox.events_since(world.me.id, before)
+    assert [e.seq for e in got] == sorted(e.seq for e in got)
+    created = [e for e in got if e.type == "message.created"]
+    texts = {m.id: m.text for c in (ada, bo.id, other.id) for m in world.inbox.history(world.me.id, c).items}
+    assert [texts[e.message_id] for e in created if e.conversation_id == ada] == ["one", "three"]
+    assert {e.conversation_id for e in got if e.type == "conversation.created"} == {bo.id, other.id}
+    first_created = min(e.seq for e in got if e.type == "conversation.created" and e.conversation_id == bo.id)
+    assert first_created < min(e.seq for e in created if e.conversation_id == bo.id)
+    with world.app.db.read() as s:
+        rows = {e.conversation_id: (e.visible_agent_id, e.visible_queue_id) for e in s.execute(
+            select(Event).where(col(Event.seq) > before, col(Event.type) == "message.created")).scalars()}
+    assert rows[ada] == (world.me.id, None) and rows[bo.id] == (None, queue.id) and rows[other.id] == (None, None)
+    # The next single receive joins what the batch opened.
+    assert world.conv_of(world.customer_says(routed, "+14155550177", "later")) == bo.id
+
+
+def test_customer_messages_do_not_wake_the_outbox_and_a_reply_does(world):
+    """The outbox wakes after a commit that may have queued a send (``inbox.sends``), not
+    after each webhook's: on a busy server that was a look at the outbox per commit."""
+    woken: list[int] = []
+    world.inbox.sends.subscribe(woken.append)
+    conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hello"))
+    world.inbox.receive_batches({world.sms.id: [InboundMessage("W1", "+14155550142", "hi"),
+                                                InboundMessage("W2", "+14155550199", "again")]})
+    assert woken == []
+    world.inbox.reply(world.me.id, conv, "On its way")
+    assert woken == [world.inbox.last_seq()]
 
 
 @pytest.mark.postgres

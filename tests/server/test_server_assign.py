@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -99,6 +100,23 @@ def test_a_new_conversation_goes_to_the_available_member_with_the_fewest_open(te
     assert [(e["conversation_id"], e["data"]["reason"]) for e in removed] == [(conv, "assigned")]
     with team.http("Bea") as c:
         assert c.get("/sync/v1/me").json()["open_count"] == 1
+
+
+def test_the_webhooks_group_commit_assigns_new_conversations_only_where_the_queue_says(team: Team, policy: Any):
+    """The group commit's batch (how webhooks are stored) learns from its own statement which
+    new conversations wait for automatic assignment, and runs the pass for those."""
+    def batch(*texts: str) -> list[int]:
+        n = time.monotonic_ns()
+        msgs = [InboundMessage(f"gc-{n}-{i}", f"+1646555{(n // 1000 + i) % 10000:04d}", t) for i, t in enumerate(texts)]
+        assert team.inbox.receive_batches({team.sms.id: msgs}) == len(msgs)
+        with team.app.db.read() as s:
+            return [s.execute(select(col(Message.conversation_id)).where(
+                col(Message.provider_message_id) == m.provider_message_id)).scalar_one() for m in msgs]
+
+    assert [owner(team, c) for c in batch("no policy yet")] == [None]
+    policy(auto_assign=True)
+    got = {owner(team, c) for c in batch("one", "two")}
+    assert got == {team.agents["Alice"].id, team.agents["Bea"].id}  # the fewest open each time
 
 
 def test_busy_or_away_members_get_nothing_and_capacity_caps_each_member(team: Team, policy: Any):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -171,6 +172,18 @@ def test_long_poll_waits_for_the_next_event(team: Team):
     assert 0.4 < time.monotonic() - t0 < 8
 
 
+def sse_frames(r: httpx.Response) -> Iterator[tuple[str, str, str]]:
+    """(id, event, raw data) of each data-carrying frame of an SSE response, as they come."""
+    block: dict[str, str] = {}
+    for line in r.iter_lines():
+        if line.startswith(("id:", "event:", "data:")):
+            k, _, v = line.partition(":")
+            block[k] = v.strip()
+        elif line == "" and "data" in block:
+            yield block["id"], block.get("event", "message"), block["data"]
+            block = {}
+
+
 def test_sse_stream_delivers_events_with_cursor_ids_and_resumes_with_last_event_id(team: Team):
     since = cursor_of(team, "Bea")
     conv = team.customer_says("streaming")
@@ -178,22 +191,46 @@ def test_sse_stream_delivers_events_with_cursor_ids_and_resumes_with_last_event_
     with team.http("Bea") as c, c.stream("GET", "/sync/v1/events", params={"since": since},
                                          headers={"Accept": "text/event-stream"}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        block: dict[str, str] = {}
-        for line in r.iter_lines():
-            if line.startswith(("id:", "event:", "data:")):
-                k, _, v = line.partition(":")
-                block[k] = v.strip()
-            elif line == "" and "data" in block:
-                seen.append((block["id"], json.loads(block["data"])))
-                block = {}
-                if len(seen) == 2:
-                    break
+        for frame_id, _, data in sse_frames(r):
+            seen.append((frame_id, json.loads(data)))
+            if len(seen) == 2:
+                break
     assert [d["type"] for _, d in seen] == ["conversation.created", "message.created"]
     assert all(i == d["cursor"] and d["conversation_id"] == conv for i, d in seen)
     team.customer_says("more", address=team.address_of(conv))
     with team.http("Bea") as c:
         r = c.get("/sync/v1/events", params={"wait": 0}, headers={"Last-Event-ID": seen[-1][0]})
     assert [e["type"] for e in r.json()["events"]] == ["message.created"]
+
+
+def _sse_until(team: Team, who: str, since: str, last_type: str, conv: int) -> list[tuple[str, str, str]]:
+    """(id, event, raw data) of ``who``'s stream from ``since`` up to the first ``last_type`` about ``conv``."""
+    got: list[tuple[str, str, str]] = []
+    with team.http(who) as c, c.stream("GET", "/sync/v1/events", params={"since": since},
+                                       headers={"Accept": "text/event-stream"}, timeout=httpx.Timeout(10)) as r:
+        for frame in sse_frames(r):
+            got.append(frame)
+            if frame[1] == last_type and json.loads(frame[2])["conversation_id"] == conv:
+                return got
+    raise AssertionError(f"{who}'s stream ended before {last_type}")
+
+
+def test_a_take_over_streams_one_shared_update_to_both_members_and_the_removal_to_the_other(team: Team):
+    """Each event's SSE frame is serialised once per replica and shared by every stream: the
+    claimer and the member who loses the conversation get the same update, byte for byte,
+    and only the latter a removal, under the same id."""
+    conv = team.customer_says("who takes it?")
+    since = {who: cursor_of(team, who) for who in ("Alice", "Bea")}
+    with team.http("Alice") as c:
+        assert c.post(f"/sync/v1/conversations/{conv}/claim", headers={"Idempotency-Key": "sse-claim"}).status_code == 200
+    alice = _sse_until(team, "Alice", since["Alice"], "conversation.updated", conv)
+    bea = _sse_until(team, "Bea", since["Bea"], "conversation.removed", conv)
+    update = alice[-1]
+    assert json.loads(update[2])["data"]["change"] == "claimed" and update[0] == json.loads(update[2])["cursor"]
+    assert bea[-2] == update  # the same frame: id, type and data
+    removed_id, _, removed = bea[-1]
+    assert removed_id == update[0] and json.loads(removed)["data"]["client_key"] == "sse-claim"
+    assert json.loads(removed)["type"] == "conversation.removed"
 
 
 def test_a_repeated_idempotency_key_acts_once_and_replays_the_first_answer(team: Team):

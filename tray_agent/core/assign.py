@@ -160,6 +160,9 @@ class Assignment(InboxBase):
                 break
         if queues is not None and not queues:
             return
+        self._assign_after_commit(queues)
+
+    def _assign_after_commit(self, queues: set[int] | None) -> None:
         try:
             self.assign_waiting(queues)
         except Exception:  # committed already; the sweep assigns it on its next pass

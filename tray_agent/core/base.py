@@ -89,6 +89,9 @@ class InboxBase:
         self.channel_types = dict(channel_types)
         self.call_handlers = dict(call_handlers or {})
         self.bus = bus or EventBus()
+        #: Wakes the outbox: after a commit that may have queued something to send. Customer
+        #: messages alone cannot, and they are most commits of a busy server.
+        self.sends = EventBus()
         self.on_commit = on_commit
         self._channels: dict[int, ChannelSnapshot] = {}
         self._channels_lock = threading.Lock()
@@ -96,20 +99,26 @@ class InboxBase:
     # -- transactions ---------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[tuple[Session, list[Event]]]:
-        """A write transaction; events appended to the list are published after commit."""
+    def _tx(self, *, after_commit: bool = True) -> Iterator[tuple[Session, list[Event]]]:
+        """A write transaction; events appended to the list are published after commit.
+        ``after_commit=False``: the caller does ``_after_commit``'s work itself (the batch
+        ingest learns from its own statement which queues wait for an assignment)."""
         written: list[Event] = []
         with self.db.write() as s:
             yield s, written
         if written:
             self._publish(written)
-            self._after_commit(written)
+            if after_commit:
+                self._after_commit(written)
 
     def _after_commit(self, written: Sequence[Event]) -> None:
         """Work that follows a commit in the same process (automatic assignment: ``assign.py``)."""
 
     def _publish(self, written: Sequence[Event]) -> None:
-        self.bus.published(max(e.seq for e in written))
+        seq = max(e.seq for e in written)
+        self.bus.published(seq)
+        if not all(_inbound(e) for e in written):
+            self.sends.published(seq)
         if self.on_commit is not None:
             # Raw records: views are built only by a listener that wants them, off this path.
             self.on_commit(written)
@@ -397,6 +406,13 @@ def message_view(m: Message, atts: list[AttachmentView], names: dict[int, str], 
         can_retry=m.status == "failed" and not m.rule_refused and conv_open,
         created_at=m.created_at, attachments=atts, meta=m.meta or {},
     )
+
+
+def _inbound(e: "Event | LoggedEvent") -> bool:
+    """A customer's message, or the conversation it opened: nothing for the outbox."""
+    data = e.data or {}
+    return ((e.type == events.MESSAGE_CREATED and data.get("direction") == IN)
+            or (e.type == events.CONVERSATION_CREATED and data.get("started_by") == "customer"))
 
 
 def event_view(e: Event | LoggedEvent) -> EventView:

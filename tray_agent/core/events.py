@@ -40,6 +40,9 @@ _LOG_LOCK = 0x7A1E7
 #: The PostgreSQL channel a commit that wrote events notifies (team server replicas
 #: listen on it to wake their readers; the events table stays the truth).
 NOTIFY_CHANNEL = "tray_agent_events"
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCK_AND_NOTIFY = text("SELECT pg_advisory_xact_lock(:k), pg_notify(:c, '')")
+_LOCK_PARAMS = {"k": _LOG_LOCK, "c": NOTIFY_CHANNEL}
 
 
 def serialize_writers(session: Session) -> None:
@@ -52,11 +55,13 @@ def serialize_writers(session: Session) -> None:
     takes this lock first: an ingest holds it while it updates conversations and inserts
     rows referencing the channel, so the other order deadlocks against it."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK})
-        if not session.info.get("tray_notify"):
-            # Delivered at commit, once per transaction; a wake-up only, with no payload.
-            session.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
-            session.info["tray_notify"] = True
+        if session.info.get("tray_notify"):
+            session.execute(_LOCK, {"k": _LOG_LOCK})
+            return
+        # The NOTIFY is delivered at commit, once per transaction; a wake-up only, with no
+        # payload. Sent with the lock: one round trip, not two, on every writer's path.
+        session.execute(_LOCK_AND_NOTIFY, _LOCK_PARAMS)
+        session.info["tray_notify"] = True
 
 
 def append(

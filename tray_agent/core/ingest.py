@@ -6,6 +6,7 @@ The same provider message id twice stores one message.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tray_agent.channels import InboundFile, InboundMessage
-from tray_agent.core import events
+from tray_agent.core import events, ingest_pg
 from tray_agent.core.base import ChannelSnapshot, InboxBase, preview
 from tray_agent.core.errors import InvalidInput
 from tray_agent.core.files import StagedFile
@@ -72,23 +73,51 @@ class Ingest(InboxBase):
         log's writers are serialised, so a commit per channel would queue on that lock."""
         snaps = {cid: self._channel(cid) for cid, batch in batches.items() if batch}
         now = self.clock.now()
+        if not self.db.is_sqlite:
+            return self._store_batches_pg(snaps, batches, now)
         with self._tx() as (s, out):
             events.serialize_writers(s)
             return sum(self._store_batch(s, out, ch, batches[cid], now) for cid, ch in snaps.items())
 
-    def _store_batch(self, s: Session, out: list[Event], ch: ChannelSnapshot, batch: Sequence[InboundMessage],
-                     now: datetime) -> int:
-        channel_id = ch.id
+    def _store_batches_pg(self, snaps: Mapping[int, ChannelSnapshot],
+                          batches: Mapping[int, Sequence[InboundMessage]], now: datetime) -> int:
+        """All channels' messages in one statement after the log's lock (``ingest_pg``)."""
+        fresh: list[ingest_pg.Fresh] = []
+        for cid, ch in snaps.items():
+            for address, m in self._fresh(ch, batches[cid], set()):
+                fresh.append(ingest_pg.Fresh(cid, address, m.customer_name, m.text, m.provider_message_id,
+                                             min(m.sent_at, now) if m.sent_at else now,
+                                             json.dumps(m.meta or {}), preview(m.text)))
+        routes = {cid: (ch.route_agent_id, ch.route_queue_id) for cid, ch in snaps.items()}
+        # The statement tells which new conversations wait for an automatic assignment: the
+        # generic after-commit look (a read transaction per commit) is not needed.
+        with self._tx(after_commit=False) as (s, out):
+            events.serialize_writers(s)
+            got = ingest_pg.store(s, fresh, routes, now)
+            out.extend(got.written)  # type: ignore[arg-type]  # records as _publish reads them (see _logged)
+        if got.waiting:
+            self._assign_after_commit(got.waiting)  # type: ignore[attr-defined]  # Assignment's: both mixed into Inbox
+        return got.count
+
+    def _fresh(self, ch: ChannelSnapshot, batch: Sequence[InboundMessage],
+               known: set[str]) -> list[tuple[str, InboundMessage]]:
+        """(address, capped message) for each message not in ``known`` nor repeated in the batch."""
         rules = self._rules(ch)
-        known = set(s.execute(select(col(Message.provider_message_id)).where(
-            col(Message.channel_id) == channel_id,
-            col(Message.provider_message_id).in_({m.provider_message_id for m in batch}))).scalars())
         fresh: list[tuple[str, InboundMessage]] = []
         for m in batch:
             if m.provider_message_id in known:
                 continue
             known.add(m.provider_message_id)
             fresh.append((self._normalize_address(rules, m.customer_address), self._capped(ch, rules, m)))
+        return fresh
+
+    def _store_batch(self, s: Session, out: list[Event], ch: ChannelSnapshot, batch: Sequence[InboundMessage],
+                     now: datetime) -> int:
+        channel_id = ch.id
+        known = set(s.execute(select(col(Message.provider_message_id)).where(
+            col(Message.channel_id) == channel_id,
+            col(Message.provider_message_id).in_({m.provider_message_id for m in batch}))).scalars())
+        fresh = self._fresh(ch, batch, known)
         if not fresh:
             return 0
         convs = self._open_conversations_for(s, ch, {a: m.customer_name for a, m in fresh}, now, out)

@@ -214,17 +214,22 @@ class Sync(InboxBase):
     def events_tail(self, after: int, limit: int = 5000) -> tuple[list[LoggedEvent], int]:
         """Every event after ``after`` (unfiltered: a replica's shared reader filters them per
         agent in memory), as plain records, and the seq read up to."""
+        # One statement: seq order is commit order (``events.serialize_writers``), so what one
+        # snapshot shows after ``after`` is every event up to the newest it shows, and the
+        # cursor may move to the last row read; a separate max(seq) would cost a round trip.
         with self.db.read() as s:
-            end = s.execute(select(func.max(Event.seq))).scalar() or 0
-            q = select(*(getattr(Event, f) for f in LoggedEvent.__slots__)).where(
-                col(Event.seq) > after, col(Event.seq) <= end).order_by(col(Event.seq)).limit(limit)
-            read = s.connection().execute(q).all()
+            read = s.connection().execute(_TAIL, {"after": after, "limit": limit}).all()
         # Built after the transaction: 5,000 records are no reason to hold it open.
         rows = [LoggedEvent(seq=r.seq, type=r.type, conversation_id=r.conversation_id, message_id=r.message_id,
                             agent_id=r.agent_id, visible_agent_id=r.visible_agent_id,
                             visible_queue_id=r.visible_queue_id, created_at=r.created_at, data=r.data or {})
                 for r in read]
-        return rows, (rows[-1].seq if len(rows) == limit else max(end, after))
+        return rows, (rows[-1].seq if rows else after)
+
+
+#: The tail's read, built once (a statement per wake-up of every replica).
+_TAIL = select(*(getattr(Event, f) for f in LoggedEvent.__slots__)).where(
+    col(Event.seq) > bindparam("after")).order_by(col(Event.seq)).limit(bindparam("limit"))
 
 
 def _columns(model: type) -> list[Any]:

@@ -169,7 +169,8 @@ class Runtime:
         self.watch = ChangeWatch(self.app.db, self.app.inbox.bus)
         sup.start("change-watch", self._watch_pass)
         # New outbound messages wake the outbox at once instead of waiting for its timer.
-        self._unsubscribe = self.app.inbox.bus.subscribe(lambda _seq: loop.call_soon_threadsafe(self._wake.set))
+        # (``inbox.sends``: not after every webhook's commit, which cannot have queued a send.)
+        self._unsubscribe = self.app.inbox.sends.subscribe(lambda _seq: loop.call_soon_threadsafe(self._wake.set))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -214,9 +215,11 @@ class Runtime:
     async def _watch_pass(self) -> float:
         assert self.watch is not None
         if self.app.db.is_sqlite:
-            self.watch.check()  # ~10 µs, takes no lock: a thread hand-off would cost more than the look
+            seen = self.watch.check()  # ~10 µs, takes no lock: a thread hand-off would cost more than the look
         else:
-            await asyncio.to_thread(self.watch.check)
+            seen = await asyncio.to_thread(self.watch.check)
+        if seen:
+            self._wake.set()  # another process's commit (a CLI send, another replica's) may be for the outbox
         return WATCH_EVERY
 
     async def _health_pass(self) -> None:

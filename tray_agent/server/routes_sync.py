@@ -151,19 +151,10 @@ async def _long_poll(app: AppDep, tail: LogTail, agent_id: int, after: int, wait
 
 async def _sse(app: AppDep, tail: LogTail, agent_id: int, epoch: str, after: int, stopping: asyncio.Event,
                allowed: Callable[[], bool]) -> AsyncIterator[str]:
+    frames = tail.frames
     yield "retry: 1000\n\n"
     async for item in stream.follow(app.inbox, tail, agent_id, after, stopping=stopping, allowed=allowed):
         if item is None:
             yield ": keep-alive\n\n"
             continue
-        batch, upto = item
-        chunks = []
-        for e in batch:
-            cursor = format_cursor(epoch, e.seq)
-            # _wire's JSON, serialised by pydantic in one pass (this runs per event per stream).
-            data = '{"cursor":' + json.dumps(cursor) + "," + e.model_dump_json()[1:]
-            chunks.append(f"id: {cursor}\nevent: {e.type}\ndata: {data}\n\n")
-        if not batch or batch[-1].seq != upto:
-            # Moved past events this agent may not see: a data-less id moves Last-Event-ID.
-            chunks.append(f"id: {format_cursor(epoch, upto)}\n\n")
-        yield "".join(chunks)
+        yield frames.sse(epoch, *item)

@@ -50,14 +50,19 @@ async def follow(inbox: Inbox, tail: LogTail, agent_id: int, after: int, *, stop
                 admin, queues = await run_in_threadpool(inbox.agent_scope, agent_id)
                 reader.scope(admin, queues)
                 touched = time.monotonic()
-            got = tail.after(after, BATCH)
+            got = tail.take(reader, after, BATCH)
+            if got is not None and any(r.type == events.AGENT_UPDATED and (r.data or {}).get("change") == "queue"
+                                       for r in got[0]):
+                admin, queues = await run_in_threadpool(inbox.agent_scope, agent_id)
+                reader.scope(admin, queues)
+                reader.unsync()
+                # Every event since, filtered with the new queues (not only those the old
+                # scope chose for this stream).
+                got = tail.after(after, BATCH)
             if got is None:  # further behind than the tail keeps: read the database
                 batch, upto = await run_in_threadpool(inbox.events_for, agent_id, after, BATCH)
             else:
                 rows, upto = got
-                if any(r.type == events.AGENT_UPDATED and (r.data or {}).get("change") == "queue" for r in rows):
-                    admin, queues = await run_in_threadpool(inbox.agent_scope, agent_id)
-                    reader.scope(admin, queues)
                 batch = for_agent(rows, agent_id, admin, queues)
             if upto != after:
                 after = upto

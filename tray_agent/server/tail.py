@@ -17,12 +17,17 @@ from starlette.concurrency import run_in_threadpool
 from tray_agent.core import events
 from tray_agent.core.service import Inbox
 from tray_agent.core.sync import LoggedEvent
+from tray_agent.server.frames import Frames
 
 #: Seconds between reads when no wake-up came (a missed NOTIFY costs at most this).
 REREAD = 2.0
+#: The least time between two reads' starts (seconds).
+GAP = 0.02
 #: Events kept in memory for streams to catch up from (plain records: see ``LoggedEvent``).
 KEEP = 20_000
 READ = 5_000
+#: Events held for one caught-up stream between its steps.
+HELD = 1_000
 
 Subscribe = Callable[[Callable[[int], None]], Callable[[], None]]
 
@@ -38,10 +43,20 @@ class Reader:
         self.admin = False
         self.queues: frozenset[int] = frozenset()
         self.ready = asyncio.Event()
+        #: Once the stream has caught up with the tail (``synced`` is the seq it reached), the
+        #: tail hands it only the events that may concern it: a stream then filters what is
+        #: for it, not every event of every queue. None: read the tail's memory instead.
+        self.synced: int | None = None
+        self.rows: list[LoggedEvent] = []
 
     def scope(self, admin: bool, queues: set[int]) -> None:
         """What this agent sees now (re-read by the stream), for the tail's index."""
+        if admin != self.admin or queues != self.queues:
+            self.unsync()  # what concerned it before the change was chosen by the old scope
         self.tail._index(self, admin, frozenset(queues))
+
+    def unsync(self) -> None:
+        self.synced, self.rows = None, []
 
     def close(self) -> None:
         self.tail._drop(self)
@@ -49,10 +64,11 @@ class Reader:
 
 class LogTail:
     def __init__(self, inbox: Inbox, subscribers: list[Subscribe] | tuple[Subscribe, ...] = (),
-                 reread: float = REREAD) -> None:
+                 reread: float = REREAD, gap: float = GAP) -> None:
         self.inbox = inbox
         self.subscribers = subscribers
         self.reread = reread
+        self.gap = gap
         self._rows: list[LoggedEvent] = []
         self._seqs: list[int] = []
         #: Memory holds every event after ``_from`` up to ``end``, the seq the log is read up to.
@@ -66,6 +82,8 @@ class LogTail:
         self._by_agent: dict[int, set[Reader]] = {}
         self._by_queue: dict[int, set[Reader]] = {}
         self._admins: set[Reader] = set()
+        #: Each event's SSE frame, built by the first stream that sends it.
+        self.frames = Frames()
 
     def start(self) -> None:
         """Start reading in the running loop (once; later calls are no-ops)."""
@@ -90,8 +108,10 @@ class LogTail:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            started = loop.time()
             try:
                 await self._read()
             except Exception:  # the database blinked: streams keep their cursors, read again soon
@@ -101,6 +121,11 @@ class LogTail:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.reread)
             except TimeoutError:
                 pass
+            # At most one read per GAP: under load, what both replicas committed meanwhile is
+            # read together (a read per commit was a third of a busy replica's CPU); an idle
+            # replica's first wake-up is read at once.
+            if (rest := self.gap - (loop.time() - started)) > 0:
+                await asyncio.sleep(rest)
 
     async def _read(self) -> None:
         if self.end is None:
@@ -126,25 +151,39 @@ class LogTail:
     def _notify(self, rows: list[LoggedEvent] | None = None) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
-        for reader in self._readers if rows is None else self._concerned(rows):
+        if rows is None:
+            for reader in self._readers:
+                reader.ready.set()
+            return
+        woken: set[Reader] = set()
+        for e in rows:
+            concerned = self._concerned(e)
+            woken |= concerned
+            for reader in concerned:
+                if reader.synced is None:
+                    continue
+                if len(reader.rows) >= HELD:  # a stream this far behind reads the tail's memory
+                    reader.unsync()
+                else:
+                    reader.rows.append(e)
+        for reader in woken:
             reader.ready.set()
 
-    def _concerned(self, rows: list[LoggedEvent]) -> set[Reader]:
-        """The readers that may see one of ``rows``: its owner, its queue's members, whoever
-        did it, the admins; everyone for an event that is everyone's or changes who sees
-        what (a claim or transfer names the previous owner, a queue's members changed)."""
+    def _concerned(self, e: LoggedEvent) -> set[Reader]:
+        """The readers that may see ``e``: its owner, its queue's members, whoever did it,
+        the admins; everyone for an event that is everyone's or changes who sees what (a
+        claim or transfer names the previous owner, a queue's members changed)."""
+        data = e.data or {}
+        if ((e.visible_agent_id is None and e.visible_queue_id is None) or "prev_agent_id" in data
+                or e.type in (events.AGENT_UPDATED, events.CONVERSATION_TRANSFERRED)):
+            return self._readers
         out = set(self._admins)
         by_agent, by_queue = self._by_agent, self._by_queue
-        for e in rows:
-            data = e.data or {}
-            if ((e.visible_agent_id is None and e.visible_queue_id is None) or "prev_agent_id" in data
-                    or e.type in (events.AGENT_UPDATED, events.CONVERSATION_TRANSFERRED)):
-                return set(self._readers)
-            for key in (e.visible_agent_id, e.agent_id):
-                if key is not None and key in by_agent:
-                    out |= by_agent[key]
-            if e.visible_queue_id is not None and e.visible_queue_id in by_queue:
-                out |= by_queue[e.visible_queue_id]
+        for key in (e.visible_agent_id, e.agent_id):
+            if key is not None and key in by_agent:
+                out |= by_agent[key]
+        if e.visible_queue_id is not None and e.visible_queue_id in by_queue:
+            out |= by_queue[e.visible_queue_id]
         return out
 
     # -- readers -------------------------------------------------------------------
@@ -179,6 +218,20 @@ class LogTail:
             await asyncio.wait_for(self._changed.wait(), timeout=timeout)
         except TimeoutError:
             pass
+
+    def take(self, r: Reader, seq: int, limit: int) -> tuple[list[LoggedEvent], int] | None:
+        """``after`` for one stream at ``seq``: once it has caught up, only the events that
+        may concern it (a superset of what it may see), read since its last step."""
+        if r.synced is not None and r.synced == seq and self.end is not None and len(r.rows) <= limit:
+            rows, r.rows = r.rows, []
+            r.synced = self.end
+            return rows, self.end
+        got = self.after(seq, limit)
+        if got is not None and got[1] == self.end:
+            r.synced, r.rows = self.end, []
+        else:
+            r.unsync()
+        return got
 
     def after(self, seq: int, limit: int) -> tuple[list[LoggedEvent], int] | None:
         """The events after ``seq`` from memory and the seq they reach, or None when
