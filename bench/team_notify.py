@@ -3,11 +3,12 @@
 a team-mode desktop (its cache, sync and notification engine, in this process) and a private
 desktop session (Xvfb, D-Bus, dbus-monitor, dunst: the test suite's own fixture code).
 
-    /work/main/.venv/bin/python bench/team_notify.py [--samples 60]
+    /work/main/.venv/bin/python bench/team_notify.py [--samples 60] [--trace]
 
 Each sample is one customer message committed on the server (``inbox.receive``, as a webhook
 would), timed until dbus-monitor sees the Notify call carrying its text; one per quiet spell,
-since a burst's later messages are coalesced into one summary.
+since a burst's later messages are coalesced into one summary. ``--trace`` also prints where
+the time goes, stage by stage (bench/_notify_trace.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ COALESCE_SECONDS = 3.1  # past the engine's coalescing window: each probe pops u
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=60)
+    ap.add_argument("--trace", action="store_true", help="also print each stage's share (bench/_notify_trace.py)")
     args = ap.parse_args()
+    from bench._notify_trace import Trace, report
+
+    trace = Trace().install() if args.trace else None
+    stages = []
 
     with team_server("team-notify-bench") as team, ExitStack() as stack:
         (team.base / "session").mkdir()
@@ -69,9 +75,13 @@ def main() -> None:
                 t0 = time.time()
                 team.server_app.inbox.receive(team.channel_id, InboundMessage(f"np-{n}-{uuid.uuid4().hex[:6]}",
                                                                               f"+1212556{n % 10000:04d}", text))
+                if trace is not None:
+                    trace.mark("committed")
                 got = desktop.wait_for_notification(lambda x: x.body == text, since=before,  # noqa: B023
                                                     timeout=30)
                 lat.append((got.time - t0) * 1000)
+                if trace is not None and (one := trace.sample(t0, got.time)) is not None:
+                    stages.append(one)
                 time.sleep(COALESCE_SECONDS)
         finally:
             engine.stop()
@@ -80,6 +90,8 @@ def main() -> None:
         p50, p99 = percentiles(lat)
         print(f"customer message committed on the server -> Notify on the desktop's session bus: "
               f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(lat):.0f} ms ({len(lat)} samples; target p99 <= 300 ms)")
+        if stages:
+            print(report(stages))
         print(describe() + "; " + load_average())
 
 

@@ -50,6 +50,7 @@ EXPOSED = {
 INTERNAL = {
     "receive": "channel adapters, through their signed /webhooks/",
     "receive_batch": "imports and benchmarks",
+    "glance": "the notification engine, wording a pop-up (desktop/notification_engine.py)",
     "receive_batches": "the runtime's group commit of webhooks, across channels",
     "update_status": "channel adapters' status callbacks",
     "set_channel_health": "the runtime's health checks",

@@ -18,7 +18,7 @@ from sqlmodel import col
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase, attachment_view
 from tray_agent.core.errors import NotFound
-from tray_agent.core.mirror_bulk import stored_time, upsert_messages
+from tray_agent.core.mirror_bulk import meta_text, stored_time, upsert_messages
 from tray_agent.core.mirror_models import TeamAction, TeamState
 from tray_agent.core.views import AttachmentView
 from tray_agent.core.models import (
@@ -224,7 +224,7 @@ class Mirror(InboxBase):
             m["id"], m["conversation_id"], channel_of[m["conversation_id"]], m["direction"], m.get("kind", "text"),
             m.get("text") or "", m.get("sender_agent_id"), m.get("status"), m.get("status_reason"),
             m.get("error_code"), int(m.get("status") == "failed" and not m.get("can_retry")),
-            stored_time(m["created_at"]), m.get("meta") or {}) for m in msgs])
+            stored_time(m["created_at"]), meta_text(m.get("meta"))) for m in msgs])
         atts = [{"id": a["id"], "message_id": m["id"], "file_name": a["file_name"], "mime_type": a["mime_type"],
                  "size": a["size"], "sha256": a["sha256"], "expired": a["expired"],
                  "expires_at": _t(a.get("expires_at")), "storage_path": "", "created_at": _t(m["created_at"])}

@@ -19,7 +19,8 @@ from tray_agent.core.models import Attachment, Contact, ContactPoint, Conversati
 from tray_agent.core import rules as R
 from tray_agent.core import search_text
 from tray_agent.core.views import (
-    FILTERS, AttachmentView, ComposerState, ContactView, ConversationDetail, EventView, InboxPage, MessagePage,
+    FILTERS, AttachmentView, ComposerState, ContactView, ConversationDetail, ConversationView, EventView, InboxPage,
+    MessagePage, MessageView,
     RelatedConversation, SearchHit,
 )
 
@@ -88,6 +89,16 @@ class Queries(InboxBase):
             return ConversationDetail(**view.model_dump(), rules=rules.to_dict(),
                                       composer=self._composer(conv, ch, agent_id),
                                       earlier_conversation_ids=[o.id for o in others], related=related)
+
+    def glance(self, agent_id: int, conversation_id: int,
+               message_id: int | None = None) -> tuple[ConversationView, MessageView | None]:
+        """A conversation's list row and one of its messages (None if not there), in one
+        read: what a notification names, without the detail's history and composer."""
+        with self.db.read() as s:
+            conv = self._conversation(s, agent_id, conversation_id)
+            msg = s.get(Message, message_id) if message_id is not None else None
+            msgs = self._message_views(s, [msg]) if msg is not None and msg.conversation_id == conv.id else []
+            return self._conversation_views(s, agent_id, [conv])[0], (msgs[0] if msgs else None)
 
     def _composer(self, conv: Conversation, ch: ChannelSnapshot, agent_id: int) -> ComposerState:
         rules = self._rules(ch)

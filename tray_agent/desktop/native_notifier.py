@@ -74,13 +74,14 @@ class _FreedesktopBus:
         dbus_obj = self.bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus")
         return BUS_NAME in {str(n) for n in dbus_obj.ListActivatableNames(dbus_interface="org.freedesktop.DBus")}
 
-    def _iface(self) -> Any:
-        obj = self.bus.get_object(BUS_NAME, OBJECT_PATH)
-        return self._dbus.Interface(obj, BUS_NAME)
+    def _call(self, method: str, signature: str, *args: Any) -> Any:
+        # One round trip, to the well-known name: a proxy object would first ask the bus
+        # for the name's owner and the server for its introspection data, on every call.
+        return self.bus.call_blocking(BUS_NAME, OBJECT_PATH, BUS_NAME, method, signature, args)
 
     def capabilities(self) -> set[str]:
         if self._caps is None:
-            self._caps = {str(c) for c in self._iface().GetCapabilities()}
+            self._caps = {str(c) for c in self._call("GetCapabilities", "")}
         return self._caps
 
     def notify(self, title: str, body: str, icon: str, replaces: int, actions: bool) -> int:
@@ -91,11 +92,11 @@ class _FreedesktopBus:
         d = self._dbus
         hints = d.Dictionary({"category": d.String("im.received", variant_level=1),
                               "desktop-entry": d.String("tray-agent", variant_level=1)}, signature="sv")
-        return int(self._iface().Notify(APP_NAME, self._dbus.UInt32(replaces), icon, title, body, acts,
-                                        hints, self._dbus.Int32(EXPIRE_MS)))
+        return int(self._call("Notify", "susssasa{sv}i", APP_NAME, replaces, icon, title, body, acts, hints,
+                              EXPIRE_MS))
 
     def close_notification(self, nid: int) -> None:
-        self._iface().CloseNotification(self._dbus.UInt32(nid))
+        self._call("CloseNotification", "u", nid)
 
     def connected(self) -> bool:
         return bool(self.bus.get_is_connected())

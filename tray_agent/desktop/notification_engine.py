@@ -60,6 +60,7 @@ class Item:
 
 LATEST = 3  # items of a burst kept whole: a summary names the latest few conversations
 HANDED = ("transferred", "offered")  # a colleague's hand-over, with the note it carries
+WORDED = ("new_conversation", "message")  # kinds whose pop-up shows the message's text
 
 
 class Burst:
@@ -313,35 +314,27 @@ class Notifications(BusFollower):
 
     # -- wording --------------------------------------------------------------------------
 
-    def _who(self, conversation_id: int | None) -> tuple[str, str]:
+    def _who(self, conversation_id: int | None, message_id: int | None = None) -> tuple[str, str, str]:
+        """The customer's name, the channel's label and the message's text (one read)."""
         if conversation_id is None:
-            return "A customer", ""
+            return "A customer", "", ""
         try:
-            c = self.inbox.get_conversation(self.agent_id, conversation_id)
+            c, m = self.inbox.glance(self.agent_id, conversation_id, message_id)
         except TrayAgentError:  # moved out of this agent's sight meanwhile
-            return "A customer", ""
-        return (c.contact_name or c.customer_name or c.customer_display), c.channel_label
-
-    def _text(self, item: Item) -> str:
-        if item.conversation_id is None or item.message_id is None:
-            return ""
-        try:
-            page = self.inbox.history(self.agent_id, item.conversation_id, before=item.message_id + 1, limit=1)
-        except TrayAgentError:
-            return ""
-        for m in page.items:
-            if m.id == item.message_id:
-                files = ", ".join(a.file_name for a in m.attachments)
-                return m.text or (f"📎 {files}" if files else "")
-        return ""
+            return "A customer", "", ""
+        text = ""
+        if m is not None:
+            files = ", ".join(a.file_name for a in m.attachments)
+            text = m.text or (f"📎 {files}" if files else "")
+        return (c.contact_name or c.customer_name or c.customer_display), c.channel_label, text
 
     def describe(self, item: Item) -> Alert:
-        who, channel = self._who(item.conversation_id)
+        who, channel, text = self._who(item.conversation_id, item.message_id if item.kind in WORDED else None)
         via = f" · {channel}" if channel else ""
         if item.kind == "new_conversation":
-            return Alert(f"New conversation: {who}{via}", self._text(item) or "(no text)", item.conversation_id)
+            return Alert(f"New conversation: {who}{via}", text or "(no text)", item.conversation_id)
         if item.kind == "message":
-            return Alert(f"{who}{via}", self._text(item) or "(no text)", item.conversation_id)
+            return Alert(f"{who}{via}", text or "(no text)", item.conversation_id)
         if item.kind == "offered":
             queue = self._queue_name(item.data.get("to_queue_id"))
             sender = self._agent_name(item.data.get("from_agent_id"))
