@@ -307,6 +307,9 @@ def run(app: "App") -> None:
     from tray_agent.desktop.memory import limit_arenas
 
     limit_arenas()  # before the daemon's threads start allocating
+    from tray_agent.desktop import heap_trace
+
+    heap_trace.start_if_asked()  # debugging only: TRAY_AGENT_HEAP_TRACE
     lock = instance.acquire(app.paths.runtime)
     if lock is None:
         code = _hand_over(app)
