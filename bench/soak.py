@@ -64,6 +64,12 @@ class HeapTrace:
                 time.sleep(0.2)
             self.taken.append(name)
 
+    def last(self, sent: int) -> None:
+        """At the end of the day: one more snapshot, so there are two to compare."""
+        if not self.taken or self.taken[-1] != f"at-{sent}":
+            self.todo = [sent]
+            self.poll(sent)
+
     def report(self, top: int = 25) -> None:
         import json
         import tracemalloc
@@ -249,6 +255,8 @@ def main() -> None:
                     trace.poll(day.sent)
             day.stop.set()
             worker.join(60)
+            if trace is not None:
+                trace.last(day.sent)
             time.sleep(args.idle)  # the daemon trims its heap after a quiet spell
             idle, last = sample(proc.pid, home, sandbox_pid, last, day.sent)
             after = [x for x in samples if x.t - t0 >= warmup]
