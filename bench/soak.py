@@ -9,6 +9,8 @@ and prints the figures at the start, after warm-up and at the end, with growth p
 ``--heap-trace 1000,4000`` runs the daemon with tracemalloc on (``TRAY_AGENT_HEAP_TRACE``,
 slower: a diagnosis, not a figure), snapshots it at those message counts and prints what
 grew between the first and the last: bytes by allocation site, objects, threads and fds.
+``--heap-counts 300`` takes the counts alone (malloc in use and kept free, SQLite's memory,
+objects, threads, fds) without tracing, so the daemon runs at its own pace.
 """
 
 from __future__ import annotations
@@ -51,24 +53,25 @@ class Sample:
 class HeapTrace:
     """Snapshots the daemon at given message counts (tray_agent/desktop/heap_trace.py)."""
 
-    def __init__(self, folder: Path, at: list[int]) -> None:
-        self.folder, self.todo = folder, sorted(at)
+    def __init__(self, folder: Path, at: list[int], *, trace: bool = True) -> None:
+        self.folder, self.todo, self.trace = folder, sorted(at), trace
         self.taken: list[str] = []
 
     def poll(self, sent: int) -> None:
         while self.todo and sent >= self.todo[0]:
-            name = f"at-{self.todo.pop(0)}"
-            (self.folder / f"{name}.request").touch()
-            deadline = time.monotonic() + 120
-            while not (self.folder / f"{name}.json").exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            self.taken.append(name)
+            self.take(f"at-{self.todo.pop(0)}")
+
+    def take(self, name: str) -> None:
+        (self.folder / f"{name}.request").write_text("" if self.trace else "counts")
+        deadline = time.monotonic() + 120
+        while not (self.folder / f"{name}.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.taken.append(name)
 
     def last(self, sent: int) -> None:
         """At the end of the day: one more snapshot, so there are two to compare."""
         if not self.taken or self.taken[-1] != f"at-{sent}":
-            self.todo = [sent]
-            self.poll(sent)
+            self.take(f"at-{sent}")
 
     def report(self, top: int = 25) -> None:
         import json
@@ -78,6 +81,16 @@ class HeapTrace:
             print(f"heap trace: {len(self.taken)} snapshot(s), need two")
             return
         a, b = self.taken[0], self.taken[-1]
+        ca, cb = (json.loads((self.folder / f"{n}.json").read_text()) for n in (a, b))
+        print(f"\n== counts {a} → {b} ==")
+        for key in cb["native_mb"]:
+            print(f"{key}: {ca['native_mb'].get(key, 0):.2f} → {cb['native_mb'][key]:.2f} MB")
+        print(f"threads {len(ca['threads'])} → {len(cb['threads'])}, fds {ca['fds']} → {cb['fds']}, "
+              f"sockets {ca['sockets']} → {cb['sockets']}")
+        grew = sorted(((cb["objects"].get(k, 0) - ca["objects"].get(k, 0), k) for k in cb["objects"]), reverse=True)
+        print("objects that grew: " + ", ".join(f"{k} {d:+d}" for d, k in grew[:12] if d > 0))
+        if not self.trace:
+            return
         first = tracemalloc.Snapshot.load(str(self.folder / f"{a}.snapshot"))
         last = tracemalloc.Snapshot.load(str(self.folder / f"{b}.snapshot"))
         total = sum(s.size for s in last.statistics("filename")) - sum(s.size for s in first.statistics("filename"))
@@ -86,11 +99,6 @@ class HeapTrace:
             frames = [f"{f.filename.split('site-packages/')[-1].split('tray_agent/')[-1]}:{f.lineno}"
                       for f in stat.traceback[:6]]
             print(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  " + " < ".join(frames))
-        ca, cb = (json.loads((self.folder / f"{n}.json").read_text()) for n in (a, b))
-        print(f"threads {len(ca['threads'])} → {len(cb['threads'])}, fds {ca['fds']} → {cb['fds']}, "
-              f"sockets {ca['sockets']} → {cb['sockets']}")
-        grew = sorted(((cb["objects"].get(k, 0) - ca["objects"].get(k, 0), k) for k in cb["objects"]), reverse=True)
-        print("objects that grew: " + ", ".join(f"{k} {d:+d}" for d, k in grew[:12] if d > 0))
 
 
 class Day:
@@ -210,6 +218,8 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--heap-trace", default="", metavar="N,M",
                     help="trace the daemon's heap and diff snapshots at these message counts (slow)")
+    ap.add_argument("--heap-counts", default="", metavar="N,M",
+                    help="the daemon's malloc, SQLite, object, thread and fd counts at these message counts")
     ap.add_argument("--idle", type=float, default=45.0,  # past the daemon's idle release (RELEASE_AFTER, 30 s)
                     help="quiet seconds measured after the day")
     args = ap.parse_args()
@@ -226,8 +236,9 @@ def main() -> None:
         home = fresh_home(root, "day")
         extra = {"TRAY_AGENT_SANDBOX_MODE": "auto"}
         trace = None
-        if args.heap_trace:
-            trace = HeapTrace(root / "heap", [int(n) for n in args.heap_trace.split(",")])
+        if args.heap_trace or args.heap_counts:
+            trace = HeapTrace(root / "heap", [int(n) for n in (args.heap_trace or args.heap_counts).split(",")],
+                              trace=bool(args.heap_trace))
             extra["TRAY_AGENT_HEAP_TRACE"] = str(trace.folder)
         proc, ready, info = start(desktop, home, [TRAY_AGENT], root / "daemon.log", extra)
         try:
@@ -259,6 +270,8 @@ def main() -> None:
                 trace.last(day.sent)
             time.sleep(args.idle)  # the daemon trims its heap after a quiet spell
             idle, last = sample(proc.pid, home, sandbox_pid, last, day.sent)
+            if trace is not None and not trace.trace:
+                trace.take("idle")  # what stays after the idle release
             after = [x for x in samples if x.t - t0 >= warmup]
             warm = after[0] if after else samples[-1]
             print(f"ready in {ready:.2f} s; day lasted {(samples[-1].t - t0) / 60:.1f} min, {len(samples)} samples; "

@@ -49,10 +49,10 @@ def test_the_committed_tray_sheet_holds_every_badge_as_drawn(tmp_path: Path):
         for name in fresh.namelist():
             diff = [abs(a - b) for a, b in zip(pixels(fresh.read(name)), pixels(kept.read(name)), strict=True)]
             assert sum(diff) / len(diff) < 2, f"{name}: {stale}"
-    for count, dnd in ((0, False), (7, True), (100, False)):
-        diff = [abs(a - b) for a, b in zip(pixels(drawing.png(count, dnd)), drawing.render(count, dnd).tobytes(),
+    for count, quiet in ((0, False), (7, True), (100, False)):
+        diff = [abs(a - b) for a, b in zip(pixels(drawing.png(count, quiet)), drawing.render(count, quiet).tobytes(),
                                            strict=True)]
-        assert sum(diff) / len(diff) < 2, (count, dnd)
+        assert sum(diff) / len(diff) < 2, (count, quiet)
     assert drawing.png(1000) == drawing.png(100)  # "99+" from 100 on
 
 
