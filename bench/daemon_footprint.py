@@ -184,6 +184,36 @@ def idle(pid: int, seconds: float) -> dict[str, float]:
             "threads": last["Threads"], "cpu_pct": 100 * (last["cpu_ticks"] - first["cpu_ticks"]) / TICKS / wall}
 
 
+#: Shared libraries by the part of the daemon that maps them (first match wins).
+LIBRARY_GROUPS = (
+    ("GTK 3 and its drawing stack", ("libgtk-3", "libgdk-3", "libgdk_pixbuf", "libpango", "libcairo", "libharfbuzz",
+                                     "libfreetype", "libfontconfig", "libatk", "libepoxy", "libpixman", "libX",
+                                     "libxcb", "libxkb", "libwayland", "libfribidi", "libthai", "libdatrie",
+                                     "libpng", "libjpeg", "librsvg", "libxml2", "libgraphite", "libtiff",
+                                     "/gi/", "_gi", "cairo/", "fontconfig", "/fonts/", "/icons/", "/mime/",
+                                     "gschemas")),
+    ("GLib, GIO, D-Bus", ("libglib", "libgio", "libgobject", "libgmodule", "libdbus", "_dbus", "libffi", "libmount",
+                          "libselinux", "libblkid", "libpcre")),
+    ("Python and its extension modules", ("libpython", "python3", ".cpython-", "site-packages", "lib-dynload")),
+    ("SQLite, OpenSSL, libc and the rest", ("",)),
+)
+
+
+def libraries(pid: int) -> list[tuple[str, float, float]]:
+    """(group, RSS MB, PSS MB) of the file-backed mappings in ``pid``: what GTK's libraries
+    cost in pages of their own (PSS) against pages every GTK program on the desktop shares."""
+    totals = {name: [0.0, 0.0] for name, _ in LIBRARY_GROUPS}
+    path = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and not head[0].endswith(":"):
+            path = head[5] if len(head) > 5 and head[5].startswith("/") else ""
+        elif path and head[0] in ("Rss:", "Pss:"):
+            group = next(name for name, parts in LIBRARY_GROUPS if any(p in path for p in parts))
+            totals[group][head[0] == "Pss:"] += float(head[1]) / 1024
+    return [(name, rss, pss) for name, (rss, pss) in totals.items()]
+
+
 def idle_line(name: str, r: dict[str, float], secs: float) -> str:
     return (f"{name:>22}: RSS mean {r['rss_mean']:.1f} MB, max {r['rss_max']:.1f} MB, end {r['rss_end']:.1f} MB "
             f"(anon {r['anon']:.1f} + file-backed {r['file']:.1f}); PSS {r['pss']:.1f} MB, "
@@ -354,6 +384,8 @@ def main() -> None:
                                   {"TRAY_AGENT_SANDBOX_MODE": "auto"})
             time.sleep(5)
             print(idle_line("with the sandbox", idle(proc.pid, args.idle), secs))
+            for group, rss, pss in libraries(proc.pid):
+                print(f"  file-backed, {group}: RSS {rss:.1f} MB, PSS {pss:.1f} MB")
             stop(proc)
             print("load average at the end: " + " / ".join(f"{x:.2f}" for x in os.getloadavg()))
             return

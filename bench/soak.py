@@ -5,6 +5,12 @@ Samples the daemon every ``--interval`` s (RSS, PSS, CPU, threads, open fds, dat
 and prints the figures at the start, after warm-up and at the end, with growth per hour.
 
     /work/main/.venv/bin/python bench/soak.py [--minutes 30] [--messages 20000]
+
+``--heap-trace 1000,4000`` runs the daemon with tracemalloc on (``TRAY_AGENT_HEAP_TRACE``,
+slower: a diagnosis, not a figure), snapshots it at those message counts and prints what
+grew between the first and the last: bytes by allocation site, objects, threads and fds.
+``--heap-counts 300`` takes the counts alone (malloc in use and kept free, SQLite's memory,
+objects, threads, fds) without tracing, so the daemon runs at its own pace.
 """
 
 from __future__ import annotations
@@ -42,6 +48,57 @@ class Sample:
     db_mb: float
     sandbox_rss: float
     messages: int
+
+
+class HeapTrace:
+    """Snapshots the daemon at given message counts (tray_agent/desktop/heap_trace.py)."""
+
+    def __init__(self, folder: Path, at: list[int], *, trace: bool = True) -> None:
+        self.folder, self.todo, self.trace = folder, sorted(at), trace
+        self.taken: list[str] = []
+
+    def poll(self, sent: int) -> None:
+        while self.todo and sent >= self.todo[0]:
+            self.take(f"at-{self.todo.pop(0)}")
+
+    def take(self, name: str) -> None:
+        (self.folder / f"{name}.request").write_text("" if self.trace else "counts")
+        deadline = time.monotonic() + 120
+        while not (self.folder / f"{name}.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.taken.append(name)
+
+    def last(self, sent: int) -> None:
+        """At the end of the day: one more snapshot, so there are two to compare."""
+        if not self.taken or self.taken[-1] != f"at-{sent}":
+            self.take(f"at-{sent}")
+
+    def report(self, top: int = 25) -> None:
+        import json
+        import tracemalloc
+
+        if len(self.taken) < 2:
+            print(f"heap trace: {len(self.taken)} snapshot(s), need two")
+            return
+        a, b = self.taken[0], self.taken[-1]
+        ca, cb = (json.loads((self.folder / f"{n}.json").read_text()) for n in (a, b))
+        print(f"\n== counts {a} → {b} ==")
+        for key in cb["native_mb"]:
+            print(f"{key}: {ca['native_mb'].get(key, 0):.2f} → {cb['native_mb'][key]:.2f} MB")
+        print(f"threads {len(ca['threads'])} → {len(cb['threads'])}, fds {ca['fds']} → {cb['fds']}, "
+              f"sockets {ca['sockets']} → {cb['sockets']}")
+        grew = sorted(((cb["objects"].get(k, 0) - ca["objects"].get(k, 0), k) for k in cb["objects"]), reverse=True)
+        print("objects that grew: " + ", ".join(f"{k} {d:+d}" for d, k in grew[:12] if d > 0))
+        if not self.trace:
+            return
+        first = tracemalloc.Snapshot.load(str(self.folder / f"{a}.snapshot"))
+        last = tracemalloc.Snapshot.load(str(self.folder / f"{b}.snapshot"))
+        total = sum(s.size for s in last.statistics("filename")) - sum(s.size for s in first.statistics("filename"))
+        print(f"\n== heap trace {a} → {b}: traced Python heap {total / 2**20:+.2f} MB ==")
+        for stat in last.compare_to(first, "traceback")[:top]:
+            frames = [f"{f.filename.split('site-packages/')[-1].split('tray_agent/')[-1]}:{f.lineno}"
+                      for f in stat.traceback[:6]]
+            print(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  " + " < ".join(frames))
 
 
 class Day:
@@ -159,6 +216,10 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=2_000)
     ap.add_argument("--windows", type=int, default=50, help="times the window is opened and closed")
     ap.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
+    ap.add_argument("--heap-trace", default="", metavar="N,M",
+                    help="trace the daemon's heap and diff snapshots at these message counts (slow)")
+    ap.add_argument("--heap-counts", default="", metavar="N,M",
+                    help="the daemon's malloc, SQLite, object, thread and fd counts at these message counts")
     ap.add_argument("--idle", type=float, default=45.0,  # past the daemon's idle release (RELEASE_AFTER, 30 s)
                     help="quiet seconds measured after the day")
     args = ap.parse_args()
@@ -173,7 +234,13 @@ def main() -> None:
         (root / "desktop").mkdir()
         desktop = _start_desktop(stack, root / "desktop")
         home = fresh_home(root, "day")
-        proc, ready, info = start(desktop, home, [TRAY_AGENT], root / "daemon.log", {"TRAY_AGENT_SANDBOX_MODE": "auto"})
+        extra = {"TRAY_AGENT_SANDBOX_MODE": "auto"}
+        trace = None
+        if args.heap_trace or args.heap_counts:
+            trace = HeapTrace(root / "heap", [int(n) for n in (args.heap_trace or args.heap_counts).split(",")],
+                              trace=bool(args.heap_trace))
+            extra["TRAY_AGENT_HEAP_TRACE"] = str(trace.folder)
+        proc, ready, info = start(desktop, home, [TRAY_AGENT], root / "daemon.log", extra)
         try:
             token = (home / "config" / "api-token").read_text().strip()
             api = stack.enter_context(httpx.Client(base_url=info["url"], timeout=60,
@@ -195,10 +262,16 @@ def main() -> None:
                 worker.join(args.interval)
                 s, last = sample(proc.pid, home, sandbox_pid, last, day.sent)
                 samples.append(s)
+                if trace is not None:
+                    trace.poll(day.sent)
             day.stop.set()
             worker.join(60)
+            if trace is not None:
+                trace.last(day.sent)
             time.sleep(args.idle)  # the daemon trims its heap after a quiet spell
             idle, last = sample(proc.pid, home, sandbox_pid, last, day.sent)
+            if trace is not None and not trace.trace:
+                trace.take("idle")  # what stays after the idle release
             after = [x for x in samples if x.t - t0 >= warmup]
             warm = after[0] if after else samples[-1]
             print(f"ready in {ready:.2f} s; day lasted {(samples[-1].t - t0) / 60:.1f} min, {len(samples)} samples; "
@@ -214,6 +287,8 @@ def main() -> None:
                 print(f"growth after warm-up, {key}: {slope_per_hour(after, key):+.2f} {unit}/h".rstrip())
             print("targets: idle fresh ≤ 100 MB RSS; after the soak ≤ 110 MB; growth after warm-up ≤ 2 MB/h; "
                   "idle CPU ≤ 0.5 %; no fd or thread growth")
+            if trace is not None:
+                trace.report()
         finally:
             stop(proc)
 

@@ -31,6 +31,56 @@ def test_limit_cache_applies_to_new_connections(tmp_path):
     db.dispose()
 
 
+def _sqlite_memory_used() -> int:
+    """Bytes SQLite holds in this process (``sqlite3_memory_used`` of the library loaded)."""
+    import ctypes
+
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "libsqlite3" in line}
+    if not libs:
+        pytest.skip("SQLite is linked into Python statically here: no sqlite3_memory_used to read")
+    lib = ctypes.CDLL(sorted(libs)[0])
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return int(lib.sqlite3_memory_used())
+
+
+def test_the_daemons_sqlite_memory_stays_bounded_however_many_connections_read(tmp_path):
+    import threading
+
+    from tray_agent.desktop.daemon import DAEMON_CACHE_KIB, DAEMON_SQLITE_KIB
+
+    db = Database.for_file(tmp_path / "big.sqlite3")
+    with db.engine.begin() as conn:  # 40 MB of rows: more than all the caches may hold together
+        conn.exec_driver_sql("CREATE TABLE row_blob (x TEXT)")
+        conn.exec_driver_sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) "
+                             "INSERT INTO row_blob SELECT printf('%.400c', 'x') FROM n")
+    db.limit_cache(DAEMON_CACHE_KIB, total_kib=DAEMON_SQLITE_KIB)  # as the tray daemon does
+    readers = 6  # the API's worker threads, background tasks, tray and notification readers
+    together = threading.Barrier(readers)
+    peak: list[int] = []
+
+    def read() -> None:
+        with db.read() as s:
+            together.wait(30)  # every reader holds its own connection at once
+            assert s.execute(text("SELECT sum(length(x)) FROM row_blob")).scalar() == 40_000_000
+            together.wait(30)
+            peak.append(_sqlite_memory_used())
+
+    try:
+        threads = [threading.Thread(target=read) for _ in range(readers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(peak) == readers
+        # Unbounded, each connection's cache fills to DAEMON_CACHE_KIB: 6 × 8 MB.
+        assert max(peak) <= (DAEMON_SQLITE_KIB + 2048) * 1024, f"{max(peak) / 2**20:.1f} MB"
+    finally:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA soft_heap_limit=0")  # process-wide: not for the next test
+        db.dispose()
+
+
 def test_restart_keeps_every_message(sqlite_world, make_app):
     conv = sqlite_world.conv_of(sqlite_world.customer_says(sqlite_world.sms, "+14155550199", "keep me"))
     sqlite_world.app.close()

@@ -33,6 +33,29 @@ def test_badge_and_do_not_disturb_are_visible_in_the_pixels():
     assert drawing.render(100).tobytes() != drawing.render(99).tobytes()
 
 
+def test_the_committed_tray_sheet_holds_every_badge_as_drawn(tmp_path: Path):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    def pixels(data: bytes) -> bytes:
+        return Image.open(io.BytesIO(data)).convert("RGBA").tobytes()
+
+    drawing.write_sheet(tmp_path)
+    stale = "tray_agent/assets/tray-icons.zip is stale: run python -m tray_agent.desktop.icon"
+    with zipfile.ZipFile(tmp_path / drawing.SHEET) as fresh, zipfile.ZipFile(drawing.ASSETS / drawing.SHEET) as kept:
+        assert sorted(fresh.namelist()) == sorted(kept.namelist()), stale
+        for name in fresh.namelist():
+            diff = [abs(a - b) for a, b in zip(pixels(fresh.read(name)), pixels(kept.read(name)), strict=True)]
+            assert sum(diff) / len(diff) < 2, f"{name}: {stale}"
+    for count, quiet in ((0, False), (7, True), (100, False)):
+        diff = [abs(a - b) for a, b in zip(pixels(drawing.png(count, quiet)), drawing.render(count, quiet).tobytes(),
+                                           strict=True)]
+        assert sum(diff) / len(diff) < 2, (count, quiet)
+    assert drawing.png(1000) == drawing.png(100)  # "99+" from 100 on
+
+
 # -- do not disturb -----------------------------------------------------------------------
 
 BASE = {"dnd": False, "dnd_until": None, "dnd_schedule": {"enabled": False, "start": "22:00", "end": "08:00"}}

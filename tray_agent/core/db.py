@@ -46,11 +46,13 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.cache_kib = CACHE_KIB
+        #: SQLite's memory in this whole process (KiB), or None for no limit.
+        self.heap_kib: int | None = None
         if self.is_sqlite:
             self.engine = create_engine(
                 url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
             )
-            _sqlite_pragmas(self.engine, lambda: self.cache_kib)
+            _sqlite_pragmas(self.engine, lambda: self.cache_kib, lambda: self.heap_kib)
         else:
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, connect_args={
                 "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"})
@@ -111,17 +113,20 @@ class Database:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
-    def limit_cache(self, kib: int) -> None:
+    def limit_cache(self, kib: int, *, total_kib: int | None = None) -> None:
         """Use a page cache of ``kib`` KiB per connection from now on (pooled connections
-        are closed so that new ones pick it up)."""
+        are closed so that new ones pick it up). ``total_kib`` bounds all SQLite holds in
+        this process, however many connections are open: each pooled connection's cache
+        otherwise fills to ``kib`` as the store grows, and under traffic several are busy."""
         self.cache_kib = kib
+        self.heap_kib = total_kib
         self.engine.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(engine: Engine, cache_kib: Callable[[], int]) -> None:
+def _sqlite_pragmas(engine: Engine, cache_kib: Callable[[], int], heap_kib: Callable[[], int | None]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # a DB-API connection: untyped
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
@@ -134,6 +139,10 @@ def _sqlite_pragmas(engine: Engine, cache_kib: Callable[[], int]) -> None:
         # messages); pages only fill as they are touched, so an idle daemon stays small.
         cur.execute(f"PRAGMA cache_size=-{int(cache_kib())}")
         cur.execute("PRAGMA temp_store=MEMORY")
+        heap = heap_kib()
+        if heap is not None:
+            # Process-wide: past it SQLite recycles cached pages instead of allocating more.
+            cur.execute(f"PRAGMA soft_heap_limit={int(heap) * 1024}")
         cur.close()
         # The search index's triggers spell CJK and emoji as words (core/search_text.py).
         dbapi_conn.create_function("tray_index_text", 1, index_text, deterministic=True)

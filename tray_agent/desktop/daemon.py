@@ -39,6 +39,11 @@ API_START_TIMEOUT = 30.0
 #: bulk ingest; the daemon's reads (unread count, recent list) fill it with ~25 MB at 100k
 #: conversations and would hold that resident until the idle release.
 DAEMON_CACHE_KIB = 8192
+#: All of SQLite's memory in the daemon (KiB). Each pooled connection's cache fills to
+#: DAEMON_CACHE_KIB as the store grows, and a busy daemon keeps several open (the API's
+#: worker threads, the background tasks, the tray and notification readers): under a soak
+#: that grew RSS ~7 times as fast as the database until every cache was full.
+DAEMON_SQLITE_KIB = 16384
 
 
 class Shell:
@@ -112,7 +117,7 @@ class Daemon:
         self.t0 = time.monotonic()
         self.app = app
         self.lock = lock
-        app.db.limit_cache(DAEMON_CACHE_KIB)
+        app.db.limit_cache(DAEMON_CACHE_KIB, total_kib=DAEMON_SQLITE_KIB)
         self.agent_id = app.agent.id
         self.shell = Shell(self)
         self.runner: Runner = Runner(app, desktop=self.shell)  # the API's desktop routes act through the shell
@@ -307,6 +312,9 @@ def run(app: "App") -> None:
     from tray_agent.desktop.memory import limit_arenas
 
     limit_arenas()  # before the daemon's threads start allocating
+    from tray_agent.desktop import heap_trace
+
+    heap_trace.start_if_asked()  # debugging only: TRAY_AGENT_HEAP_TRACE
     lock = instance.acquire(app.paths.runtime)
     if lock is None:
         code = _hand_over(app)

@@ -115,6 +115,19 @@ def _import_icon_class(backend: str | None) -> Any:
     raise ImportError("; ".join(errors))
 
 
+class PngImage:
+    """A tray image as PNG bytes: all pystray's GTK back-ends ask of an image is
+    ``save(file, "PNG")`` (to a file GTK loads), so the daemon needs no Pillow for it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def save(self, fp: Any, format: str | None = None, **_params: Any) -> None:  # noqa: A002 - Pillow's name
+        if format not in (None, "PNG", "png"):
+            raise ValueError(f"only PNG is held here, not {format}")
+        fp.write(self.data)
+
+
 def _bg(fn: Callable[[], Any]) -> Callable[[], None]:
     """Menu callbacks run in the GUI thread: do the work (a database write) beside it."""
     def run() -> None:
@@ -128,8 +141,16 @@ class Tray:
         icon_class = _import_icon_class(backend if backend is not None else choose_backend())
         self.backend: str = icon_class.__module__.rsplit("._", 1)[-1]  # "gtk", "win32", ...
         self.state = TrayState()
-        self.image = drawing.render(0, False)
+        self.image = self._image(0, False)
         self.icon = icon_class(NAME, self.image, "Tray Agent", menu=self._menu(self.state))
+
+    def _image(self, count: int, dnd: bool) -> Any:
+        data = drawing.png(count, dnd)
+        if self.backend in ("gtk", "appindicator"):
+            return PngImage(data)
+        from PIL import Image  # Windows' and macOS' back-ends convert the image themselves
+
+        return Image.open(io.BytesIO(data))
 
     # -- running --------------------------------------------------------------------------
 
@@ -186,7 +207,7 @@ class Tray:
         changed_image = (state.unread, state.dnd_active) != (self.state.unread, self.state.dnd_active)
         self.state = state
         if changed_image:
-            self.image = drawing.render(state.unread, state.dnd_active)
+            self.image = self._image(state.unread, state.dnd_active)
             self.icon.icon = self.image
         self.icon.title = state.tooltip
         self.icon.menu = self._menu(state)

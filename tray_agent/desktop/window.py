@@ -21,7 +21,7 @@ import time
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from tray_agent.desktop.webview_tuning import attach as tune_webkit
+from tray_agent.desktop.webview_tuning import attach as tune_webkit, prepare_environment
 
 EXIT_NO_GUI = 3
 TITLE = "Tray Agent"
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     gui = _gui_name()
     try:
         if gui == "gtk":
+            prepare_environment()
             import gi
 
             gi.require_version("Gtk", "3.0")
