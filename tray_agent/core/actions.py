@@ -28,6 +28,19 @@ from tray_agent.core.presence import presence_of
 from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView, TransferView
 
 
+def check_retry(status: str | None, rule_refused: bool, reason: str | None, conversation_status: str) -> None:
+    """The one rule for sending a failed message again, wherever the retry is asked (here,
+    a team desktop's own outbox, its request to the server): only a failed message, in an
+    open conversation, that no rule refused. The conversation is looked at before the rule:
+    a desktop's cache cannot tell a closed conversation's failure from a rule's."""
+    if status != "failed":
+        raise InvalidInput("Only a failed message can be sent again.")
+    if conversation_status != "open":
+        raise ConversationClosed("This conversation is closed; reopen it to send again.")
+    if rule_refused:
+        raise RuleViolation(reason or "The channel's rules refused this message; sending it again cannot work.")
+
+
 class Actions(InboxBase):
     # -- sending -----------------------------------------------------------------------
 
@@ -80,13 +93,7 @@ class Actions(InboxBase):
             if msg is None or msg.direction != OUT:
                 raise NotFound(f"There is no outgoing message {message_id}.")
             conv = self._conversation(s, agent_id, msg.conversation_id)
-            if msg.status != "failed":
-                raise InvalidInput("Only a failed message can be sent again.")
-            if msg.rule_refused:
-                raise RuleViolation(msg.status_reason or "The channel's rules refused this message; "
-                                    "sending it again cannot work.")
-            if conv.status != "open":
-                raise ConversationClosed("This conversation is closed; reopen it to send again.")
+            check_retry(msg.status, msg.rule_refused, msg.status_reason, conv.status)
             ch = self._channel(conv.channel_id, s)
             if conv.last_inbound_at is not None:
                 R.check_reply(self._rules(ch), conv.last_inbound_at, self.clock.now())

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tray_agent.core import events
+from tray_agent.core.actions import check_retry
 from tray_agent.core.base import InboxBase
-from tray_agent.core.errors import InvalidInput, RuleViolation
 from tray_agent.core.files import StagedFile
 from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.mirror_models import TeamAction
@@ -162,11 +162,7 @@ class UpstreamOutbox(InboxBase):
             if item is None or echo is None:
                 return False
             conv = self._conversation(s, agent_id, echo.conversation_id)
-            if echo.status != "failed":
-                raise InvalidInput("Only a failed message can be sent again.")
-            if echo.rule_refused:
-                raise RuleViolation(echo.status_reason or "The team server refused this reply; sending it again "
-                                    "cannot work.")
+            check_retry(echo.status, echo.rule_refused, echo.status_reason, conv.status)
             item.state, item.attempts, item.last_error = "pending", 0, ""
             echo.status, echo.error_code, echo.status_reason = "queued", None, None
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="queued", agent_id=agent_id)

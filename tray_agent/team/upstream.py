@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tray_agent.core.errors import InvalidInput, NotFound, RuleViolation, TrayAgentError
+from tray_agent.core.actions import check_retry
+from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
 from tray_agent.core.mirror_models import TeamAction
@@ -149,12 +150,9 @@ class TeamInbox(Inbox):
         goes back to the outbox under its first key; one the provider failed is retried by
         the server (``POST /sync/v1/messages/{id}/retry``); a rule's refusal is not retried."""
         if not self.requeue_echo(agent_id, message_id):
-            view = self._outgoing(agent_id, message_id)
-            if view.status != "failed":
-                raise InvalidInput("Only a failed message can be sent again.")
-            if not view.can_retry:
-                raise RuleViolation(view.status_reason or "The channel's rules refused this message; "
-                                    "sending it again cannot work.")
+            view, conversation_status = self._outgoing(agent_id, message_id)
+            # The cache keeps no rule flag: a failure the server offers no Retry for is a rule's.
+            check_retry(view.status, not view.can_retry, view.status_reason, conversation_status)
             try:
                 answer = self.link.request("POST", f"/sync/v1/messages/{message_id}/retry", json={},
                                            headers={"Idempotency-Key": new_key("retry")})
@@ -165,15 +163,16 @@ class TeamInbox(Inbox):
                 self._upsert_messages(s, [answer], {})
         self._announce_connection()
         self.wake_sender()
-        return self._outgoing(agent_id, message_id)
+        return self._outgoing(agent_id, message_id)[0]
 
-    def _outgoing(self, agent_id: int, message_id: int) -> MessageView:
+    def _outgoing(self, agent_id: int, message_id: int) -> tuple[MessageView, str]:
+        """My outgoing message as the window shows it, and its conversation's status."""
         with self.db.read() as s:
             msg = s.get(Message, message_id)
             if msg is None or msg.direction != "out":
                 raise NotFound(f"There is no outgoing message {message_id}.")
-            self._conversation(s, agent_id, msg.conversation_id)
-            return self._message_views(s, [msg])[0]
+            conv = self._conversation(s, agent_id, msg.conversation_id)
+            return self._message_views(s, [msg])[0], conv.status
 
     def _upstream(self, agent_id: int, conversation_id: int, action: str,
                   body: dict[str, Any] | None = None, *,
@@ -219,7 +218,12 @@ class TeamInbox(Inbox):
             return None
         me = self.team_state().agent_id
         sent = False
+        #: Conversations whose earlier action the server is still deciding (``in_progress``):
+        #: their later actions wait, in order; the other conversations' go on.
+        held: set[int] = set()
         for item in self.pending_actions():
+            if item.conversation_id in held:
+                continue
             try:
                 answer = self.link.request("POST", f"/sync/v1/conversations/{item.conversation_id}/{item.action}",
                                            json=self._payload(item), headers={"Idempotency-Key": item.client_key})
@@ -233,6 +237,12 @@ class TeamInbox(Inbox):
                     self.action_refused(item.id, exc.code, exc.message, final=False)
                     sent = True
                     continue
+                if exc.code == "in_progress":
+                    # Still running on the server, or cut off there: the server decides it
+                    # within its lease (server/idempotency.py); asked again meanwhile.
+                    self.action_tried(item.id, f"{exc.code}: {exc.message}")
+                    held.add(item.conversation_id)
+                    continue
                 if exc.code in RETRYABLE or failing:
                     self.action_tried(item.id, f"{exc.code}: {exc.message}")
                     return 2.0
@@ -243,7 +253,7 @@ class TeamInbox(Inbox):
             sent = True
         if sent:
             self._announce_connection()
-        return None
+        return 2.0 if held else None
 
     def _payload(self, item: TeamAction) -> dict[str, Any]:
         """The action's body for the server; a reply's files uploaded first. A new upload
