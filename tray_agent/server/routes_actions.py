@@ -1,5 +1,5 @@
 """The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read,
-a failed reply's retry, and starting a conversation.
+unread, a failed reply's retry, and starting a conversation.
 Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
 repeat gets the first answer, and the events the action wrote carry the key. Refusals
 answer a stable ``error`` code (already_taken, not_owner, conversation_closed,
@@ -92,7 +92,7 @@ def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) 
 
     def run() -> BaseModel:
         result = action()
-        if verb != "read":
+        if verb not in ("read", "unread"):  # an agent's own read marks are no administration
             accounts = request.app.state.accounts
             accounts.record(Actor(accounts.inbox.get_agent(caller.agent_id).name, caller.agent_id),
                             f"{target.split(':')[0]}.{verb}", target)
@@ -222,3 +222,5 @@ _simple("reopen", "Reopen a closed conversation.", lambda i, a, c: i.reopen(a, c
 _simple("archive", "Archive it for this agent's list.", lambda i, a, c: i.archive(a, c))
 _simple("unarchive", "Bring it back from the archive.", lambda i, a, c: i.unarchive(a, c))
 _simple("read", "Mark it read up to its newest message.", lambda i, a, c: i.mark_read(a, c))
+_simple("unread", "Mark it unread for this agent (to come back to it); their next read clears it.",
+        lambda i, a, c: i.mark_unread(a, c))

@@ -1,7 +1,8 @@
 """The team desktop's service layer: the same ``Inbox`` reading the cache, whose actions go
 to the team server. A reply is committed to the local outbox with its idempotency key and
 shown at once as a queued echo; the sender sends the outbox in order, exactly once. The
-other actions wait for the server's answer (offline: 503 ``offline``), read marks queue."""
+other actions wait for the server's answer (offline: 503 ``offline``), read and unread
+marks queue, and so does starting a conversation."""
 
 from __future__ import annotations
 
@@ -105,6 +106,14 @@ class TeamInbox(Inbox):
     def mark_read(self, agent_id: int, conversation_id: int) -> ConversationView:
         view = super().mark_read(agent_id, conversation_id)
         self.queue_action(agent_id, conversation_id, "read", {}, new_key("read"))
+        self.wake_sender()
+        return view
+
+    def mark_unread(self, agent_id: int, conversation_id: int) -> ConversationView:
+        """As a read mark: here at once, queued upstream (the server keeps each agent's, so my
+        other desktops show it too)."""
+        view = super().mark_unread(agent_id, conversation_id)
+        self.queue_action(agent_id, conversation_id, "unread", {}, new_key("unread"))
         self.wake_sender()
         return view
 
