@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tray_agent.core.mirror import ECHO_BASE
-from tray_agent.core.models import Message
+from tray_agent.core.models import Message, ReadState
 from tests.server.live import Replica, Team, second_replica
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
@@ -148,8 +148,6 @@ def test_connection_changes_are_local_events(team: Team, desktops, relay: Relay)
 
 
 def test_marking_a_conversation_unread_goes_upstream_and_shows_on_my_other_desktop(team: Team, desktops) -> None:  # type: ignore[no-untyped-def]
-    from tray_agent.core.models import ReadState
-
     cid = team.customer_says("a question for later")
     laptop, office = desktops("Alice"), desktops("Alice")
     for d in (laptop, office):

@@ -60,7 +60,7 @@ class Actions(InboxBase):
             if conv.started_by != "agent" or conv.last_inbound_at is not None:
                 R.check_reply(rules, conv.last_inbound_at, self.clock.now())
             if conv.assigned_agent_id not in (None, agent_id):
-                raise self._taken(s, conv)
+                raise self._not_yours(s, conv, agent_id)
             if self._pickup_mode(s, conv) == "auto":
                 self._take_if_unassigned(s, out, conv, agent_id)
             msg = self._queue_outbound(s, out, conv, agent_id, text, files)
@@ -178,6 +178,17 @@ class Actions(InboxBase):
     def _pickup_mode(self, s: Session, conv: Conversation) -> str:
         queue = s.get(MessageQueue, conv.queue_id) if conv.queue_id is not None else None
         return queue.pickup_mode if queue is not None else "auto"
+
+    def _not_yours(self, s: Session, conv: Conversation, agent_id: int) -> TrayAgentError:
+        """A colleague's conversation that the caller still sees. A member of its queue lost
+        the race to it: already taken (by whom, when). Anyone else here is an administrator,
+        who sees every conversation but does not answer for the owner: not_owner, until
+        they transfer it to themselves."""
+        if conv.queue_id is not None and conv.queue_id in self._my_queues(s, agent_id):
+            return self._taken(s, conv)
+        owner = self._agent_names(s).get(conv.assigned_agent_id or -1, "A colleague")
+        return NotOwner(f"{owner} is handling this conversation; transfer it to yourself to reply.",
+                        owner_id=conv.assigned_agent_id)
 
     def _taken(self, s: Session, conv: Conversation) -> AlreadyTaken:
         owner = self._agent_names(s).get(conv.assigned_agent_id or -1, "another agent")

@@ -2,8 +2,9 @@
 unread, a failed reply's retry, and starting a conversation.
 Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
 repeat gets the first answer, and the events the action wrote carry the key. Refusals
-answer a stable ``error`` code (already_taken, not_owner, conversation_closed,
-reply_window_closed, not_found, ...) with the human ``message``.
+answer a stable ``error`` code (already_taken, not_owner — an admin replying in a
+colleague's —, conversation_closed, reply_window_closed, not_found, ...) with the human
+``message``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ router = APIRouter(prefix=PREFIX, tags=["sync actions"])
 KeyHeader = Annotated[Optional[str], Header(max_length=MAX_KEY)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "not_found: the conversation is not one this agent sees"},
+    403: {"description": "not_owner (owner_id): an administrator replying to a colleague's conversation"},
     409: {"description": "already_taken (owner_id, owner_name, taken_at), conversation_closed, "
                          "reply_window_closed (closed_at), in_progress"}}
 
