@@ -177,7 +177,13 @@ async def report_problem(ctx: ChannelContext, problem: str) -> None:
 
 
 class ChannelAdapter(Protocol):
-    """One configured channel's connection to its provider."""
+    """One configured channel's connection to its provider.
+
+    Optional: ``async find_sent(message_id) -> provider id | None`` looks a send a crash
+    interrupted up at the provider (without it such a send fails visibly, never resent);
+    ``send_timeout`` (seconds) is how long a send can wait for the provider's answer, so a
+    team-server replica that takes the outbox over asks ``find_sent`` only once the dead
+    holder's call would have landed."""
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Send through the provider. Raise ProviderError on a refusal or failure."""

@@ -82,7 +82,7 @@ INTERNAL = {
         "team_state", "set_team_state", "mirror_ids", "mirror_directory", "mirror_conversations", "mirror_remove",
         "mirror_sweep", "queue_action", "pending_actions", "pending_count", "action_tried", "action_done",
         "confirm_key", "action_refused", "note_connection", "attachment_state", "attach_fetched",
-        "queued_files", "requeue_echo")},
+        "queued_files", "requeue_echo", "queue_start", "forget_action")},
 }
 
 

@@ -44,8 +44,10 @@ def expected(endpoint: str, role: str) -> Any:
     if endpoint in READS:
         return ("shown" if sees else "hidden") if endpoint in ("snapshot", "events") else (
             OK.get(endpoint, 200) if sees else 404)
-    if role == "admin" and endpoint in ("reply", "claim"):
+    if role == "admin" and endpoint == "claim":
         return 409  # sees it, but Alice has it: already taken, by whom and when
+    if role == "admin" and endpoint == "reply":
+        return 403  # sees it, but Alice answers it: not_owner, until Ada transfers it to herself
     if role == "queue member, taken by a colleague":
         return 409 if endpoint in ("reply", "claim") else 404
     return OK.get(endpoint, 200) if sees else 404
@@ -143,6 +145,9 @@ def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str, f
     if r.status_code == 409:
         assert r.json()["error"] == "already_taken" and r.json()["owner_name"] == "Alice"
         assert r.json()["taken_at"] is not None
+    if r.status_code == 403:
+        assert r.json()["error"] == "not_owner" and r.json()["owner_id"] == team.agents["Alice"].id
+        assert r.json()["message"].startswith("Alice is handling this conversation")
     return r.status_code
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tray_agent.core.errors import ProviderError
+from tray_agent.core.errors import ConversationClosed, ProviderError
 from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.team import upstream
 from tests.server.live import Team
@@ -80,3 +80,33 @@ def test_a_reply_the_provider_failed_is_retried_through_the_server_once(team: Te
         again = c.post(f"/api/messages/{failed[0]['id']}/retry")
     assert again.status_code == 422 and sent_to(team, cid) == ["we are here"]
 
+
+
+def test_a_retry_in_a_closed_conversation_is_refused_alike_on_the_server_and_for_each_kind_of_reply(
+        team: Team, desktops, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    cid = team.customer_says("are you there?")
+    alice = desktops("Alice")
+    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
+    real = team.app.inbox.reply
+
+    def reply(agent_id: int, conversation_id: int, text: str = "", files=()):  # type: ignore[no-untyped-def]
+        if text == "kept failing":
+            raise RuntimeError("the server's disk is full")
+        return real(agent_id, conversation_id, text, files=files)
+
+    monkeypatch.setattr(team.app.inbox, "reply", reply)
+    team.fake.adapters[team.sms.id].failures.append(ProviderError("The carrier is down.", retryable=False))
+    with alice.http() as c:
+        assert c.post(f"/api/conversations/{cid}/messages", json={"text": "the provider failed"}).status_code == 201
+        assert c.post(f"/api/conversations/{cid}/messages", json={"text": "kept failing"}).status_code == 201
+    failed = wait_for(lambda: (f := {m["text"]: m for m in outgoing(alice, cid) if m["status"] == "failed"})
+                      and len(f) == 2 and f, timeout=60, what="both replies failed")
+    assert failed["the provider failed"]["id"] < ECHO_BASE <= failed["kept failing"]["id"]
+    with alice.http() as c:
+        assert c.post(f"/api/conversations/{cid}/close").status_code == 200
+        answers = [c.post(f"/api/messages/{failed[t]['id']}/retry") for t in ("the provider failed", "kept failing")]
+    with pytest.raises(ConversationClosed) as on_the_server:  # the service layer's own answer
+        team.inbox.retry(team.agents["Alice"].id, failed["the provider failed"]["id"])
+    rule = {"error": on_the_server.value.code, "message": on_the_server.value.message}  # as the desktop API says it
+    assert [(r.status_code, {k: r.json()[k] for k in rule}) for r in answers] == [(409, rule), (409, rule)]
+    assert sent_to(team, cid) == []

@@ -4,12 +4,16 @@ or their queues; the server starts it once, and it is the agent's on every deskt
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
+from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.models import Conversation
 from tests.server.live import Team
 from tests.team.desktop import wait_for
+from tests.team.proxy import Relay
+from tests.team.test_team_upstream import relay  # noqa: F401  (the fixture)
 
 
 def test_a_new_sms_conversation_from_a_team_desktop_is_mine_on_every_desktop_and_sent_once(
@@ -76,3 +80,45 @@ def test_a_conversation_started_with_a_file_carries_it_to_the_customer(team: Tea
     sent = wait_for(lambda: [m for m in adapter.sent if m.customer_address == "+14155550986"], what="the file sent")
     assert len(sent) == 1 and Path(sent[0].files[0].path).read_bytes() == b"%PDF-1.4 the terms"
     assert list(alice.app.inbox.files.staging.iterdir()) == []  # the desktop's staged copy went with the upload
+
+
+def test_a_conversation_started_offline_waits_in_the_outbox_and_is_started_once_on_reconnect(
+        team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    wa = team.inbox.add_channel("fake-wa", "Orders WhatsApp", "+14155550112")
+    team.inbox.update_channel(wa.id, route_queue_id=team.queue.id)
+    alice = desktops("Alice", relay.url)
+    wait_for(lambda: wa.id in [ch["id"] for ch in alice.get("/api/channels")], what="the channels on Alice's desktop")
+    relay.block()
+    wait_for(lambda: alice.connection()["state"] == "offline", what="Alice's desktop noticing it is offline")
+    with alice.http() as c:
+        r = c.post("/api/conversations", json={"channel_id": team.sms.id, "customer_address": "+14155550990",
+                                               "text": "Your parcel is ready."})
+        assert r.status_code == 201, r.text
+        local, first = r.json()["conversation"], r.json()["message"]
+        refused = c.post("/api/conversations", json={"channel_id": wa.id, "customer_address": "+14155550991",
+                                                     "text": "hello"}).json()
+    assert local["id"] >= ECHO_BASE and first["status"] == "queued" and local["assigned_agent_id"] == team.agents["Alice"].id
+    assert {local["id"], refused["conversation"]["id"]} <= set(alice.inbox_ids())  # shown at once, as pending
+    assert alice.connection()["pending_replies"] == 2
+    opened = [m["text"] for m in alice.get(f"/api/conversations/{local['id']}/messages")["items"]]
+    assert opened == ["Your parcel is ready."]
+    adapter = team.fake.adapters[team.sms.id]
+    assert not [m for m in adapter.sent if m.customer_address == "+14155550990"]
+
+    relay.unblock()
+    wait_for(lambda: [m.text for m in adapter.sent if m.customer_address == "+14155550990"] == ["Your parcel is ready."],
+             timeout=30, what="the first message sent")
+    with team.app.db.read() as s:
+        started = s.query(Conversation).filter(Conversation.customer_address == "+14155550990").one()
+    assert started.assigned_agent_id == team.agents["Alice"].id and started.started_by == "agent"
+    # The server's conversation took the local one's place, with the message in it.
+    wait_for(lambda: started.id in alice.inbox_ids() and local["id"] not in alice.inbox_ids(),
+             what="the server's conversation in place of the local one")
+    assert [m["text"] for m in alice.get(f"/api/conversations/{started.id}/messages")["items"]] == ["Your parcel is ready."]
+    # The channel's rule refused the other: it stays, failed, with the server's reason and no Retry.
+    failed = wait_for(lambda: [m for m in alice.get(f"/api/conversations/{refused['conversation']['id']}/messages")
+                               ["items"] if m["status"] == "failed"], timeout=30, what="the refused start")
+    assert not failed[0]["can_retry"] and "started by the customer" in failed[0]["status_reason"]
+    assert alice.connection()["pending"] == 0
+    time.sleep(2.5)  # the sender's next pass: still sent once
+    assert [m.text for m in adapter.sent if m.customer_address == "+14155550990"] == ["Your parcel is ready."]

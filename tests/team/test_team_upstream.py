@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tray_agent.core.mirror import ECHO_BASE
-from tray_agent.core.models import Message
+from tray_agent.core.models import Message, ReadState
 from tests.server.live import Replica, Team, second_replica
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
@@ -145,3 +145,24 @@ def test_connection_changes_are_local_events(team: Team, desktops, relay: Relay)
     states = [e["data"]["state"] for e in evs]
     assert "offline" in states and states[-1] == "online"
     assert {"mode", "server", "pending", "cursor", "last_error"} <= set(evs[0]["data"])
+
+
+def test_marking_a_conversation_unread_goes_upstream_and_shows_on_my_other_desktop(team: Team, desktops) -> None:  # type: ignore[no-untyped-def]
+    cid = team.customer_says("a question for later")
+    laptop, office = desktops("Alice"), desktops("Alice")
+    for d in (laptop, office):
+        wait_for(lambda d=d: cid in d.inbox_ids(), what="the conversation on both of Alice's desktops")
+    with laptop.http() as c:
+        assert c.post(f"/api/conversations/{cid}/read").status_code == 200
+    wait_for(lambda: office.get(f"/api/conversations/{cid}")["unread"] is False, what="read on the other desktop")
+    with laptop.http() as c:
+        r = c.post(f"/api/conversations/{cid}/unread")
+        assert r.status_code == 200 and r.json()["unread"] is True, r.text
+
+    def marked() -> bool:
+        with team.app.db.read() as s:
+            rs = s.get(ReadState, (cid, team.agents["Alice"].id))
+            return bool(rs and rs.marked_unread)
+    wait_for(marked, what="the unread mark on the server")
+    wait_for(lambda: office.get(f"/api/conversations/{cid}")["unread"] is True, what="unread on the other desktop")
+    assert laptop.connection()["pending"] == 0

@@ -28,6 +28,19 @@ from tray_agent.core.presence import presence_of
 from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView, TransferView
 
 
+def check_retry(status: str | None, rule_refused: bool, reason: str | None, conversation_status: str) -> None:
+    """The one rule for sending a failed message again, wherever the retry is asked (here,
+    a team desktop's own outbox, its request to the server): only a failed message, in an
+    open conversation, that no rule refused. The conversation is looked at before the rule:
+    a desktop's cache cannot tell a closed conversation's failure from a rule's."""
+    if status != "failed":
+        raise InvalidInput("Only a failed message can be sent again.")
+    if conversation_status != "open":
+        raise ConversationClosed("This conversation is closed; reopen it to send again.")
+    if rule_refused:
+        raise RuleViolation(reason or "The channel's rules refused this message; sending it again cannot work.")
+
+
 class Actions(InboxBase):
     # -- sending -----------------------------------------------------------------------
 
@@ -47,7 +60,7 @@ class Actions(InboxBase):
             if conv.started_by != "agent" or conv.last_inbound_at is not None:
                 R.check_reply(rules, conv.last_inbound_at, self.clock.now())
             if conv.assigned_agent_id not in (None, agent_id):
-                raise self._taken(s, conv)
+                raise self._not_yours(s, conv, agent_id)
             if self._pickup_mode(s, conv) == "auto":
                 self._take_if_unassigned(s, out, conv, agent_id)
             msg = self._queue_outbound(s, out, conv, agent_id, text, files)
@@ -80,13 +93,7 @@ class Actions(InboxBase):
             if msg is None or msg.direction != OUT:
                 raise NotFound(f"There is no outgoing message {message_id}.")
             conv = self._conversation(s, agent_id, msg.conversation_id)
-            if msg.status != "failed":
-                raise InvalidInput("Only a failed message can be sent again.")
-            if msg.rule_refused:
-                raise RuleViolation(msg.status_reason or "The channel's rules refused this message; "
-                                    "sending it again cannot work.")
-            if conv.status != "open":
-                raise ConversationClosed("This conversation is closed; reopen it to send again.")
+            check_retry(msg.status, msg.rule_refused, msg.status_reason, conv.status)
             ch = self._channel(conv.channel_id, s)
             if conv.last_inbound_at is not None:
                 R.check_reply(self._rules(ch), conv.last_inbound_at, self.clock.now())
@@ -171,6 +178,17 @@ class Actions(InboxBase):
     def _pickup_mode(self, s: Session, conv: Conversation) -> str:
         queue = s.get(MessageQueue, conv.queue_id) if conv.queue_id is not None else None
         return queue.pickup_mode if queue is not None else "auto"
+
+    def _not_yours(self, s: Session, conv: Conversation, agent_id: int) -> TrayAgentError:
+        """A colleague's conversation that the caller still sees. A member of its queue lost
+        the race to it: already taken (by whom, when). Anyone else here is an administrator,
+        who sees every conversation but does not answer for the owner: not_owner, until
+        they transfer it to themselves."""
+        if conv.queue_id is not None and conv.queue_id in self._my_queues(s, agent_id):
+            return self._taken(s, conv)
+        owner = self._agent_names(s).get(conv.assigned_agent_id or -1, "A colleague")
+        return NotOwner(f"{owner} is handling this conversation; transfer it to yourself to reply.",
+                        owner_id=conv.assigned_agent_id)
 
     def _taken(self, s: Session, conv: Conversation) -> AlreadyTaken:
         owner = self._agent_names(s).get(conv.assigned_agent_id or -1, "another agent")

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tray_agent.core import events
+from tray_agent.core.actions import check_retry
 from tray_agent.core.base import InboxBase
-from tray_agent.core.errors import InvalidInput, RuleViolation
 from tray_agent.core.files import StagedFile
 from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.mirror_models import TeamAction
@@ -33,33 +33,79 @@ class UpstreamOutbox(InboxBase):
         files: kept here, never expiring, until the server has them)."""
         with self._tx() as (s, out):
             conv = self._conversation(s, agent_id, conversation_id)
-            item = TeamAction(client_key=key, conversation_id=conversation_id, action=action, body=body,
-                              created_at=self.clock.now())
-            s.add(item)
+            return self._queue(s, out, conv, agent_id, action, body, key, echo_text, files)
+
+    def queue_start(self, agent_id: int, channel_id: int, customer_address: str, text: str, key: str,
+                    files: Sequence[StagedFile] = ()) -> tuple[TeamAction, Message]:
+        """Commit a new conversation for the server to start (``POST /sync/v1/conversations``
+        under ``key``, every attempt): its first message shown at once as a queued echo, in
+        the open conversation I hold with that customer on that channel, else in a local one
+        (an id above every server id) that the server's conversation replaces."""
+        with self._tx() as (s, out):
+            self._channel(channel_id, s)  # 404 for a channel this desktop does not know
+            now = self.clock.now()
+            conv = s.execute(select(Conversation).where(
+                col(Conversation.channel_id) == channel_id, col(Conversation.customer_address) == customer_address,
+                col(Conversation.status) == "open")).scalars().first()
+            if conv is None or not self._sees(s, agent_id, conv):
+                top = s.execute(select(func.max(col(Conversation.id))).where(col(Conversation.id) >= ECHO_BASE)).scalar()
+                conv = Conversation(id=(top or ECHO_BASE - 1) + 1, channel_id=channel_id, customer_address=customer_address,
+                                    assigned_agent_id=agent_id, assigned_at=now, started_by="agent", created_at=now,
+                                    last_activity_at=now)
+                s.add(conv)
+                s.flush()
+                self._emit(s, out, events.CONVERSATION_CREATED, conv, agent_id=agent_id, client_key=key)
+            body = {"channel_id": channel_id, "customer_address": customer_address, "text": text}
+            item, echo = self._queue(s, out, conv, agent_id, "start", body, key, text, files)
+            assert echo is not None
+            return item, echo
+
+    def forget_action(self, action_id: int) -> None:
+        """An action the server refused while the agent waited for it: the answer said why,
+        so nothing of it stays (its echo, a local conversation it made)."""
+        with self._tx() as (s, out):
+            item = s.get(TeamAction, action_id)
+            if item is None:
+                return
+            if item.message_id is not None:
+                s.execute(delete(Attachment).where(col(Attachment.message_id) == item.message_id))
+                s.execute(delete(Message).where(col(Message.id) == item.message_id))
+            s.delete(item)
             s.flush()
-            echo = None
-            if echo_text is not None:
-                now = self.clock.now()
-                echo = Message(id=ECHO_BASE + item.id, conversation_id=conv.id, channel_id=conv.channel_id, direction="out",
-                               kind="file" if files and not echo_text.strip() else "text", text=echo_text,
-                               sender_agent_id=agent_id, status="queued", created_at=now, meta={"client_key": key})
-                s.add(echo)
-                s.flush()
-                item.message_id = echo.id
-                ids = []
-                for n, f in enumerate(files):
-                    a = Attachment(id=ECHO_BASE + item.id * FILE_SLOTS + n, message_id=echo.id, file_name=f.file_name,
-                                   mime_type=f.mime_type, size=f.size, sha256=f.sha256,
-                                   storage_path=self.files.adopt(f), created_at=now, expires_at=None)
-                    s.add(a)
-                    ids.append(a.id)
-                if ids:
-                    item.body = {**item.body, "files": ids}
-                conv.last_activity_at, conv.last_message_direction = now, "out"
-                conv.last_message_preview = " ".join(echo_text.split())[:140] or ", ".join(f.file_name for f in files)
-                s.flush()
-                self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=echo.id, agent_id=agent_id,
-                           direction="out", kind="text", client_key=key)
+            if item.conversation_id >= ECHO_BASE:
+                self._emit_removed(s, out, item.conversation_id, "refused")  # type: ignore[attr-defined]  # Mirror's
+                self._drop(s, [item.conversation_id])  # type: ignore[attr-defined]  # (as above)
+
+    def _queue(self, s: Session, out: list[Event], conv: Conversation, agent_id: int, action: str,
+               body: dict[str, Any], key: str, echo_text: str | None,
+               files: Sequence[StagedFile]) -> tuple[TeamAction, Message | None]:
+        item = TeamAction(client_key=key, conversation_id=conv.id, action=action, body=body,
+                          created_at=self.clock.now())
+        s.add(item)
+        s.flush()
+        echo = None
+        if echo_text is not None:
+            now = self.clock.now()
+            echo = Message(id=ECHO_BASE + item.id, conversation_id=conv.id, channel_id=conv.channel_id, direction="out",
+                           kind="file" if files and not echo_text.strip() else "text", text=echo_text,
+                           sender_agent_id=agent_id, status="queued", created_at=now, meta={"client_key": key})
+            s.add(echo)
+            s.flush()
+            item.message_id = echo.id
+            ids = []
+            for n, f in enumerate(files):
+                a = Attachment(id=ECHO_BASE + item.id * FILE_SLOTS + n, message_id=echo.id, file_name=f.file_name,
+                               mime_type=f.mime_type, size=f.size, sha256=f.sha256,
+                               storage_path=self.files.adopt(f), created_at=now, expires_at=None)
+                s.add(a)
+                ids.append(a.id)
+            if ids:
+                item.body = {**item.body, "files": ids}
+            conv.last_activity_at, conv.last_message_direction = now, "out"
+            conv.last_message_preview = " ".join(echo_text.split())[:140] or ", ".join(f.file_name for f in files)
+            s.flush()
+            self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=echo.id, agent_id=agent_id,
+                       direction="out", kind="text", client_key=key)
         return item, echo
 
     def pending_actions(self, limit: int = 100) -> list[TeamAction]:
@@ -76,10 +122,13 @@ class UpstreamOutbox(InboxBase):
                 for i in ids if i in rows and rows[i].storage_path]
 
     def pending_count(self, action: str | None = None) -> int:
-        """Actions waiting to go upstream (of one kind: ``"reply"`` for the window's banner)."""
+        """Actions waiting to go upstream (of one kind: ``"reply"``, the messages waiting, for
+        the window's banner)."""
         with self.db.read() as s:
             q = select(func.count()).select_from(TeamAction).where(col(TeamAction.state) == "pending")
-            if action is not None:
+            if action == "reply":  # every message waiting: replies and a started conversation's first
+                q = q.where(col(TeamAction.message_id).is_not(None))
+            elif action is not None:
                 q = q.where(col(TeamAction.action) == action)
             return int(s.execute(q).scalar_one())
 
@@ -102,7 +151,9 @@ class UpstreamOutbox(InboxBase):
 
     def _swap_echo(self, s: Session, out: list[Event], item: TeamAction, message: dict[str, Any]) -> None:
         echo = s.get(Message, item.message_id) if item.message_id is not None else None
-        conv = s.get(Conversation, item.conversation_id)
+        # A started conversation's message lands in the server's conversation, not the local one.
+        conv = s.get(Conversation, message.get("conversation_id") or item.conversation_id) \
+            or s.get(Conversation, item.conversation_id)
         if conv is None:
             return
         if s.get(Message, message["id"]) is None:
@@ -115,6 +166,10 @@ class UpstreamOutbox(InboxBase):
             self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=message["id"],
                        agent_id=message.get("sender_agent_id"), direction="out", kind=message.get("kind", "text"),
                        client_key=item.client_key, replaces=echo.id)
+        if item.conversation_id >= ECHO_BASE and conv.id != item.conversation_id:
+            # The local conversation a start made gives way to the server's: the window follows.
+            self._emit_removed(s, out, item.conversation_id, "started", replaced_by=conv.id)  # type: ignore[attr-defined]  # Mirror's
+            self._drop(s, [item.conversation_id])  # type: ignore[attr-defined]  # (as above)
 
     def _hand_over_files(self, s: Session, echo_id: int, message: dict[str, Any]) -> None:
         """The echo's files become the server row's copies (same bytes: no download later)."""
@@ -162,11 +217,7 @@ class UpstreamOutbox(InboxBase):
             if item is None or echo is None:
                 return False
             conv = self._conversation(s, agent_id, echo.conversation_id)
-            if echo.status != "failed":
-                raise InvalidInput("Only a failed message can be sent again.")
-            if echo.rule_refused:
-                raise RuleViolation(echo.status_reason or "The team server refused this reply; sending it again "
-                                    "cannot work.")
+            check_retry(echo.status, echo.rule_refused, echo.status_reason, conv.status)
             item.state, item.attempts, item.last_error = "pending", 0, ""
             echo.status, echo.error_code, echo.status_reason = "queued", None, None
             self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="queued", agent_id=agent_id)

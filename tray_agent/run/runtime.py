@@ -40,6 +40,9 @@ STAGING_MAX_AGE = 24 * 3600.0
 LEASE_CHECK = 0.5
 INTERRUPTED = ("The agent stopped while this message was being sent; it was not sent again "
                "automatically in case the provider had already accepted it.")
+#: Added to an adapter's ``send_timeout`` before a taken-over send is looked up: the lease's
+#: expiry is the database's clock, the wait this replica's.
+IN_FLIGHT_MARGIN = 1.0
 
 
 @dataclass
@@ -102,6 +105,9 @@ class Runtime:
         self._to_recover: list[tuple[int, int]] | None = None
         #: Items this process is sending now: never "interrupted", whatever the lease did meanwhile.
         self._in_flight: set[int] = set()
+        #: When this replica took the outbox over (monotonic): the dead holder's last call to a
+        #: provider began before, and may be answered until its ``send_timeout`` after.
+        self._outbox_taken_at = time.monotonic()
         self._stopping = False
 
     # -- adapters ------------------------------------------------------------------------
@@ -209,6 +215,7 @@ class Runtime:
         for job in await asyncio.to_thread(self.leases.renew):
             if job == "outbox":
                 self._to_recover = None  # what the previous holder left mid-send: read it again
+                self._outbox_taken_at = time.monotonic()
                 self._wake.set()
         return RENEW_EVERY
 
@@ -259,31 +266,52 @@ class Runtime:
         return step
 
     async def _outbox_pass(self) -> float:
-        await self.recover_interrupted()  # the first pass: what a crash left, before any new claim
+        # The first pass: what a crash left, before any new claim.
+        undecided = await self.recover_interrupted()
         await self.drain_outbox()
         nxt = await asyncio.to_thread(self.app.inbox.outbox_next_due_at)
         delay = 30.0 if nxt is None else max(0.0, (nxt - self.app.clock.now()).total_seconds())
-        return min(delay, 30.0)
+        return min(delay, 30.0, undecided if undecided is not None else 30.0)
 
-    async def recover_interrupted(self) -> None:
+    def _still_in_flight(self, channel_id: int) -> float:
+        """Seconds during which a send the previous holder began may still be answered by the
+        provider (its adapter's ``send_timeout`` after the take-over): looked up sooner, a
+        send Twilio is still processing would look lost and go out twice. 0 on a desktop,
+        whose previous run is gone with its calls."""
+        if not self.leases.shared:
+            return 0.0
+        bound = float(getattr(self.adapters.get(channel_id), "send_timeout", 0.0) or 0.0)
+        if not bound:
+            return 0.0
+        return max(0.0, self._outbox_taken_at + bound + IN_FLIGHT_MARGIN - time.monotonic())
+
+    async def recover_interrupted(self) -> float | None:
         """Items left mid-send by a crash: ask the adapter whether the provider has them
         (``find_sent``); without that, fail them visibly rather than risk a duplicate.
         Each item is decided on its own: one that cannot be decided fails visibly and the
-        others go on."""
+        others go on; one whose send may still be in flight at its provider waits (it stays
+        "sending") while the rest go out. Returns seconds until such a one can be decided."""
         if self._to_recover is None:
             # Read only by the outbox's lease holder: an item "sending" is then either ours
             # (in flight, skipped) or left by a holder that stopped or died (its lease expired).
             self._to_recover = [(m, c) for m, c in await asyncio.to_thread(self.app.inbox.outbox_interrupted)
                                 if m not in self._in_flight]
-        while self._to_recover:
+        todo = self._to_recover
+        wait: float | None = None
+        n = 0  # items before it wait for their in-flight bound; kept for a later pass
+        while n < len(todo):
             if not self.leases.held("outbox"):
-                return  # taken over: the new holder reads these again and decides them
-            message_id, channel_id = self._to_recover[0]
+                return None  # taken over: the new holder reads these again and decides them
+            message_id, channel_id = todo[n]
+            if (left := self._still_in_flight(channel_id)) > 0:
+                wait = left if wait is None else min(wait, left)
+                n += 1
+                continue
             try:
                 await self._recover(message_id, channel_id, self.leases.fence("outbox"))
             except LeaseLost as exc:
                 self._stale(message_id, exc)
-                return
+                return None
             except StorageUnavailable:
                 raise  # nothing decided: the supervisor runs the pass again later
             except Exception as exc:
@@ -293,8 +321,9 @@ class Runtime:
                                             fence=self.leases.fence("outbox"))
                 except LeaseLost as lost:
                     self._stale(message_id, lost)
-                    return
-            self._to_recover.pop(0)
+                    return None
+            del todo[n]
+        return wait
 
     def _stale(self, message_id: int, exc: LeaseLost) -> None:
         """This replica stalled past its outbox lease and another took the outbox over: the

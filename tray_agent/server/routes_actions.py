@@ -1,14 +1,15 @@
 """The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read,
-a failed reply's retry, and starting a conversation.
+unread, a failed reply's retry, and starting a conversation.
 Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
 repeat gets the first answer, and the events the action wrote carry the key. Refusals
-answer a stable ``error`` code (already_taken, not_owner, conversation_closed,
-reply_window_closed, not_found, ...) with the human ``message``.
+answer a stable ``error`` code (already_taken, not_owner — an admin replying in a
+colleague's —, conversation_closed, reply_window_closed, not_found, ...) with the human
+``message``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Header, Request
@@ -18,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from tray_agent.api import uploads
 from tray_agent.api.schemas import MAX_FILES_PER_MESSAGE
 from tray_agent.core.errors import Forbidden, NotFound
+from tray_agent.core.models import Event
 from tray_agent.core.service import Inbox
 from tray_agent.core.views import ConversationView, MessageView, TransferView
 from tray_agent.server.accounts import Actor, Caller
 from tray_agent.server.deps import AppDep, CallerDep
-from tray_agent.server.idempotency import MAX_KEY, run_once
+from tray_agent.server.idempotency import MAX_KEY, Recover, run_once
 from tray_agent.server.routes_sync import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["sync actions"])
@@ -30,6 +32,7 @@ router = APIRouter(prefix=PREFIX, tags=["sync actions"])
 KeyHeader = Annotated[Optional[str], Header(max_length=MAX_KEY)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "not_found: the conversation is not one this agent sees"},
+    403: {"description": "not_owner (owner_id): an administrator replying to a colleague's conversation"},
     409: {"description": "already_taken (owner_id, owner_name, taken_at), conversation_closed, "
                          "reply_window_closed (closed_at), in_progress"}}
 
@@ -52,12 +55,34 @@ class TransferBody(ActionBody):
 
 
 def _act(request: Request, app: AppDep, caller: CallerDep, key: str | None, body: ActionBody | None,
-         action: Callable[[], BaseModel], status: int = 200, *, audit: bool = True) -> JSONResponse:
+         action: Callable[[], BaseModel], status: int = 200, *, audit: bool = True,
+         recover: Recover | None = None) -> JSONResponse:
     if caller.admin and audit:
         action = _audited(request, caller, action)
     code, answer = run_once(app.db, app.clock, caller.agent_id, key or (body.client_key if body else None),
-                            f"{request.method} {request.url.path}", action, status)
+                            f"{request.method} {request.url.path}", action, status, recover)
     return JSONResponse(answer, status_code=code)
+
+
+# What an action whose replica died before answering did, as its answer would have said
+# (server/idempotency.py): the rows its events name, as this agent sees them now.
+
+def _message_of(app: AppDep, caller: Caller, message_id: int | None) -> MessageView:
+    found = app.inbox.fetch(caller.agent_id, [], [message_id] if message_id is not None else []).messages
+    if not found:
+        raise NotFound(f"There is no outgoing message {message_id}.")
+    return found[0]
+
+
+def _conversation_of(app: AppDep, caller: Caller, conversation_id: int | None) -> ConversationView:
+    found = app.inbox.fetch(caller.agent_id, [conversation_id] if conversation_id is not None else [], []).conversations
+    if not found:
+        raise NotFound(f"There is no conversation {conversation_id}.")
+    return found[0]
+
+
+def _created(acted: Sequence[Event]) -> Event:
+    return next((e for e in acted if e.type == "message.created"), acted[0])
 
 
 def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) -> Callable[[], BaseModel]:
@@ -69,7 +94,7 @@ def _audited(request: Request, caller: Caller, action: Callable[[], BaseModel]) 
 
     def run() -> BaseModel:
         result = action()
-        if verb != "read":
+        if verb not in ("read", "unread"):  # an agent's own read marks are no administration
             accounts = request.app.state.accounts
             accounts.record(Actor(accounts.inbox.get_agent(caller.agent_id).name, caller.agent_id),
                             f"{target.split(':')[0]}.{verb}", target)
@@ -91,7 +116,8 @@ def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, 
                                      body.uploads)
         return app.inbox.reply(caller.agent_id, conversation_id, body.text, files=files)
 
-    return _act(request, app, caller, idempotency_key, body, send, 201)
+    return _act(request, app, caller, idempotency_key, body, send, 201,
+                recover=lambda acted: _message_of(app, caller, _created(acted).message_id))
 
 
 class StartBody(ReplyBody):
@@ -123,7 +149,12 @@ def start(body: StartBody, request: Request, app: AppDep, caller: CallerDep,
                                                  body.text, files=files)
         return Started(conversation=conv, message=msg)
 
-    return _act(request, app, caller, idempotency_key, body, begin, 201, audit=False)
+    def recover(acted: Sequence[Event]) -> Started:
+        first = _created(acted)
+        return Started(conversation=_conversation_of(app, caller, first.conversation_id),
+                       message=_message_of(app, caller, first.message_id))
+
+    return _act(request, app, caller, idempotency_key, body, begin, 201, audit=False, recover=recover)
 
 
 def may_start(inbox: Inbox, caller: Caller, channel_id: int) -> None:
@@ -153,16 +184,21 @@ def retry(message_id: int, request: Request, app: AppDep, caller: CallerDep,
         except NotFound:  # the same line whether the message exists in a conversation not seen or not at all
             raise NotFound(f"There is no outgoing message {message_id}.") from None
 
-    return _act(request, app, caller, idempotency_key, body, again)
+    return _act(request, app, caller, idempotency_key, body, again,
+                recover=lambda _acted: _message_of(app, caller, message_id))
 
 
 @router.post("/conversations/{conversation_id}/transfer", response_model=TransferView, responses=_ERRORS)
 def transfer(conversation_id: int, body: TransferBody, request: Request, app: AppDep, caller: CallerDep,
              idempotency_key: KeyHeader = None) -> JSONResponse:
     """Hand the conversation to a colleague or a queue, with an optional note."""
+    def recover(_acted: Sequence[Event]) -> TransferView:
+        # Transferred out of this agent's sight, it answers not_found, as a repeat would then.
+        return TransferView(**_conversation_of(app, caller, conversation_id).model_dump())
+
     return _act(request, app, caller, idempotency_key, body, lambda: app.inbox.transfer(
         caller.agent_id, conversation_id, to_agent_id=body.to_agent_id, to_queue_id=body.to_queue_id,
-        note=body.note))
+        note=body.note), recover=recover)
 
 
 def _simple(name: str, doc: str, action: Callable[[Inbox, int, int], ConversationView]) -> None:
@@ -172,7 +208,8 @@ def _simple(name: str, doc: str, action: Callable[[Inbox, int, int], Conversatio
     def endpoint(conversation_id: int, request: Request, app: AppDep, caller: CallerDep,
                  idempotency_key: KeyHeader = None, body: Optional[ActionBody] = None) -> JSONResponse:
         return _act(request, app, caller, idempotency_key, body,
-                    lambda: action(app.inbox, caller.agent_id, conversation_id))
+                    lambda: action(app.inbox, caller.agent_id, conversation_id),
+                    recover=lambda _acted: _conversation_of(app, caller, conversation_id))
 
     endpoint.__doc__ = doc
     endpoint.__name__ = name
@@ -187,3 +224,5 @@ _simple("reopen", "Reopen a closed conversation.", lambda i, a, c: i.reopen(a, c
 _simple("archive", "Archive it for this agent's list.", lambda i, a, c: i.archive(a, c))
 _simple("unarchive", "Bring it back from the archive.", lambda i, a, c: i.unarchive(a, c))
 _simple("read", "Mark it read up to its newest message.", lambda i, a, c: i.mark_read(a, c))
+_simple("unread", "Mark it unread for this agent (to come back to it); their next read clears it.",
+        lambda i, a, c: i.mark_unread(a, c))

@@ -33,7 +33,9 @@ def set_status(body: StatusBody, request: Request, app: AppDep, caller: CallerDe
     key = idempotency_key or body.client_key
     if not key:
         return JSONResponse(action().model_dump(mode="json"))
-    code, answer = run_once(app.db, app.clock, caller.agent_id, key, f"{request.method} {request.url.path}", action)
+    # A lost answer (its replica died): setting it again is that answer.
+    code, answer = run_once(app.db, app.clock, caller.agent_id, key, f"{request.method} {request.url.path}", action,
+                            recover=lambda _acted: action())
     return JSONResponse(answer, status_code=code)
 
 

@@ -1,20 +1,24 @@
 """The team desktop's service layer: the same ``Inbox`` reading the cache, whose actions go
 to the team server. A reply is committed to the local outbox with its idempotency key and
 shown at once as a queued echo; the sender sends the outbox in order, exactly once. The
-other actions wait for the server's answer (offline: 503 ``offline``), read marks queue."""
+other actions wait for the server's answer (offline: 503 ``offline``), read and unread
+marks queue, and so does starting a conversation."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tray_agent.core.errors import InvalidInput, NotFound, RuleViolation, TrayAgentError
+from tray_agent.core.actions import check_retry
+from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
+from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.mirror_models import TeamAction
 from tray_agent.core.models import Message
 from tray_agent.core.service import Inbox
@@ -45,6 +49,8 @@ class TeamInbox(Inbox):
 
     def attach(self, link: Link) -> None:
         self.link = link
+        #: One sender at a time: the outbox's task, or a start the agent waits for.
+        self._sending = threading.Lock()
         link.on_change.append(self._link_changed)
 
     # -- what the window and doctor show ------------------------------------------------
@@ -86,6 +92,9 @@ class TeamInbox(Inbox):
         sender uploads the files, then sends the reply naming them, once."""
         if not text.strip() and not files:
             raise InvalidInput("Write a reply first.")
+        if conversation_id >= ECHO_BASE:
+            raise InvalidInput("This conversation is still being started on the team server; reply once it is "
+                               "there.")
         key = new_key("reply")
         _, echo = self.queue_action(agent_id, conversation_id, "reply", {"text": text}, key, echo_text=text,
                                     files=files)
@@ -97,6 +106,14 @@ class TeamInbox(Inbox):
     def mark_read(self, agent_id: int, conversation_id: int) -> ConversationView:
         view = super().mark_read(agent_id, conversation_id)
         self.queue_action(agent_id, conversation_id, "read", {}, new_key("read"))
+        self.wake_sender()
+        return view
+
+    def mark_unread(self, agent_id: int, conversation_id: int) -> ConversationView:
+        """As a read mark: here at once, queued upstream (the server keeps each agent's, so my
+        other desktops show it too)."""
+        view = super().mark_unread(agent_id, conversation_id)
+        self.queue_action(agent_id, conversation_id, "unread", {}, new_key("unread"))
         self.wake_sender()
         return view
 
@@ -126,21 +143,35 @@ class TeamInbox(Inbox):
     def start_conversation(self, agent_id: int, channel_id: int, customer_address: str, text: str = "",
                            files: Sequence[StagedFile] = ()) -> tuple[ConversationView, MessageView]:
         """A new conversation from the business number, started by the server (it knows
-        who else talks to this customer): files uploaded first, then ``POST
-        /sync/v1/conversations`` under one key; mine in the cache at once. Offline: 503."""
+        who else talks to this customer) under one key, every attempt. It is committed to
+        the outbox first, as a reply is: online it is sent at once and the server's
+        conversation is the answer (its refusal is ours); offline it waits, shown as a
+        queued first message in a conversation of this desktop's until the server's
+        replaces it (a refusal then stays on that message with its reason)."""
         if not text.strip() and not files:
             raise InvalidInput("Write the first message.")
-        try:
-            ids = [self._upload(None, f.path, f.file_name, f.mime_type) for f in files]
-            answer = self.link.request("POST", "/sync/v1/conversations", json={
-                "channel_id": channel_id, "customer_address": customer_address, "text": text, "uploads": ids},
-                headers={"Idempotency-Key": new_key("start")})
-        except Unreachable:
-            raise Unreachable("Offline: a conversation is started by the team server; try again when the connection "
-                              "is back.") from None
-        for f in files:
-            f.path.unlink(missing_ok=True)  # the server has them; the cache fetches them when opened
-        self.mirror_conversations([answer["conversation"]], [answer["message"]], me=agent_id)
+        with self._sending:  # the sender leaves it to this request while it is being made
+            item, echo = self.queue_start(agent_id, channel_id, customer_address, text, new_key("start"), files)
+            answer: dict[str, Any] | None = None
+            if self.link.status.state == "online":
+                try:
+                    answer = self._send_one(item)
+                except Unreachable:
+                    pass  # gone offline: it waits in the outbox like a reply
+                except Refused:
+                    self.forget_action(item.id)
+                    raise
+                else:
+                    self._done(item, agent_id, answer)
+            if answer is None:
+                with self.db.read() as s:
+                    msg = s.get_one(Message, echo.id)
+                    conv = self._conversation(s, agent_id, msg.conversation_id)
+                    views = self._conversation_views(s, agent_id, [conv])[0], self._message_views(s, [msg])[0]
+        self._announce_connection()
+        self.wake_sender()
+        if answer is None:
+            return views
         return (ConversationView.model_validate(answer["conversation"]),
                 MessageView.model_validate(answer["message"]))
 
@@ -149,12 +180,9 @@ class TeamInbox(Inbox):
         goes back to the outbox under its first key; one the provider failed is retried by
         the server (``POST /sync/v1/messages/{id}/retry``); a rule's refusal is not retried."""
         if not self.requeue_echo(agent_id, message_id):
-            view = self._outgoing(agent_id, message_id)
-            if view.status != "failed":
-                raise InvalidInput("Only a failed message can be sent again.")
-            if not view.can_retry:
-                raise RuleViolation(view.status_reason or "The channel's rules refused this message; "
-                                    "sending it again cannot work.")
+            view, conversation_status = self._outgoing(agent_id, message_id)
+            # The cache keeps no rule flag: a failure the server offers no Retry for is a rule's.
+            check_retry(view.status, not view.can_retry, view.status_reason, conversation_status)
             try:
                 answer = self.link.request("POST", f"/sync/v1/messages/{message_id}/retry", json={},
                                            headers={"Idempotency-Key": new_key("retry")})
@@ -165,15 +193,16 @@ class TeamInbox(Inbox):
                 self._upsert_messages(s, [answer], {})
         self._announce_connection()
         self.wake_sender()
-        return self._outgoing(agent_id, message_id)
+        return self._outgoing(agent_id, message_id)[0]
 
-    def _outgoing(self, agent_id: int, message_id: int) -> MessageView:
+    def _outgoing(self, agent_id: int, message_id: int) -> tuple[MessageView, str]:
+        """My outgoing message as the window shows it, and its conversation's status."""
         with self.db.read() as s:
             msg = s.get(Message, message_id)
             if msg is None or msg.direction != "out":
                 raise NotFound(f"There is no outgoing message {message_id}.")
-            self._conversation(s, agent_id, msg.conversation_id)
-            return self._message_views(s, [msg])[0]
+            conv = self._conversation(s, agent_id, msg.conversation_id)
+            return self._message_views(s, [msg])[0], conv.status
 
     def _upstream(self, agent_id: int, conversation_id: int, action: str,
                   body: dict[str, Any] | None = None, *,
@@ -217,12 +246,20 @@ class TeamInbox(Inbox):
         """Send the outbox in order; returns seconds until the next look (None: wait for a wake)."""
         if self.link.status.state != "online":
             return None
+        with self._sending:
+            return self._send_pending()
+
+    def _send_pending(self) -> float | None:
         me = self.team_state().agent_id
         sent = False
+        #: Conversations whose earlier action the server is still deciding (``in_progress``):
+        #: their later actions wait, in order; the other conversations' go on.
+        held: set[int] = set()
         for item in self.pending_actions():
+            if item.conversation_id in held:
+                continue
             try:
-                answer = self.link.request("POST", f"/sync/v1/conversations/{item.conversation_id}/{item.action}",
-                                           json=self._payload(item), headers={"Idempotency-Key": item.client_key})
+                answer = self._send_one(item)
             except Unreachable as exc:
                 self.action_tried(item.id, exc.message)
                 return 2.0
@@ -233,17 +270,38 @@ class TeamInbox(Inbox):
                     self.action_refused(item.id, exc.code, exc.message, final=False)
                     sent = True
                     continue
+                if exc.code == "in_progress":
+                    # Still running on the server, or cut off there: the server decides it
+                    # within its lease (server/idempotency.py); asked again meanwhile.
+                    self.action_tried(item.id, f"{exc.code}: {exc.message}")
+                    held.add(item.conversation_id)
+                    continue
                 if exc.code in RETRYABLE or failing:
                     self.action_tried(item.id, f"{exc.code}: {exc.message}")
                     return 2.0
                 self.action_refused(item.id, exc.code, exc.message)
                 sent = True
                 continue
-            self.action_done(item.id, me or 0, answer if item.action == "reply" else None)
+            self._done(item, me or 0, answer)
             sent = True
         if sent:
             self._announce_connection()
-        return None
+        return 2.0 if held else None
+
+    def _send_one(self, item: TeamAction) -> dict[str, Any]:
+        """One action of the outbox to the server, under its key (the same every attempt)."""
+        path = ("/sync/v1/conversations" if item.action == "start"
+                else f"/sync/v1/conversations/{item.conversation_id}/{item.action}")
+        return dict(self.link.request("POST", path, json=self._payload(item),
+                                      headers={"Idempotency-Key": item.client_key}))
+
+    def _done(self, item: TeamAction, me: int, answer: dict[str, Any]) -> None:
+        """The server took it: a reply's row (a start's conversation first) replaces its echo."""
+        if item.action == "start":
+            self.mirror_conversations([answer["conversation"]], [answer["message"]], me=me)
+            self.action_done(item.id, me, answer["message"])
+        else:
+            self.action_done(item.id, me, answer if item.action == "reply" else None)
 
     def _payload(self, item: TeamAction) -> dict[str, Any]:
         """The action's body for the server; a reply's files uploaded first. A new upload
@@ -252,8 +310,9 @@ class TeamInbox(Inbox):
         body = {k: v for k, v in item.body.items() if k != "files"}
         if item.body.get("files"):
             uploads = []
+            into = None if item.action == "start" else item.conversation_id  # a new one: not the server's yet
             for path, name, mime in self.queued_files(item):
-                uploads.append(self._upload(item.conversation_id, path, name, mime))
+                uploads.append(self._upload(into, path, name, mime))
             body["uploads"] = uploads
         return body
 

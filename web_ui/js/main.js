@@ -128,6 +128,11 @@ async function handleEvents(batch) {
     removed.add(ev.conversation_id);
     inbox.remove(ev.conversation_id);
     if (conversation.id !== ev.conversation_id) continue;
+    // A conversation started offline, now the team server's: open that one in its place.
+    if (ev.data.replaced_by) {
+      go(ev.data.replaced_by);
+      continue;
+    }
     // My own transfer: back to the list as always; a colleague's doing: stay and say so.
     if (ev.agent_id === state.me.id) conversation.hooks.onGone(ev.conversation_id);
     else conversation.leave(whyGone(ev, batch));

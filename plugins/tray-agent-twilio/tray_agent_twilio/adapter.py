@@ -49,8 +49,11 @@ class TwilioAdapter:
         self.business = cfg.business_address
         self.service_sid = str(s.get("messaging_service_sid") or "")
         self.poll_mode = str(s.get("poll") or "auto").lower()
+        #: How long a send waits for Twilio's answer: after a crash mid-send, the replica taking
+        #: the outbox over asks ``find_sent`` only once a send still in flight would have landed.
+        self.send_timeout = float(s.get("timeout_seconds") or 15.0)
         self.api = TwilioApi(str(s.get("api_base") or DEFAULT_API_BASE), str(s.get("account_sid") or ""),
-                             self._token, timeout=float(s.get("timeout_seconds") or 15.0), transport=transport)
+                             self._token, timeout=self.send_timeout, transport=transport)
         self._token_cache: tuple[str | None, float] = (None, 0.0)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._poll_floor: datetime | None = None
