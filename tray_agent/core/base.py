@@ -248,6 +248,9 @@ class InboxBase:
                            customer_name: str | None, now: datetime, *, started_by: str = "customer",
                            agent_id: int | None = None) -> Conversation:
         """The open conversation with this customer on this channel, or a new routed one."""
+        # The log's writer lock before the conversation's row and the channel's key lock that
+        # its insert takes: a writer holding the lock and waiting on those would deadlock.
+        events.serialize_writers(s)
         conv = s.execute(select(Conversation).where(
             col(Conversation.channel_id) == ch.id, col(Conversation.customer_address) == address,
             col(Conversation.status) == "open")).scalar_one_or_none()
