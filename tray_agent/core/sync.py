@@ -5,7 +5,7 @@ including a ``conversation.removed`` when a conversation leaves their view.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional, Union
@@ -237,11 +237,13 @@ def _columns(model: type) -> list[Any]:
     return list(model.__table__.columns)  # type: ignore[attr-defined]  # set by the metaclass of table=True models
 
 
-def for_agent(rows: Sequence[LogRow], agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
-    """The events of ``rows`` this agent may see, with removals where one leaves their view."""
+def for_agent(rows: Sequence[LogRow], agent_id: int, admin: bool, queues: set[int],
+              view: Callable[[Any], EventView] = event_view) -> list[EventView]:
+    """The events of ``rows`` this agent may see, with removals where one leaves their view.
+    ``view``: an event's view (a replica's tail builds each once for all its streams)."""
     out: list[EventView] = []
     for e in rows:
-        out.extend(_for_agent(e, agent_id, admin, queues))
+        out.extend(_for_agent(e, agent_id, admin, queues, view))
     return out
 
 
@@ -253,18 +255,19 @@ def _sees(agent_id: int, admin: bool, queues: set[int], owner: int | None, queue
     return queue is None or queue in queues
 
 
-def _for_agent(e: LogRow, agent_id: int, admin: bool, queues: set[int]) -> list[EventView]:
+def _for_agent(e: LogRow, agent_id: int, admin: bool, queues: set[int],
+               view: Callable[[Any], EventView]) -> list[EventView]:
     data: dict[str, Any] = e.data or {}
     personal = e.visible_agent_id is not None and e.visible_queue_id is None and data.get("change") in ("read", "unread")
     if e.conversation_id is None or personal:
         # Not about a conversation's visibility: theirs, or everyone's (a read mark is its agent's).
         mine = e.visible_agent_id in (None, agent_id) or e.agent_id == agent_id
-        return [event_view(e)] if mine else []
+        return [view(e)] if mine else []
     after = _sees(agent_id, admin, queues, e.visible_agent_id,
                   e.visible_queue_id if e.visible_agent_id is None else None)
     before = _sees(agent_id, admin, queues, data["prev_agent_id"], data.get("prev_queue_id")) \
         if "prev_agent_id" in data else after
-    out = [event_view(e)] if after or before or e.agent_id == agent_id else []
+    out = [view(e)] if after or before or e.agent_id == agent_id else []
     if before and not after:
         out.append(EventView(seq=e.seq, type=CONVERSATION_REMOVED, conversation_id=e.conversation_id,
                              agent_id=e.agent_id, created_at=e.created_at,

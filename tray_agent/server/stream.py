@@ -63,7 +63,7 @@ async def follow(inbox: Inbox, tail: LogTail, agent_id: int, after: int, *, stop
                 batch, upto = await run_in_threadpool(inbox.events_for, agent_id, after, BATCH)
             else:
                 rows, upto = got
-                batch = for_agent(rows, agent_id, admin, queues)
+                batch = for_agent(rows, agent_id, admin, queues, tail.view)
             if upto != after:
                 after = upto
                 yield batch, upto

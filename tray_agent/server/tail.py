@@ -16,7 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from tray_agent.core import events
 from tray_agent.core.service import Inbox
+from tray_agent.core.base import event_view
 from tray_agent.core.sync import LoggedEvent
+from tray_agent.core.views import EventView
 from tray_agent.server.frames import Frames
 
 #: Seconds between reads when no wake-up came (a missed NOTIFY costs at most this).
@@ -28,6 +30,8 @@ KEEP = 20_000
 READ = 5_000
 #: Events held for one caught-up stream between its steps.
 HELD = 1_000
+#: Views kept, shared by the streams (a few seconds of a busy server's events).
+VIEWS = 4_096
 
 Subscribe = Callable[[Callable[[int], None]], Callable[[], None]]
 
@@ -84,6 +88,8 @@ class LogTail:
         self._admins: set[Reader] = set()
         #: Each event's SSE frame, built by the first stream that sends it.
         self.frames = Frames()
+        #: Each event's view, likewise (a view is the event's, whoever may see it).
+        self._views: dict[int, tuple[LoggedEvent, EventView]] = {}
 
     def start(self) -> None:
         """Start reading in the running loop (once; later calls are no-ops)."""
@@ -232,6 +238,18 @@ class LogTail:
         else:
             r.unsync()
         return got
+
+    def view(self, e: LoggedEvent) -> EventView:
+        """``e``'s view, built once for every stream (kept for the record the tail holds, so
+        a seq read again after a restore gets its own)."""
+        held = self._views.get(e.seq)
+        if held is not None and held[0] is e:
+            return held[1]
+        v = event_view(e)
+        if len(self._views) >= VIEWS:
+            del self._views[next(iter(self._views))]  # the oldest: streams move forward
+        self._views[e.seq] = (e, v)
+        return v
 
     def after(self, seq: int, limit: int) -> tuple[list[LoggedEvent], int] | None:
         """The events after ``seq`` from memory and the seq they reach, or None when
