@@ -246,15 +246,14 @@ class Mirror(InboxBase):
         gives their ids to other messages) go, so the page's rows come in whole. A page
         carries each conversation's newest messages; my replies' echoes (ids from
         ECHO_BASE) stay."""
+        having = [c["id"] for c in convs if c.get("messages")]
+        if not having or s.execute(select(col(Message.id)).where(col(Message.conversation_id).in_(having),
+                                                                 col(Message.id) < ECHO_BASE).limit(1)).first() is None:
+            return  # none of them cached yet (a cold sync): nothing to compare, and that read is dear
         page = {m["id"]: m for c in convs for m in c.get("messages", [])}
-        if not page:
-            return
         lowest: dict[int, int] = {}
         for m in page.values():
             lowest[m["conversation_id"]] = min(m["id"], lowest.get(m["conversation_id"], m["id"]))
-        if s.execute(select(col(Message.id)).where(col(Message.conversation_id).in_(list(lowest)),
-                                                   col(Message.id) < ECHO_BASE).limit(1)).first() is None:
-            return  # none of them cached yet (a cold sync): nothing to compare, and that read is dear
         held = s.execute(select(col(Message.id), col(Message.conversation_id), col(Message.direction),
                                 col(Message.text)).where(or_(col(Message.id).in_(list(page)), and_(
                                     col(Message.conversation_id).in_(list(lowest)),

@@ -33,7 +33,9 @@ def stored_time(v: Any) -> str | None:
     """A wire time as the store keeps it (naive UTC, SQLAlchemy's SQLite spelling), for rows
     written without the ORM's type processing."""
     if isinstance(v, str) and v.endswith("Z") and len(v) >= 20 and v[10] == "T":
-        # The server's own spelling (pydantic's, UTC): cut, not parsed (200,000 of them).
+        # The server's own spellings (UTC; whole seconds, or six digits): cut, not parsed.
+        if len(v) == 27 and v[19] == ".":
+            return f"{v[:10]} {v[11:26]}"
         head, _, frac = v[:-1].partition(".")
         if len(head) == 19 and len(frac) <= 6:
             return f"{head[:10]} {head[11:]}.{frac:0<6}"
