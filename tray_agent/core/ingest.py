@@ -215,11 +215,7 @@ class Ingest(InboxBase):
 
     def _store_inbound(self, s: Session, out: list[Event], ch: Channel | ChannelSnapshot, rules: ChannelRules,
                        address: str, msg: InboundMessage, staged: list[StagedFile]) -> int:
-        # The log's lock before the first row (serialize_writers' rule): opening the
-        # conversation first held its row while waiting for the lock, and a writer holding
-        # the lock that then waited for that row deadlocked with it.
-        events.serialize_writers(s)
-        now = self.clock.now()
+        now = self.clock.now()  # _open_conversation takes the log's lock first
         at = min(msg.sent_at, now) if msg.sent_at else now
         conv = self._open_conversation(s, out, ch, address, msg.customer_name, now)
         kind = "file" if staged and not msg.text else "text"
