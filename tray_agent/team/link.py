@@ -65,6 +65,10 @@ def explain(exc: Exception, url: str) -> str:
     return f"Cannot reach {url}: {' '.join(text.split()).rstrip('.') or type(exc).__name__}."
 
 
+#: What a reused connection that the server closed meanwhile raises (not a timeout).
+STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
 @dataclass(frozen=True)
 class LinkState:
     state: str  # online | connecting | offline
@@ -148,7 +152,14 @@ class Link:
         for _ in range(len(self.servers)):
             url = self.url
             try:
-                r = self._client_for(url).request(method, path, **kw)
+                try:
+                    r = self._client_for(url).request(method, path, **kw)
+                except STALE_CONNECTION:
+                    # A kept-alive connection the server had closed (it may close one after
+                    # answering 500, or when idle): once more on a new one. Safe to repeat:
+                    # every action carries its idempotency key.
+                    self._drop_client(url)
+                    r = self._client_for(url).request(method, path, **kw)
             except (httpx.TransportError, ssl.SSLError, OSError) as exc:
                 error = explain(exc, url)
                 self._drop_client(url)

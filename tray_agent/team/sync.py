@@ -123,6 +123,10 @@ class SyncTask:
                 self.link.set_state("online", None)
                 buf = ""
                 async for chunk in r.aiter_text():
+                    # A request that failed meanwhile said offline; the stream says otherwise
+                    # (the sender waits for online before it tries again).
+                    if self.link.status.state != "online":
+                        self.link.set_state("online", None)
                     buf += chunk
                     *blocks, buf = buf.split("\n\n")
                     evs, upto = parse(blocks)
