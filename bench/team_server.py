@@ -257,7 +257,8 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
         if args.py_spy:
             Path(args.py_spy).mkdir(parents=True, exist_ok=True)
             spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-            spies.extend(subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", "250" if args.py_spy_gil else "50", "--format", "raw",
+            rate = "250" if args.py_spy_gil else "50"
+            spies.extend(subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", rate, "--format", "raw",
                                            "--duration", str(int(args.seconds)), "--nonblocking",
                                            *(["--gil"] if args.py_spy_gil else []), "-o",
                                            f"{args.py_spy}/replica{i + 1}.txt"], stdout=subprocess.DEVNULL,

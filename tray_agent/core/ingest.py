@@ -100,7 +100,7 @@ class Ingest(InboxBase):
         return got.count
 
     def _fresh(self, ch: ChannelSnapshot, batch: Sequence[InboundMessage],
-               known: set[str]) -> list[tuple[str, InboundMessage]]:
+               known: set[str | None]) -> list[tuple[str, InboundMessage]]:
         """(address, capped message) for each message not in ``known`` nor repeated in the batch."""
         rules = self._rules(ch)
         fresh: list[tuple[str, InboundMessage]] = []
