@@ -176,6 +176,8 @@ def main() -> None:
     ap.add_argument("--py-spy-gil", action="store_true",
                     help="sample only the thread holding the GIL (where the replicas' Python CPU goes)")
     ap.add_argument("--snapshot-only", action="store_true", help="skip the webhooks and the race: the snapshot alone")
+    ap.add_argument("--timeline", type=float, metavar="SECONDS",
+                    help="also print acknowledgement and delivery p50/p99 per slice of this many seconds of sending")
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="team-bench-"))
@@ -301,15 +303,19 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
     lag_ms = [(r[2] - r[1]) * 1000 for r in rows]
     each_ms: list[float] = []
     all_ms: list[float] = []
+    slices: dict[int, tuple[list[float], list[float]]] = {}  # slice -> (acknowledged ms, delivered-to-all ms)
     expected = complete = 0
     for sid, r in acked.items():
         eligible = members[int(sid[len(plan.prefix):]) % len(chans)]
         expected += len(eligible)
         got = by_msg.get(sid, {})
         each_ms.extend((t - r[2]) * 1000 for t in got.values())
+        k = int((r[2] - sent["t0"]) // args.timeline) if args.timeline else 0
+        slices.setdefault(k, ([], []))[0].append((r[3] - r[2]) * 1000)
         if len(got) == len(eligible):
             complete += 1
             all_ms.append((max(got.values()) - r[2]) * 1000)
+            slices[k][1].append(all_ms[-1])
     span = sent["t_end"] - sent["t0"]
     p = lambda xs: "p50 {:.1f} ms, p99 {:.1f} ms".format(*percentiles(xs)) if xs else "none"  # noqa: E731
     print(f"webhooks ({args.client}): {len(rows)} sent to 2 replicas at {len(rows) / args.seconds:.0f}/s "
@@ -327,6 +333,10 @@ def deliver(args, app, urls, tokens, cursor, chans, members, procs, pg_datadir) 
     print("CPU during the webhooks: " + ", ".join(f"{k} {v:.1f} s ({v / n * 1000:.2f} ms/message)"
                                                   for k, v in used.items())
           + f"; {os.cpu_count()} cores x {span:.0f} s = {os.cpu_count() * span:.0f} core-s; {load()}", flush=True)
+    if args.timeline:
+        for k in sorted(slices):
+            acks, alls = slices[k]
+            print(f"  {k * args.timeline:6.1f} s: {len(acks)} sent, acknowledged {p(acks)}; delivered to all {p(alls)}")
     if args.py_spy:
         print(f"py-spy: {args.py_spy}/replica1.txt, replica2.txt (collapsed stacks)")
 

@@ -155,3 +155,45 @@ def test_an_open_event_stream_is_its_devices_heartbeat(team: Team):
     finally:
         stop.set()
         reader.join(20)  # it returns at the next keep-alive
+
+
+def test_streams_opened_together_spread_their_check_ins_over_the_period(team: Team, monkeypatch: Any):
+    # A team signing in together (or a dead replica's desktops reconnecting at once) must not
+    # check in together every period: that burst of database round trips stalled every
+    # replica's deliveries for a second at 200 streams (bench/team_server.py --timeline).
+    import asyncio
+
+    import httpx
+
+    from tray_agent.server import stream
+
+    period, streams = 2.0, 20
+    monkeypatch.setattr(stream, "TOUCH_EVERY", period)
+    checks: list[float] = []
+    device_active = team.accounts.device_active
+    monkeypatch.setattr(team.accounts, "device_active", lambda d: checks.append(time.monotonic()) or device_active(d))
+    since = cursor_of(team, "Alice")
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=team.url, timeout=30, limits=httpx.Limits(max_connections=streams),
+                                     headers={"Authorization": f"Bearer {team.tokens['Alice']}"}) as c:
+            async def listen() -> None:
+                async with c.stream("GET", "/sync/v1/events", params={"since": since},
+                                    headers={"Accept": "text/event-stream"}) as r:
+                    async for _ in r.aiter_lines():
+                        pass
+
+            tasks = [asyncio.create_task(listen()) for _ in range(streams)]
+            while len(checks) < streams:  # each stream checks in as it opens
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.9 * period)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+    later = sorted(checks[streams:])
+    assert len(later) >= streams // 2, f"only {len(later)} of {streams} streams checked in again within the period"
+    window = period / 4
+    bunched = max(sum(1 for u in later if t <= u < t + window) for t in later)
+    assert bunched <= 0.6 * len(later), f"{bunched} of {len(later)} check-ins within {window} s"

@@ -106,8 +106,8 @@ async def events(request: Request, caller: CallerDep, app: AppDep, accounts: Acc
     stopping: asyncio.Event = state.stopping
     tail: LogTail = state.tail
     if wait is None and "text/event-stream" in request.headers.get("accept", ""):
-        allowed = partial(_present, accounts, caller)
-        return StreamingResponse(_sse(app, tail, caller.agent_id, epoch, after, stopping, allowed),
+        heartbeat = partial(_present, accounts, caller)
+        return StreamingResponse(_sse(app, tail, caller.agent_id, epoch, after, stopping, heartbeat),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     got, upto = await _long_poll(app, tail, caller.agent_id, after, wait or 0.0, stopping)
@@ -150,10 +150,10 @@ async def _long_poll(app: AppDep, tail: LogTail, agent_id: int, after: int, wait
 
 
 async def _sse(app: AppDep, tail: LogTail, agent_id: int, epoch: str, after: int, stopping: asyncio.Event,
-               allowed: Callable[[], bool]) -> AsyncIterator[str]:
+               heartbeat: Callable[[], bool]) -> AsyncIterator[str]:
     frames = tail.frames
     yield "retry: 1000\n\n"
-    async for item in stream.follow(app.inbox, tail, agent_id, after, stopping=stopping, allowed=allowed):
+    async for item in stream.follow(app.inbox, tail, agent_id, after, stopping=stopping, heartbeat=heartbeat):
         if item is None:
             yield ": keep-alive\n\n"
             continue

@@ -6,6 +6,7 @@ memory, and reads the database itself only while it is further behind than the t
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncGenerator, Callable
 
@@ -26,30 +27,42 @@ TOUCH_EVERY = 30.0
 
 async def follow(inbox: Inbox, tail: LogTail, agent_id: int, after: int, *, stopping: asyncio.Event,
                  keepalive: float = KEEPALIVE,
-                 allowed: Callable[[], bool] = lambda: True) -> AsyncGenerator[tuple[list[EventView], int] | None, None]:
+                 heartbeat: Callable[[], bool] | None = None) -> AsyncGenerator[tuple[list[EventView], int] | None, None]:
     """Yields (events, seq read up to) whenever the cursor moves — with an empty list when
     it only moved past events this agent may not see — and None when a keep-alive is due.
-    Ends when ``allowed()`` turns false (the device was revoked), checked with presence."""
+    Every ``TOUCH_EVERY`` ``heartbeat()`` records the agent present (by default
+    ``touch_agent``); the stream ends when it returns false (the device was revoked)."""
+    def check() -> tuple[bool, bool, set[int]]:
+        """One trip to a worker thread: presence, then what the agent sees now."""
+        if heartbeat is None:
+            inbox.touch_agent(agent_id)
+        elif not heartbeat():
+            return False, False, set()
+        return (True, *inbox.agent_scope(agent_id))
+
     tail.start()
     reader = tail.reader(agent_id)
     # One waiter on ``stopping`` for the whole stream, rather than one per wake-up.
     stop_waiter = asyncio.ensure_future(stopping.wait())
     stop_waiter.add_done_callback(lambda _: reader.ready.set())
     loop = asyncio.get_running_loop()
-    touched = 0.0
+    due = 0.0  # the first check at once: it reads the scope
     quiet_since = time.monotonic()
     admin = False
     queues: set[int] = set()
     try:
         while not stopping.is_set():
             reader.ready.clear()  # before reading: an event read meanwhile sets it again
-            if time.monotonic() - touched >= TOUCH_EVERY:
-                if not await run_in_threadpool(allowed):
+            if time.monotonic() >= due:
+                present, admin, queues = await run_in_threadpool(check)
+                if not present:
                     return
-                await run_in_threadpool(inbox.touch_agent, agent_id)
-                admin, queues = await run_in_threadpool(inbox.agent_scope, agent_id)
                 reader.scope(admin, queues)
-                touched = time.monotonic()
+                # Streams that connected together (a replica restarted, a team signed in)
+                # would check in together every period: one burst of database round trips
+                # that stalled every replica's deliveries for a second at 200 streams. The
+                # second check comes at a random point of the first period, then each period.
+                due = time.monotonic() + (TOUCH_EVERY if due else TOUCH_EVERY * random.random())
             got = tail.take(reader, after, BATCH)
             if got is not None and any(r.type == events.AGENT_UPDATED and (r.data or {}).get("change") == "queue"
                                        for r in got[0]):
@@ -72,8 +85,7 @@ async def follow(inbox: Inbox, tail: LogTail, agent_id: int, after: int, *, stop
             # Sleep until the tail reads an event this agent may see, the next keep-alive or
             # the next presence (revocation) check; events it may not see move the cursor
             # when it next wakes.
-            timeout = max(0.05, min(keepalive - (time.monotonic() - quiet_since),
-                                    TOUCH_EVERY - (time.monotonic() - touched)))
+            timeout = max(0.05, min(keepalive - (time.monotonic() - quiet_since), due - time.monotonic()))
             timer = loop.call_later(timeout, reader.ready.set)
             try:
                 await reader.ready.wait()
