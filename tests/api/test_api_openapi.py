@@ -77,12 +77,14 @@ INTERNAL = {
     "requeue_unanswered": "the team server's sweep",
     "assign_waiting": "the team server's sweep, and after commits that may free a member",
     "fetch": "the team server's POST /sync/v1/fetch",
+    "record_call": "the team server's POST /sync/v1/conversations/{id}/call (a call a desktop placed)",
+    "place_call": "elevate_to_call's dialling half; a team desktop's too (the server records the call)",
     # A team desktop's cache (core/mirror.py): written by its sync task and upstream sender.
     **{name: "a team desktop's sync task and sender (tests/team/)" for name in (
         "team_state", "set_team_state", "mirror_ids", "mirror_directory", "mirror_conversations", "mirror_remove",
         "mirror_sweep", "queue_action", "pending_actions", "pending_count", "action_tried", "action_done",
         "confirm_key", "action_refused", "note_connection", "attachment_state", "attach_fetched",
-        "queued_files", "requeue_echo", "queue_start", "forget_action")},
+        "queued_files", "requeue_echo", "queue_start", "forget_action", "queue_system_row")},
 }
 
 

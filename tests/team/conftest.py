@@ -3,7 +3,7 @@ module), desktops in-process with their own homes and the in-memory keyring."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -29,11 +29,11 @@ def desktops(team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.delenv("TRAY_AGENT_HOME", raising=False)
     started: list[Desktop] = []
 
-    def make(who: str, server: str | None = None) -> Desktop:
+    def make(who: str, server: str | None = None, plugins: Sequence[tuple[object, str]] = ()) -> Desktop:
         home = tmp_path / f"home-{who}-{len(started)}"
         r = connect(team, who, home, server)
         assert r.exit_code == 0, r.output
-        d = start_desktop(home)
+        d = start_desktop(home, plugins)
         started.append(d)
         return d
 

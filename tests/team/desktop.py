@@ -4,6 +4,7 @@ on loopback in a background thread, syncing from the test's team server."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,13 @@ def connect(team: Team, who: str, home: Path, server: str | None = None, *extra:
     return run_cli(home, "connect", server or team.url, "--code", code, "--device-name", f"{who}'s desktop", *extra)
 
 
-def start_desktop(home: Path) -> Desktop:
-    """The daemon of an already connected home (restart: the same home again)."""
+def start_desktop(home: Path, plugins: Sequence[tuple[object, str]] = ()) -> Desktop:
+    """The daemon of an already connected home (restart: the same home again), with the fake
+    channels and ``plugins`` (plugin, name) registered."""
     paths = resolve(home).ensure()
     host = PluginHost()
     host.register(FakeChannels(), name="fake_channels")
+    for plugin, name in plugins:
+        host.register(plugin, name=name)
     app = App(paths, load(paths, environ={}), plugins=host, load_entry_points=False)
     return Desktop(home, app, ServerThread(app).start())

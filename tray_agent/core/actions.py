@@ -1,21 +1,19 @@
 """What an agent does to a conversation: reply, start, claim, transfer, archive, close,
-read marks, contacts and calls. Each is one transaction that also writes its event.
+read marks and contacts (calls: ``call_actions``). Each is one transaction that also writes its event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from tray_agent.calls import CallHandler, CallResult, availability
 from tray_agent.core import events
 from tray_agent.core.base import ChannelSnapshot, InboxBase, preview
 from tray_agent.core.errors import (
-    AlreadyTaken, CallFailed, Conflict, ConversationClosed, Forbidden, InvalidInput, NotFound, NotOwner,
+    AlreadyTaken, Conflict, ConversationClosed, Forbidden, InvalidInput, NotFound, NotOwner,
     PickupDisabled, RuleViolation, TrayAgentError,
 )
 from tray_agent.core.files import StagedFile
@@ -25,7 +23,7 @@ from tray_agent.core.models import (
 )
 from tray_agent.core import rules as R
 from tray_agent.core.presence import presence_of
-from tray_agent.core.views import CallPlanView, CallView, ContactView, ConversationView, MessageView, TransferView
+from tray_agent.core.views import ContactView, ConversationView, MessageView, TransferView
 
 
 def check_retry(status: str | None, rule_refused: bool, reason: str | None, conversation_status: str) -> None:
@@ -364,72 +362,3 @@ class Actions(InboxBase):
             self._agent(s, agent_id).extension = ext
             self._emit(s, out, events.AGENT_UPDATED, None, agent_id=agent_id, change="extension")
         return ext
-
-    def call_plan(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallPlanView:
-        """Which number a call would dial and through which handler (nothing is dialled)."""
-        number, _ = self._call_target(agent_id, conversation_id)
-        chosen = self._call_handler(handler)
-        ok, detail = availability(chosen) if not isinstance(chosen, _NoHandler) else (False, "; ".join(chosen.reasons))
-        return CallPlanView(number=number, handler=chosen.name, label=chosen.label, available=ok, detail=detail)
-
-    def _call_target(self, agent_id: int, conversation_id: int) -> tuple[str, str | None]:
-        with self.db.read() as s:
-            conv = self._conversation(s, agent_id, conversation_id)
-            if R.contact_kind(self._rules(self._channel(conv.channel_id, s)), conv.customer_address) != "phone":
-                raise RuleViolation("This channel's customers have no phone number to call.")
-            return conv.customer_address, self._agent(s, agent_id).extension
-
-    def elevate_to_call(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallView:
-        """Start a phone call to the customer through a call handler and record it."""
-        number, extension = self._call_target(agent_id, conversation_id)
-        chosen = self._call_handler(handler)
-        error: TrayAgentError | None = None
-        meta: dict[str, Any] = {"handler": chosen.name, "handler_label": chosen.label}
-        try:
-            result = chosen.call(number, extension)
-            text = f"Call to {number}: {result.detail}"
-            meta |= {"started": bool(result.started), "call_id": result.call_id,
-                     "outcome": getattr(result, "outcome", None)}
-            if not result.started:  # a handler may answer "not started" instead of raising
-                meta["reason"] = result.detail
-                text = f"Call to {number} failed: {result.detail}"
-                error = CallFailed(result.detail)
-        except TrayAgentError as exc:
-            error = CallFailed(exc.message)
-            text = f"Call to {number} failed: {exc.message}"
-            meta |= {"started": False, "reason": exc.message}
-        with self._tx() as (s, out):
-            conv = self._conversation(s, agent_id, conversation_id)
-            msg = self._system_message(s, out, conv, "call", text, agent_id, meta=meta)
-            view = self._message_views(s, [msg])[0]
-        if error is not None:
-            raise error
-        return CallView(message=view, handler=chosen.name, detail=text, started=True,
-                        call_id=meta.get("call_id"), outcome=meta.get("outcome"))
-
-    def _call_handler(self, name: str | None) -> CallHandler | _NoHandler:
-        if name is not None:
-            if name not in self.call_handlers:
-                raise NotFound(f"There is no call handler {name!r}; installed: {', '.join(self.call_handlers) or 'none'}.")
-            return self.call_handlers[name]
-        for h in self.call_handlers.values():
-            if h.available():
-                return h
-        if not self.call_handlers:
-            raise RuleViolation("No call handler is installed.")
-        # None can call now: the attempt is still recorded, failed with each handler's reason.
-        if len(self.call_handlers) == 1:
-            return next(iter(self.call_handlers.values()))
-        return _NoHandler([f"{n}: {availability(h)[1] or 'not available'}" for n, h in self.call_handlers.items()])
-
-
-class _NoHandler:
-    """Stands for "no handler can call" so that attempt is recorded like any failed call."""
-
-    name, label = "none", "No call handler"
-
-    def __init__(self, reasons: list[str]) -> None:
-        self.reasons = reasons
-
-    def call(self, number: str, agent_extension: str | None) -> CallResult:
-        raise TrayAgentError("No call handler can place calls on this machine (" + "; ".join(self.reasons) + ").")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from tray_agent.core.actions import Actions
 from tray_agent.core.admin import Admin
 from tray_agent.core.assign import Assignment
+from tray_agent.core.call_actions import CallActions
 from tray_agent.core.fetch import Fetch
 from tray_agent.core.heartbeat import Heartbeat
 from tray_agent.core.ingest import Ingest
@@ -21,9 +22,9 @@ from tray_agent.core.sync import Sync
 from tray_agent.core.upstream_outbox import UpstreamOutbox
 
 
-class Inbox(Ingest, Actions, Outbox, Maintenance, Queries, Admin, Sync, Fetch, Mirror, UpstreamOutbox, Heartbeat,
+class Inbox(Ingest, Actions, CallActions, Outbox, Maintenance, Queries, Admin, Sync, Fetch, Mirror, UpstreamOutbox, Heartbeat,
             Assignment):
-    """Ingest, agent actions, the outbox, the background rules, queries, administration,
+    """Ingest, agent actions (calls among them), the outbox, the background rules, queries, administration,
     what a syncing client reads (Sync, Fetch), a team desktop's cache writes (Mirror) and
     upstream outbox, presence and automatic assignment, in one place. Each part stands on
     ``InboxBase`` alone; what

@@ -18,7 +18,7 @@ from tray_agent.core.base import InboxBase
 from tray_agent.core.files import StagedFile
 from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.mirror_models import TeamAction
-from tray_agent.core.models import Attachment, Conversation, Event, Message
+from tray_agent.core.models import SYSTEM, Attachment, Conversation, Event, Message
 
 #: Local file ids of a queued reply: ECHO_BASE + action id * FILE_SLOTS + n (no server row
 #: has one), room for a message's most files.
@@ -108,6 +108,26 @@ class UpstreamOutbox(InboxBase):
                        direction="out", kind="text", client_key=key)
         return item, echo
 
+    def queue_system_row(self, agent_id: int, conversation_id: int, action: str, body: dict[str, Any], key: str,
+                         kind: str, text: str, meta: dict[str, Any]) -> tuple[TeamAction, Message]:
+        """Commit an action whose answer is a system row of the history (a call placed here,
+        recorded by the server): its echo shows at once, and the server's row replaces it."""
+        with self._tx() as (s, out):
+            conv = self._conversation(s, agent_id, conversation_id)
+            item = TeamAction(client_key=key, conversation_id=conv.id, action=action, body=body,
+                              created_at=self.clock.now())
+            s.add(item)
+            s.flush()
+            echo = Message(id=ECHO_BASE + item.id, conversation_id=conv.id, channel_id=conv.channel_id,
+                           direction=SYSTEM, kind=kind, text=text, sender_agent_id=agent_id, created_at=self.clock.now(),
+                           meta={**meta, "client_key": key})
+            s.add(echo)
+            s.flush()
+            item.message_id = echo.id
+            self._emit(s, out, events.MESSAGE_CREATED, conv, message_id=echo.id, agent_id=agent_id,
+                       direction=SYSTEM, kind=kind, client_key=key)
+            return item, echo
+
     def pending_actions(self, limit: int = 100) -> list[TeamAction]:
         with self.db.read() as s:
             return list(s.execute(select(TeamAction).where(col(TeamAction.state) == "pending")
@@ -127,7 +147,7 @@ class UpstreamOutbox(InboxBase):
         with self.db.read() as s:
             q = select(func.count()).select_from(TeamAction).where(col(TeamAction.state) == "pending")
             if action == "reply":  # every message waiting: replies and a started conversation's first
-                q = q.where(col(TeamAction.message_id).is_not(None))
+                q = q.where(col(TeamAction.action).in_(("reply", "start")))
             elif action is not None:
                 q = q.where(col(TeamAction.action) == action)
             return int(s.execute(q).scalar_one())

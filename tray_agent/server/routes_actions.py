@@ -1,5 +1,5 @@
 """The sync API's actions: reply, claim, transfer, close, reopen, archive, unarchive, read,
-unread, a failed reply's retry, and starting a conversation.
+unread, a failed reply's retry, starting a conversation, and recording a call placed from a desktop.
 Each carries a client-generated key (``Idempotency-Key`` header or ``client_key`` field): a
 repeat gets the first answer, and the events the action wrote carry the key. Refusals
 answer a stable ``error`` code (already_taken, not_owner — an admin replying in a
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tray_agent.api import uploads
 from tray_agent.api.schemas import MAX_FILES_PER_MESSAGE
+from tray_agent.core.call_actions import PlacedCall
 from tray_agent.core.errors import Forbidden, NotFound
 from tray_agent.core.models import Event
 from tray_agent.core.service import Inbox
@@ -117,6 +118,32 @@ def reply(conversation_id: int, body: ReplyBody, request: Request, app: AppDep, 
         return app.inbox.reply(caller.agent_id, conversation_id, body.text, files=files)
 
     return _act(request, app, caller, idempotency_key, body, send, 201,
+                recover=lambda acted: _message_of(app, caller, _created(acted).message_id))
+
+
+class CallBody(ActionBody):
+    """A call the agent's desktop placed through its own handler (a tel: URI, the PBX's
+    click-to-call): the attempt, to be recorded."""
+
+    handler: str = Field(..., min_length=1, max_length=100)
+    handler_label: str = Field("", max_length=200)
+    started: bool
+    #: The handler's words, or why the call did not start.
+    detail: str = Field("", max_length=2000)
+    call_id: Optional[str] = Field(None, max_length=200)
+    outcome: Optional[str] = Field(None, max_length=500)
+
+
+@router.post("/conversations/{conversation_id}/call", status_code=201, response_model=MessageView, responses={
+    404: _ERRORS[404], 409: {"description": "rule_violation: the channel's customers have no phone number"}})
+def call(conversation_id: int, body: CallBody, request: Request, app: AppDep, caller: CallerDep,
+         idempotency_key: KeyHeader = None) -> JSONResponse:
+    """Record a call the agent placed from their desktop (calls are dialled where the agent's
+    phone is): a "call" row in the history that everyone who sees the conversation sees, a
+    failed attempt with its reason."""
+    placed = PlacedCall(body.handler, body.handler_label, body.started, body.detail, body.call_id, body.outcome)
+    return _act(request, app, caller, idempotency_key, body,
+                lambda: app.inbox.record_call(caller.agent_id, conversation_id, placed), 201,
                 recover=lambda acted: _message_of(app, caller, _created(acted).message_id))
 
 

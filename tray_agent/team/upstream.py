@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_agent.core.actions import check_retry
+from tray_agent.core.call_actions import call_answer
 from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
@@ -22,7 +23,7 @@ from tray_agent.core.mirror import ECHO_BASE
 from tray_agent.core.mirror_models import TeamAction
 from tray_agent.core.models import Message
 from tray_agent.core.service import Inbox
-from tray_agent.core.views import AgentView, AttachmentView, ConversationView, MessageView, TransferView
+from tray_agent.core.views import AgentView, AttachmentView, CallView, ConversationView, MessageView, TransferView
 from tray_agent.team.link import Link, LinkState, Refused, Unreachable
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,19 @@ class TeamInbox(Inbox):
             self.attach_fetched(attachment_id, self.files.adopt(staged))
         return super().attachment_file(agent_id, attachment_id, conversation_id)
 
+    def elevate_to_call(self, agent_id: int, conversation_id: int, handler: str | None = None) -> CallView:
+        """Dialled here (the handler is this desktop's: the agent's phone is here), recorded by
+        the server so colleagues see the "call" row: queued as a reply is, its row shown at
+        once, sent once under its key when the server can be reached."""
+        placed = self.place_call(agent_id, conversation_id, handler)
+        text, meta = placed.row(self._call_target(agent_id, conversation_id)[0])
+        _, echo = self.queue_system_row(agent_id, conversation_id, "call", placed.record(), new_key("call"), "call",
+                                        text, meta)
+        self.wake_sender()
+        with self.db.read() as s:
+            view = self._message_views(s, [echo])[0]
+        return call_answer(placed, view)
+
     def set_status(self, agent_id: int, status: str) -> AgentView:
         """My presence, upstream (``PUT /sync/v1/me/status``), with an idempotency key."""
         check_status(status)
@@ -301,7 +315,7 @@ class TeamInbox(Inbox):
             self.mirror_conversations([answer["conversation"]], [answer["message"]], me=me)
             self.action_done(item.id, me, answer["message"])
         else:
-            self.action_done(item.id, me, answer if item.action == "reply" else None)
+            self.action_done(item.id, me, answer if item.action in ("reply", "call") else None)
 
     def _payload(self, item: TeamAction) -> dict[str, Any]:
         """The action's body for the server; a reply's files uploaded first. A new upload
