@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,10 @@ V = TypeVar("V", bound=ConversationView)
 #: Rules for a channel whose plugin is missing: nothing can be sent until it is back.
 MISSING_RULES = ChannelRules(business_can_start=False)
 ONLINE_FOR = timedelta(minutes=2)
+#: Seconds a cached channel serves before it is read again. This process forgets its own
+#: changes at once; one another process made (the console's ``server channel set``, the admin
+#: view on another replica) is invalidated by nothing here, so it applies within this.
+CHANNEL_FRESH_FOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class InboxBase:
         #: messages alone cannot, and they are most commits of a busy server.
         self.sends = EventBus()
         self.on_commit = on_commit
-        self._channels: dict[int, ChannelSnapshot] = {}
+        self._channels: dict[int, tuple[float, ChannelSnapshot]] = {}  # id → (monotonic read time, snapshot)
         self._channels_lock = threading.Lock()
 
     # -- transactions ---------------------------------------------------------------
@@ -137,10 +142,11 @@ class InboxBase:
 
     def _channel(self, channel_id: int, s: Session | None = None) -> ChannelSnapshot:
         """The channel as a cached snapshot (read in ``s`` when not cached yet)."""
+        read_at = time.monotonic()  # operational freshness, not business time: not the injectable clock
         with self._channels_lock:
-            snap = self._channels.get(channel_id)
-        if snap is not None:
-            return snap
+            cached = self._channels.get(channel_id)
+        if cached is not None and read_at - cached[0] < CHANNEL_FRESH_FOR:
+            return cached[1]
         if s is None:
             with self.db.read() as rs:
                 ch = rs.get(Channel, channel_id)
@@ -153,7 +159,7 @@ class InboxBase:
         if snap is None:
             raise NotFound(f"There is no channel {channel_id}.")
         with self._channels_lock:
-            self._channels[channel_id] = snap
+            self._channels[channel_id] = (read_at, snap)
         return snap
 
     def _forget_channel(self, channel_id: int) -> None:
