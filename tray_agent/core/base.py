@@ -22,7 +22,7 @@ from tray_agent.channels import ChannelType
 from tray_agent.core import events
 from tray_agent.core.clock import Clock
 from tray_agent.core.db import Database
-from tray_agent.core.errors import NotFound
+from tray_agent.core.errors import InvalidInput, NotFound
 from tray_agent.core.events import EventBus
 from tray_agent.core.files import FileStore, StagedFile
 from tray_agent.core.models import (
@@ -427,6 +427,15 @@ def _inbound(e: "Event | LoggedEvent") -> bool:
 def event_view(e: Event | LoggedEvent) -> EventView:
     return EventView(seq=e.seq, type=e.type, conversation_id=e.conversation_id, message_id=e.message_id,
                      agent_id=e.agent_id, created_at=e.created_at, data=e.data or {})
+
+
+def agent_extension(raw: str | None) -> str | None:
+    """An agent's PBX extension as stored (the phone a click-to-call rings first; it reaches a
+    call handler's dial string): digits only, at most 12; empty is none."""
+    ext = (raw or "").strip() or None
+    if ext is not None and not (ext.isdigit() and len(ext) <= 12):
+        raise InvalidInput(f"An extension is the PBX's number for the agent's phone, digits only, not {ext!r}.")
+    return ext
 
 
 def preview(text: str, limit: int = 140) -> str:
