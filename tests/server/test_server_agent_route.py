@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from tests.server.live import Team
+from tests.server.live import Team, second_replica
 from tray_agent.channels import InboundMessage
 from tray_agent.core.base import CHANNEL_FRESH_FOR
 from tray_agent.core.models import Conversation, Message
@@ -85,3 +86,17 @@ def test_a_channel_routed_to_an_agent_from_the_console_while_the_server_runs(tea
     # again once it is CHANNEL_FRESH_FOR old (before, it was kept until the server restarted).
     time.sleep(CHANNEL_FRESH_FOR + 0.5)
     assert_lands_on_carl(team, ch.id)
+
+
+def test_a_route_changed_through_one_replica_applies_on_the_other(team: Team, module_db: str, tmp_path: Path):
+    """The administrator's PATCH reached replica A; a webhook reaches replica B, which had
+    the channel in hand before the change."""
+    ch = team.inbox.add_channel("fake-sms", "Carl's third line", "+14155550122")
+    with second_replica(team, module_db, tmp_path / "replica-b") as b:
+        b_team = replace(team, app=b.server.app)  # the same agents and clock; B's inbox stores
+        arrives(b_team, ch.id, batch=True)  # B reads the channel (no route) and keeps it
+        with team.http("Ada") as ada:
+            assert ada.patch(f"/sync/v1/admin/channels/{ch.id}",
+                             json={"route_agent_id": team.agents["Carl"].id}).status_code == 200
+        time.sleep(CHANNEL_FRESH_FOR + 0.5)
+        assert_lands_on_carl(b_team, ch.id)
