@@ -18,8 +18,9 @@ from tray_agent.channels import InboundFile, InboundMessage
 from tray_agent.core.errors import ProviderError
 from tray_agent.core.models import Attachment, Message
 
-READS = ("snapshot", "events", "conversation", "messages", "file", "upload")
-ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read", "retry")
+READS = ("snapshot", "events", "fetch", "conversation", "messages", "file", "upload")
+ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read", "unread", "retry")
+LISTS = ("snapshot", "events", "fetch")  # leave out what may not be seen, never an error
 OK = {"reply": 201, "upload": 201}
 
 # Who asks, about which conversation: "owned" is Alice's (taken from the queue), "queued"
@@ -42,7 +43,7 @@ def expected(endpoint: str, role: str) -> Any:
         return 401
     sees = role in ("owner", "queue member", "admin")
     if endpoint in READS:
-        return ("shown" if sees else "hidden") if endpoint in ("snapshot", "events") else (
+        return ("shown" if sees else "hidden") if endpoint in LISTS else (
             OK.get(endpoint, 200) if sees else 404)
     if role == "admin" and endpoint == "claim":
         return 409  # sees it, but Alice has it: already taken, by whom and when
@@ -117,6 +118,16 @@ def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str, f
         if r.status_code != 200:
             return r.status_code
         return "shown" if any(e["conversation_id"] == conv for e in r.json()["events"]) else "hidden"
+    if endpoint == "fetch":
+        with team.app.db.read() as s:
+            mid = s.execute(select(col(Message.id)).where(col(Message.conversation_id) == conv)).scalars().first()
+        r = c.post("/sync/v1/fetch", json={"conversation_ids": [conv], "message_ids": [mid], "history_ids": [conv]})
+        if r.status_code != 200:
+            return r.status_code
+        got = r.json()
+        found = (tuple(x["id"] for x in got["conversations"]), tuple(x["id"] for x in got["messages"]),
+                 tuple(x["conversation_id"] for x in got["histories"]))
+        return {((conv,), (mid,), (conv,)): "shown", ((), (), ()): "hidden"}.get(found, found)
     if endpoint == "conversation":
         r = c.get(f"/sync/v1/conversations/{conv}")
     elif endpoint == "file":
@@ -160,3 +171,47 @@ def test_presence_endpoints_answer_every_signed_in_agent_and_nobody_else(team: T
     assert (picker.status_code, status.status_code) == (expected, expected)
     if expected == 200:
         assert status.json()["name"] == who
+
+
+# Starting a conversation (POST /sync/v1/conversations) with the customer of "owned" or
+# "queued", on the SMS channel routed to the queue of Alice and Bea. A refusal is about the
+# channel or the colleague holding the customer (403 forbidden, docs/sync.md), and for an
+# agent the channel does not reach it is the same whatever the customer: it confirms nothing.
+START = {
+    "owner": 201,  # her own conversation: the message goes there
+    "queue member": 201,  # unassigned in her queue: she takes it over
+    "queue member, taken by a colleague": 403,  # Alice already has an open conversation with them
+    "other agent": 403, "other agent, queued": 403,  # the channel goes to a queue Carl is not in
+    "admin": 403,  # admins may start anywhere, but Alice is talking to this customer
+    "revoked device": 401, "no token": 401,
+}
+
+
+def _start(c: httpx.Client, team: Team, address: str) -> httpx.Response:
+    return c.post("/sync/v1/conversations", json={"channel_id": team.sms.id, "customer_address": address,
+                                                  "text": "Hello from us"}, headers={"Idempotency-Key": uuid.uuid4().hex})
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_starting_a_conversation_answers_only_those_the_channel_reaches(team: Team, revoked: str, role: str):
+    who, which = ROLES[role]
+    conv = team.customer_says("hello")
+    if which == "owned":
+        team.inbox.claim(team.agents["Alice"].id, conv)
+    with _client(team, who, revoked) as c:
+        r = _start(c, team, team.address_of(conv))
+        assert r.status_code == START[role], r.text
+        if r.status_code == 201:
+            assert r.json()["conversation"]["id"] == conv
+            assert r.json()["conversation"]["assigned_agent_id"] == team.agents[who].id  # type: ignore[index]
+        elif r.status_code == 403:
+            assert r.json()["error"] == "forbidden" and "\n" not in r.json()["message"]
+        else:
+            assert r.json()["error"] == "unauthorized"
+        if who == "Carl":  # the same answer for a customer nobody talks to
+            fresh = _start(c, team, "+14155559876")
+            assert (fresh.status_code, fresh.json()) == (r.status_code, r.json())
+    with team.app.db.read() as s:
+        outbound = s.execute(select(col(Message.text)).where(col(Message.conversation_id) == conv,
+                                                             col(Message.direction) == "out")).scalars().all()
+    assert outbound == (["Hello from us"] if START[role] == 201 else [])

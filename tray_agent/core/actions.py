@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tray_agent.core import events
-from tray_agent.core.base import ChannelSnapshot, InboxBase, preview
+from tray_agent.core.base import ChannelSnapshot, InboxBase, agent_extension, preview
 from tray_agent.core.errors import (
     AlreadyTaken, Conflict, ConversationClosed, Forbidden, InvalidInput, NotFound, NotOwner,
     PickupDisabled, RuleViolation, TrayAgentError,
@@ -355,9 +355,7 @@ class Actions(InboxBase):
 
     def set_agent_extension(self, agent_id: int, extension: str | None) -> str | None:
         """Set the agent's own PBX extension (the phone a click-to-call rings first); None clears it."""
-        ext = (extension or "").strip() or None
-        if ext is not None and not (ext.isdigit() and len(ext) <= 12):
-            raise InvalidInput(f"An extension is the PBX's number for the agent's phone, digits only, not {ext!r}.")
+        ext = agent_extension(extension)
         with self._tx() as (s, out):
             self._agent(s, agent_id).extension = ext
             self._emit(s, out, events.AGENT_UPDATED, None, agent_id=agent_id, change="extension")

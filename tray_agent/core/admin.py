@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from tray_agent.core import events, reporter
-from tray_agent.core.base import InboxBase
+from tray_agent.core.base import InboxBase, agent_extension
 from tray_agent.core.errors import Conflict, InvalidInput, NotFound
 from tray_agent.core.models import PICKUP_MODES, Agent, Channel, Conversation, MessageQueue, QueueMember
 from tray_agent.core.views import AgentView, ChannelView, QueueView
@@ -167,6 +167,7 @@ class Admin(InboxBase):
             raise InvalidInput("An agent needs a name.")
         if role not in ("agent", "admin"):
             raise InvalidInput(f"An agent's role is agent or admin, not {role!r}.")
+        extension = agent_extension(extension)  # as set later: it reaches the call handler's dial string
         with self._tx() as (s, out):
             if email and s.execute(select(col(Agent.id)).where(col(Agent.email) == email)).scalar() is not None:
                 raise Conflict(f"An agent with the e-mail {email} exists already.")

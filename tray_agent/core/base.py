@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from tray_agent.channels import ChannelType
 from tray_agent.core import events
 from tray_agent.core.clock import Clock
 from tray_agent.core.db import Database
-from tray_agent.core.errors import NotFound
+from tray_agent.core.errors import InvalidInput, NotFound
 from tray_agent.core.events import EventBus
 from tray_agent.core.files import FileStore, StagedFile
 from tray_agent.core.models import (
@@ -42,6 +43,10 @@ V = TypeVar("V", bound=ConversationView)
 #: Rules for a channel whose plugin is missing: nothing can be sent until it is back.
 MISSING_RULES = ChannelRules(business_can_start=False)
 ONLINE_FOR = timedelta(minutes=2)
+#: Seconds a cached channel serves before it is read again. This process forgets its own
+#: changes at once; one another process made (the console's ``server channel set``, the admin
+#: view on another replica) is invalidated by nothing here, so it applies within this.
+CHANNEL_FRESH_FOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class InboxBase:
         #: messages alone cannot, and they are most commits of a busy server.
         self.sends = EventBus()
         self.on_commit = on_commit
-        self._channels: dict[int, ChannelSnapshot] = {}
+        self._channels: dict[int, tuple[float, ChannelSnapshot]] = {}  # id → (monotonic read time, snapshot)
         self._channels_lock = threading.Lock()
 
     # -- transactions ---------------------------------------------------------------
@@ -137,10 +142,11 @@ class InboxBase:
 
     def _channel(self, channel_id: int, s: Session | None = None) -> ChannelSnapshot:
         """The channel as a cached snapshot (read in ``s`` when not cached yet)."""
+        read_at = time.monotonic()  # operational freshness, not business time: not the injectable clock
         with self._channels_lock:
-            snap = self._channels.get(channel_id)
-        if snap is not None:
-            return snap
+            cached = self._channels.get(channel_id)
+        if cached is not None and read_at - cached[0] < CHANNEL_FRESH_FOR:
+            return cached[1]
         if s is None:
             with self.db.read() as rs:
                 ch = rs.get(Channel, channel_id)
@@ -153,7 +159,7 @@ class InboxBase:
         if snap is None:
             raise NotFound(f"There is no channel {channel_id}.")
         with self._channels_lock:
-            self._channels[channel_id] = snap
+            self._channels[channel_id] = (read_at, snap)
         return snap
 
     def _forget_channel(self, channel_id: int) -> None:
@@ -421,6 +427,15 @@ def _inbound(e: "Event | LoggedEvent") -> bool:
 def event_view(e: Event | LoggedEvent) -> EventView:
     return EventView(seq=e.seq, type=e.type, conversation_id=e.conversation_id, message_id=e.message_id,
                      agent_id=e.agent_id, created_at=e.created_at, data=e.data or {})
+
+
+def agent_extension(raw: str | None) -> str | None:
+    """An agent's PBX extension as stored (the phone a click-to-call rings first; it reaches a
+    call handler's dial string): digits only, at most 12; empty is none."""
+    ext = (raw or "").strip() or None
+    if ext is not None and not (ext.isdigit() and len(ext) <= 12):
+        raise InvalidInput(f"An extension is the PBX's number for the agent's phone, digits only, not {ext!r}.")
+    return ext
 
 
 def preview(text: str, limit: int = 140) -> str:
