@@ -19,9 +19,9 @@ from tray_agent.core.errors import ProviderError
 from tray_agent.core.models import Attachment, Message
 
 READS = ("snapshot", "events", "fetch", "conversation", "messages", "file", "upload")
-ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read", "unread", "retry")
+ACTIONS = ("reply", "claim", "transfer", "close", "reopen", "archive", "unarchive", "read", "unread", "retry", "call")
 LISTS = ("snapshot", "events", "fetch")  # leave out what may not be seen, never an error
-OK = {"reply": 201, "upload": 201}
+OK = {"reply": 201, "upload": 201, "call": 201}
 
 # Who asks, about which conversation: "owned" is Alice's (taken from the queue), "queued"
 # waits unassigned in the queue of Alice and Bea; Carl is in no queue; Ada is an admin.
@@ -148,6 +148,8 @@ def _call(team: Team, c: httpx.Client, endpoint: str, conv: int, address: str, f
             body = {"text": "On it"}
         elif endpoint == "transfer":
             body = {"to_agent_id": team.agents["Carl"].id, "note": "for you"}
+        elif endpoint == "call":  # a call the desktop placed, to be recorded
+            body = {"handler": "tel", "started": True, "detail": "opened the phone app"}
         r = c.post(f"/sync/v1/conversations/{conv}/{endpoint}", json=body,
                    headers={"Idempotency-Key": uuid.uuid4().hex})
     if r.status_code == 404:
