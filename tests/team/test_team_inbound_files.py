@@ -77,3 +77,26 @@ def test_a_customers_file_is_fetched_once_cached_for_offline_and_deleted_after_2
     assert "expired" in gone.json()["message"]
     kept = [m for m in alice.get(f"/api/conversations/{cid}/messages")["items"] if m["id"] == msg["id"]]
     assert kept and kept[0]["text"] == "here is the damage" and kept[0]["attachments"][0]["expired"] is True
+
+
+def test_a_file_the_server_expired_before_it_was_opened_answers_expired_not_an_error(
+        team: Team, clocked, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    mid = team.inbox.receive(team.sms.id, InboundMessage(
+        f"file-{time.monotonic_ns()}", "+14155557102", "the receipt",
+        files=(InboundFile("receipt.png", "image/png", PHOTO),)))
+    with team.app.db.read() as s:
+        cid = s.get_one(Message, mid).conversation_id
+    alice = clocked("Alice", relay.url)
+    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
+    att = wait_for(lambda: [a for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
+                            for a in m["attachments"]], what="the file's row in Alice's cache")[0]
+    team.clock.advance(timedelta(hours=24, minutes=1))
+    assert team.app.inbox.expire_files() >= 1  # the server's retention sweep
+    # Before this desktop's own sweep comes round, the server's word reaches the window.
+    wait_for(lambda: [a for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
+                      for a in m["attachments"] if a["id"] == att["id"] and a["expired"]],
+             timeout=20, what="the file shown expired in Alice's cache")
+    with alice.http() as c:
+        gone = c.get(f"/api/attachments/{att['id']}")
+    assert gone.status_code == 404 and gone.json()["error"] == "not_found", gone.text
+    assert "expired" in gone.json()["message"]
