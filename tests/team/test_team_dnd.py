@@ -9,7 +9,9 @@ from types import SimpleNamespace
 from tray_agent.desktop.daemon import Daemon, Shell
 from tray_agent.desktop.state import StateWatcher
 from tests.server.live import Team
-from tests.team.desktop import wait_for
+from tests.team.desktop import Desktop, wait_for
+from tests.team.proxy import Relay
+from tests.team.test_team_upstream import relay  # noqa: F401  (the fixture)
 
 
 def presence_of(team: Team, who: str, seen_by: str) -> str:
@@ -19,18 +21,23 @@ def presence_of(team: Team, who: str, seen_by: str) -> str:
     return next(str(a["presence"]) for a in r.json() if a["id"] == team.agents[who].id)
 
 
+def tray_of(d: Desktop) -> tuple[Shell, StateWatcher]:
+    """The daemon's parts on this desktop's App: the shell the tray menu acts through, and the
+    state watcher whose changes go through ``Daemon._follow_dnd`` (tray drawing left out)."""
+    daemon = SimpleNamespace(app=d.app, agent_id=d.app.agent.id)
+    watcher = StateWatcher(d.app, daemon.agent_id, Daemon._follow_dnd(daemon, lambda _state: None),  # type: ignore[arg-type]
+                           heartbeat=0.2)
+    watcher.start()
+    return Shell(daemon), watcher  # type: ignore[arg-type]
+
+
 def test_the_trays_do_not_disturb_makes_me_busy_for_colleagues_and_its_end_available(
         team: Team, desktops) -> None:  # type: ignore[no-untyped-def]
     alice = desktops("Alice")
     me = alice.app.agent.id
     assert me == team.agents["Alice"].id
     wait_for(lambda: presence_of(team, "Alice", "Bea") == "available", what="Alice online and available")
-    # The daemon's parts, on this desktop's App: the shell the tray menu acts through, and
-    # the watcher whose changes go through Daemon._follow_dnd (tray drawing left out).
-    daemon = SimpleNamespace(app=alice.app, agent_id=me)
-    shell = Shell(daemon)  # type: ignore[arg-type]
-    watcher = StateWatcher(alice.app, me, Daemon._follow_dnd(daemon, lambda _state: None), heartbeat=0.2)  # type: ignore[arg-type]
-    watcher.start()
+    shell, watcher = tray_of(alice)
     try:
         shell.set_dnd(True)  # the tray's "Do not disturb"
         wait_for(lambda: presence_of(team, "Alice", "Bea") == "busy", timeout=20, what="busy as Bea sees it")
@@ -40,5 +47,28 @@ def test_the_trays_do_not_disturb_makes_me_busy_for_colleagues_and_its_end_avail
                  what="available again as Bea sees it")
         shell.dnd_for(60)  # "Do not disturb for 1 hour"
         wait_for(lambda: presence_of(team, "Alice", "Bea") == "busy", timeout=20, what="busy for the hour")
+    finally:
+        watcher.stop()
+
+
+def test_do_not_disturb_turned_on_while_offline_makes_me_busy_once_the_link_is_back(
+        team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    bea = desktops("Bea", relay.url)
+    wait_for(lambda: presence_of(team, "Bea", "Alice") == "available", what="Bea online and available")
+    shell, watcher = tray_of(bea)
+    try:
+        relay.block()
+        wait_for(lambda: bea.connection()["state"] == "offline", what="Bea's desktop offline")
+        shell.set_dnd(True)  # on the train: the tray says do-not-disturb at once
+        wait_for(lambda: watcher.state is not None and watcher.state.dnd_active, what="the tray showing DND")
+        relay.unblock()
+        wait_for(lambda: presence_of(team, "Bea", "Alice") == "busy", timeout=30,
+                 what="busy on the server once Bea's desktop is back")
+        relay.block()
+        wait_for(lambda: bea.connection()["state"] == "offline", what="offline again")
+        shell.set_dnd(False)
+        relay.unblock()
+        wait_for(lambda: presence_of(team, "Bea", "Alice") == "available", timeout=30,
+                 what="available on the server once back")
     finally:
         watcher.stop()
