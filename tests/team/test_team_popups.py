@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tray_agent.core.errors import ProviderError
 from tray_agent.desktop.notification_engine import Notifications
 from tests.desktop.test_engine import FakeNotifier, Mono
 from tests.server.live import Team
@@ -66,3 +67,21 @@ def test_a_new_message_in_mine_and_a_refused_reply_pop_up(team: Team, clocked, r
     assert popup["title"] == "Not sent to +1 415-555-7302 · Fake SMS"
     assert popup["body"] == failed[0]["status_reason"] and "Bea" in popup["body"]  # why, not "the provider"
     assert popup["conversation_id"] == other
+
+
+def test_a_reply_the_provider_failed_on_the_server_pops_up_with_the_providers_reason(
+        team: Team, clocked, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    cid = team.customer_says("call me back", address="+14155557303")
+    alice = clocked("Alice", team.url)
+    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
+    e, notifier, settle = engine_of(alice, tmp_path)
+    team.fake.adapters[team.sms.id].failures.append(ProviderError("The carrier is down.", retryable=False))
+    with alice.http() as c:
+        assert c.post(f"/api/conversations/{cid}/messages", json={"text": "calling now"}).status_code == 201
+    wait_for(lambda: [m for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
+                      if m["status"] == "failed" and m["text"] == "calling now"], timeout=40,
+             what="the provider's failure on Alice's message")
+    settle()
+    assert [(n["title"], n["conversation_id"]) for n in notifier.shown] == \
+        [("Not sent to +1 415-555-7303 · Fake SMS", cid)]
+    assert "The carrier is down." in notifier.shown[0]["body"]
