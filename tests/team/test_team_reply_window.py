@@ -49,3 +49,26 @@ def test_a_reply_queued_while_the_whatsapp_window_closes_shows_reply_window_clos
     assert not failed[0]["can_retry"]
     assert alice.connection()["pending"] == 0
     assert server_replies(team, cid) == ["looking into it"]  # never sent, never lost: shown failed here
+
+
+def test_a_reply_queued_while_a_colleague_closed_the_conversation_shows_conversation_closed(
+        team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    cid = team.customer_says("thanks, all sorted")
+    alice = desktops("Alice", relay.url)
+    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
+    relay.block()
+    wait_for(lambda: alice.connection()["state"] == "offline", what="Alice's desktop offline")
+    with alice.http() as c:
+        assert c.post(f"/api/conversations/{cid}/messages", json={"text": "glad to help"}).status_code == 201
+    with team.http("Ada") as a:  # the administrator closes it meanwhile
+        r = a.post(f"/sync/v1/conversations/{cid}/close", headers={"Idempotency-Key": f"close-{cid}"})
+        assert r.status_code == 200, r.text
+    relay.unblock()
+    failed = wait_for(lambda: [m for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
+                               if m["status"] == "failed"], timeout=40, what="the refusal on Alice's message")
+    assert [m["text"] for m in failed] == ["glad to help"]
+    assert failed[0]["error_code"] == "conversation_closed" and failed[0]["status_reason"]
+    assert not failed[0]["can_retry"]
+    assert alice.connection()["pending"] == 0
+    assert server_replies(team, cid) == []
+    wait_for(lambda: alice.get(f"/api/conversations/{cid}")["status"] == "closed", what="closed in Alice's cache")
