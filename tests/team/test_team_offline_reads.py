@@ -28,9 +28,17 @@ def timed_get(d: Desktop, path: str, **params: Any) -> Any:
 
 
 def reads_from_the_cache(d: Desktop, cids: list[int], word: str) -> None:
+    """What the window reads for its first paint, opening a conversation and searching."""
+    assert timed_get(d, "/api/session")["agent"]["name"] == "Alice"
+    assert timed_get(d, "/api/connection")["mode"] == "team"
+    timed_get(d, "/api/inbox/unread")
+    assert {"Alice", "Bea"} <= {a["name"] for a in timed_get(d, "/api/agents")}  # the transfer picker
+    assert [q["name"] for q in timed_get(d, "/api/queues")] == ["Support"]
+    assert "Support SMS" in {c["name"] for c in timed_get(d, "/api/channels")}
     page = timed_get(d, "/api/inbox", filter="all", limit=50)
     assert [c["id"] for c in page["items"]][:3] == cids[::-1]  # newest first
     assert page["items"][0]["last_message_preview"] == f"third question about {word}"
+    assert timed_get(d, f"/api/conversations/{cids[0]}")["id"] == cids[0]
     msgs = timed_get(d, f"/api/conversations/{cids[0]}/messages")["items"]
     assert [m["text"] for m in msgs] == [f"first question about {word}"]
     hits = timed_get(d, "/api/search", q=word)
