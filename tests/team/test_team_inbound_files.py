@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tray_agent.channels import InboundFile, InboundMessage
-from tray_agent.core.models import Message
+from tray_agent.core.models import Attachment, Message
 from tests.server.live import Team
 from tests.team.desktop import Desktop, connect, start_desktop, wait_for
 from tests.team.proxy import Relay
@@ -100,3 +100,27 @@ def test_a_file_the_server_expired_before_it_was_opened_answers_expired_not_an_e
         gone = c.get(f"/api/attachments/{att['id']}")
     assert gone.status_code == 404 and gone.json()["error"] == "not_found", gone.text
     assert "expired" in gone.json()["message"]
+
+
+def test_a_file_opened_as_the_server_expires_it_answers_as_an_expired_file(
+        team: Team, clocked, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The server's sweep has deleted it and its event is not here yet: the server's
+    ``file_expired`` is this API's expired file (404 ``not_found``, saying so)."""
+    mid = team.inbox.receive(team.sms.id, InboundMessage(
+        f"file-{time.monotonic_ns()}", "+14155557103", "the label",
+        files=(InboundFile("label.png", "image/png", PHOTO),)))
+    with team.app.db.read() as s:
+        cid = s.get_one(Message, mid).conversation_id
+    alice = clocked("Alice", relay.url)
+    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
+    att = wait_for(lambda: [a for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
+                            for a in m["attachments"]], what="the file's row in Alice's cache")[0]
+    with team.app.db.write() as s:  # the sweep's commit, before its event reaches this desktop
+        row = s.get_one(Attachment, att["id"])
+        team.app.inbox.files.delete(row.storage_path)
+        row.expired, row.storage_path = True, ""
+    with alice.http() as c:
+        gone = c.get(f"/api/attachments/{att['id']}")
+    assert gone.status_code == 404 and gone.json()["error"] == "not_found", gone.text
+    assert "expired" in gone.json()["message"]
+    assert not [p for p in alice.paths.files.rglob("*") if p.is_file()]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_agent.core.actions import check_retry
-from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
+from tray_agent.core.errors import FileExpired, InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
 from tray_agent.core.mirror import ECHO_BASE
@@ -233,7 +233,12 @@ class TeamInbox(Inbox):
         same retention as the server's (the sweep deletes it when it expires)."""
         view, cid, present = self.attachment_state(agent_id, attachment_id)
         if not present and not view.expired:
-            data, mime = self.link.download(f"/sync/v1/conversations/{cid}/files/{attachment_id}")
+            try:
+                data, mime = self.link.download(f"/sync/v1/conversations/{cid}/files/{attachment_id}")
+            except Refused as exc:
+                if exc.code == FileExpired.reason:  # swept there, its event not here yet: as expired here
+                    raise FileExpired(exc.message) from None
+                raise
             staged = self.files.stage_bytes(data, view.file_name, mime or view.mime_type, max(view.size, len(data)) + 1)
             self.attach_fetched(attachment_id, self.files.adopt(staged))
         return super().attachment_file(agent_id, attachment_id, conversation_id)
