@@ -39,18 +39,25 @@ def clocked(team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         d.stop()
 
 
-def test_a_customers_file_is_fetched_once_cached_for_offline_and_deleted_after_24_hours(
-        team: Team, clocked, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    mid = team.inbox.receive(team.sms.id, InboundMessage(
-        f"file-{time.monotonic_ns()}", "+14155557101", "here is the damage",
-        files=(InboundFile("damage.png", "image/png", PHOTO),)))
+def a_file_in_the_cache(team: Team, clocked, relay: Relay, address: str, text: str,  # type: ignore[no-untyped-def]  # noqa: F811
+                        name: str) -> tuple[Desktop, int, dict]:
+    """A customer's message with a file on the server, and Alice's desktop holding its row
+    (not its bytes): the desktop, the conversation, the file's view."""
+    mid = team.inbox.receive(team.sms.id, InboundMessage(f"file-{time.monotonic_ns()}", address, text,
+                                                         files=(InboundFile(name, "image/png", PHOTO),)))
     with team.app.db.read() as s:
         cid = s.get_one(Message, mid).conversation_id
     alice = clocked("Alice", relay.url)
     wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
-    msg = wait_for(lambda: [m for m in alice.get(f"/api/conversations/{cid}/messages")["items"] if m["attachments"]],
-                   what="the customer's message with its file in Alice's cache")[0]
-    att = msg["attachments"][0]
+    att = wait_for(lambda: [a for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
+                            for a in m["attachments"]], what="the file's row in Alice's cache")[0]
+    return alice, cid, att
+
+
+def test_a_customers_file_is_fetched_once_cached_for_offline_and_deleted_after_24_hours(
+        team: Team, clocked, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    alice, cid, att = a_file_in_the_cache(team, clocked, relay, "+14155557101", "here is the damage", "damage.png")
+    msg = next(m for m in alice.get(f"/api/conversations/{cid}/messages")["items"] if m["attachments"])
     assert (att["file_name"], att["size"], att["expired"]) == ("damage.png", len(PHOTO), False)
     assert not any(alice.paths.files.rglob("*.*")), "no file is fetched before it is opened"
     with alice.http() as c:
@@ -81,15 +88,7 @@ def test_a_customers_file_is_fetched_once_cached_for_offline_and_deleted_after_2
 
 def test_a_file_the_server_expired_before_it_was_opened_answers_expired_not_an_error(
         team: Team, clocked, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    mid = team.inbox.receive(team.sms.id, InboundMessage(
-        f"file-{time.monotonic_ns()}", "+14155557102", "the receipt",
-        files=(InboundFile("receipt.png", "image/png", PHOTO),)))
-    with team.app.db.read() as s:
-        cid = s.get_one(Message, mid).conversation_id
-    alice = clocked("Alice", relay.url)
-    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
-    att = wait_for(lambda: [a for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
-                            for a in m["attachments"]], what="the file's row in Alice's cache")[0]
+    alice, cid, att = a_file_in_the_cache(team, clocked, relay, "+14155557102", "the receipt", "receipt.png")
     team.clock.advance(timedelta(hours=24, minutes=1))
     assert team.app.inbox.expire_files() >= 1  # the server's retention sweep
     # Before this desktop's own sweep comes round, the server's word reaches the window.
@@ -106,15 +105,7 @@ def test_a_file_opened_as_the_server_expires_it_answers_as_an_expired_file(
         team: Team, clocked, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """The server's sweep has deleted it and its event is not here yet: the server's
     ``file_expired`` is this API's expired file (404 ``not_found``, saying so)."""
-    mid = team.inbox.receive(team.sms.id, InboundMessage(
-        f"file-{time.monotonic_ns()}", "+14155557103", "the label",
-        files=(InboundFile("label.png", "image/png", PHOTO),)))
-    with team.app.db.read() as s:
-        cid = s.get_one(Message, mid).conversation_id
-    alice = clocked("Alice", relay.url)
-    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
-    att = wait_for(lambda: [a for m in alice.get(f"/api/conversations/{cid}/messages")["items"]
-                            for a in m["attachments"]], what="the file's row in Alice's cache")[0]
+    alice, cid, att = a_file_in_the_cache(team, clocked, relay, "+14155557103", "the label", "label.png")
     with team.app.db.write() as s:  # the sweep's commit, before its event reaches this desktop
         row = s.get_one(Attachment, att["id"])
         team.app.inbox.files.delete(row.storage_path)
