@@ -4,6 +4,7 @@ again; wired as the daemon wires it (its state watcher telling ``BusyWhileQuiet`
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 from tray_agent.desktop.daemon import Daemon, Shell
@@ -11,6 +12,7 @@ from tray_agent.desktop.state import StateWatcher
 from tests.server.live import Team
 from tests.team.desktop import Desktop, wait_for
 from tests.team.proxy import Relay
+from tests.team.test_team_inbound_files import clocked  # noqa: F401  (a desktop on the server's clock)
 from tests.team.test_team_upstream import relay  # noqa: F401  (the fixture)
 
 
@@ -72,3 +74,24 @@ def test_do_not_disturb_turned_on_while_offline_makes_me_busy_once_the_link_is_b
                  what="available on the server once back")
     finally:
         watcher.stop()
+
+
+def test_do_not_disturb_for_an_hour_ends_by_itself_and_i_am_available_again(team: Team, clocked) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    carl = clocked("Carl", team.url)  # on the server's clock, which the test moves
+    shell, watcher = tray_of(carl)
+    try:
+        shell.dnd_for(60)
+        wait_for(lambda: status_of(team, "Carl") == "busy", timeout=20, what="busy for the hour")
+        team.clock.advance(timedelta(minutes=61))
+        wait_for(lambda: status_of(team, "Carl") == "available", timeout=20, what="available when the hour ran out")
+    finally:
+        watcher.stop()
+
+
+def status_of(team: Team, who: str) -> str:
+    """What the agent set, as the server keeps it (presence may say offline a moment after
+    the clock jumped, until the desktop is seen again)."""
+    with team.http("Ada") as c:
+        r = c.get("/sync/v1/agents")
+    assert r.status_code == 200, r.text
+    return next(str(a["status"]) for a in r.json() if a["id"] == team.agents[who].id)
