@@ -16,6 +16,7 @@ from tray_agent.api.thread import ServerThread
 from tray_agent.app import App
 from tray_agent.cli import cli
 from tray_agent.config import load
+from tray_agent.core.clock import Clock
 from tray_agent.paths import Paths, resolve
 from tray_agent.plugins import PluginHost
 from tests.server.live import CONSOLE_ACTOR, Team
@@ -63,13 +64,14 @@ def connect(team: Team, who: str, home: Path, server: str | None = None, *extra:
     return run_cli(home, "connect", server or team.url, "--code", code, "--device-name", f"{who}'s desktop", *extra)
 
 
-def start_desktop(home: Path, plugins: Sequence[tuple[object, str]] = ()) -> Desktop:
+def start_desktop(home: Path, plugins: Sequence[tuple[object, str]] = (), clock: Clock | None = None) -> Desktop:
     """The daemon of an already connected home (restart: the same home again), with the fake
-    channels and ``plugins`` (plugin, name) registered."""
+    channels and ``plugins`` (plugin, name) registered; ``clock``: its injectable clock (the
+    team server's, for retention moved by the test)."""
     paths = resolve(home).ensure()
     host = PluginHost()
     host.register(FakeChannels(), name="fake_channels")
     for plugin, name in plugins:
         host.register(plugin, name=name)
-    app = App(paths, load(paths, environ={}), plugins=host, load_entry_points=False)
+    app = App(paths, load(paths, environ={}), clock=clock, plugins=host, load_entry_points=False)
     return Desktop(home, app, ServerThread(app).start())

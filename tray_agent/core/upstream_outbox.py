@@ -224,8 +224,9 @@ class UpstreamOutbox(InboxBase):
             if echo is not None:
                 echo.status, echo.error_code, echo.status_reason, echo.rule_refused = "failed", code, message, final
                 conv = s.get(Conversation, echo.conversation_id)
+                # ``reason`` as a failed send on a single desktop carries it: the pop-up says why.
                 self._emit(s, out, events.MESSAGE_UPDATED, conv, message_id=echo.id, status="failed",
-                           error_code=code)
+                           error_code=code, reason=message)
 
     def requeue_echo(self, agent_id: int, message_id: int) -> bool:
         """Retry of a queued reply that failed on the server's side: back in the outbox under

@@ -16,7 +16,7 @@ from typing import Any
 
 from tray_agent.core.actions import check_retry
 from tray_agent.core.call_actions import call_answer
-from tray_agent.core.errors import InvalidInput, NotFound, TrayAgentError
+from tray_agent.core.errors import FileExpired, InvalidInput, NotFound, TrayAgentError
 from tray_agent.core.files import StagedFile
 from tray_agent.core.presence import check_status
 from tray_agent.core.mirror import ECHO_BASE
@@ -47,11 +47,16 @@ class TeamInbox(Inbox):
 
     link: Link
     _wake: Any = None
+    #: My presence set while offline (the tray's do-not-disturb), not yet on the server.
+    _pending_status: str | None = None
 
     def attach(self, link: Link) -> None:
         self.link = link
         #: One sender at a time: the outbox's task, or a start the agent waits for.
         self._sending = threading.Lock()
+        #: One status request at a time (not behind the replies: a long upload must not
+        #: hold the tray's do-not-disturb up).
+        self._status_lock = threading.Lock()
         link.on_change.append(self._link_changed)
 
     # -- what the window and doctor show ------------------------------------------------
@@ -229,7 +234,12 @@ class TeamInbox(Inbox):
         same retention as the server's (the sweep deletes it when it expires)."""
         view, cid, present = self.attachment_state(agent_id, attachment_id)
         if not present and not view.expired:
-            data, mime = self.link.download(f"/sync/v1/conversations/{cid}/files/{attachment_id}")
+            try:
+                data, mime = self.link.download(f"/sync/v1/conversations/{cid}/files/{attachment_id}")
+            except Refused as exc:
+                if exc.code == FileExpired.reason:  # swept there, its event not here yet: as expired here
+                    raise FileExpired(exc.message) from None
+                raise
             staged = self.files.stage_bytes(data, view.file_name, mime or view.mime_type, max(view.size, len(data)) + 1)
             self.attach_fetched(attachment_id, self.files.adopt(staged))
         return super().attachment_file(agent_id, attachment_id, conversation_id)
@@ -248,10 +258,29 @@ class TeamInbox(Inbox):
         return call_answer(placed, view)
 
     def set_status(self, agent_id: int, status: str) -> AgentView:
-        """My presence, upstream (``PUT /sync/v1/me/status``), with an idempotency key."""
+        """My presence, upstream (``PUT /sync/v1/me/status``), with an idempotency key.
+        Offline it waits for the connection (the last one set wins) and the sender sends
+        it: the tray's do-not-disturb turned on on a train is busy once the link is back."""
         check_status(status)
-        answer = self.link.request("PUT", "/sync/v1/me/status", json={"status": status},
-                                   headers={"Idempotency-Key": new_key("status")})
+        with self._status_lock:  # never overtaken by an older status the sender still holds
+            self._pending_status = status
+            if self.link.status.state == "online":
+                try:
+                    return self._send_status(status)
+                except Unreachable:
+                    pass
+        self.wake_sender()
+        return self.get_agent(agent_id).model_copy(update={"status": status})
+
+    def _send_status(self, status: str) -> AgentView:
+        """Under ``_status_lock``: the server's answer settles the waiting status, a refusal too."""
+        try:
+            answer = self.link.request("PUT", "/sync/v1/me/status", json={"status": status},
+                                       headers={"Idempotency-Key": new_key("status")})
+        except Refused:
+            self._pending_status = None
+            raise
+        self._pending_status = None
         return AgentView.model_validate(answer)
 
     # -- the sender ---------------------------------------------------------------------
@@ -264,6 +293,8 @@ class TeamInbox(Inbox):
             return self._send_pending()
 
     def _send_pending(self) -> float | None:
+        if not self._send_waiting_status():
+            return 2.0
         me = self.team_state().agent_id
         sent = False
         #: Conversations whose earlier action the server is still deciding (``in_progress``):
@@ -301,6 +332,22 @@ class TeamInbox(Inbox):
         if sent:
             self._announce_connection()
         return 2.0 if held else None
+
+    def _send_waiting_status(self) -> bool:
+        """The status set while offline, first; False: to be tried again shortly."""
+        with self._status_lock:
+            if (status := self._pending_status) is None:
+                return True
+            try:
+                self._send_status(status)
+            except Unreachable:
+                return False
+            except Refused as exc:
+                if exc.code in RETRYABLE:
+                    self._pending_status = status
+                    return False
+                log.warning("could not set my status to %s: %s", status, exc.message)
+            return True
 
     def _send_one(self, item: TeamAction) -> dict[str, Any]:
         """One action of the outbox to the server, under its key (the same every attempt)."""
