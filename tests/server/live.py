@@ -35,6 +35,16 @@ START = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
 CONSOLE_ACTOR = Actor(CONSOLE)
 
 
+def _stacks() -> str:
+    """Every thread's stack, for a server that hangs (which call it waits on)."""
+    import sys
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return "\n".join(f"--- {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame)[-6:])
+                     for ident, frame in sys._current_frames().items())
+
+
 class ServerThread:
     """Serves a TeamServer in a background thread with its own event loop."""
 
@@ -63,7 +73,7 @@ class ServerThread:
         self.server.should_exit()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            raise RuntimeError("The team server did not stop in time.")
+            raise RuntimeError("The team server did not stop in time; where its threads were:\n" + _stacks())
 
 
 @dataclass
