@@ -83,6 +83,9 @@ class ServerSection:
     #: PEM certificate chain and key to serve TLS directly (both, or neither).
     cert: str = ""
     key: str = ""
+    #: Days of the event log kept for desktops to resume from; a desktop away longer is
+    #: told ``must_resync`` and takes a new snapshot.
+    keep_events_days: int = 30
 
 
 @dataclass

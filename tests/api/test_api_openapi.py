@@ -74,6 +74,7 @@ INTERNAL = {
     "set_status": "the team server's PUT /sync/v1/me/status (a desktop's do-not-disturb)",
     "device_seen": "the team server's authentication: each request is its device's heartbeat",
     "mark_absent": "the team server's sweep",
+    "prune_events": "the team server's sweep (the event log's retention)",
     "requeue_unanswered": "the team server's sweep",
     "assign_waiting": "the team server's sweep, and after commits that may free a member",
     "fetch": "the team server's POST /sync/v1/fetch",

@@ -151,3 +151,11 @@ def test_bad_arguments_are_one_line_and_exit_1(tmp_path: Path, postgres_db_url: 
     bare = tmp_path / "bare"
     for args in (["agent", "list"], ["new-epoch"]):
         one_line_refusal(run(bare, "server", *args, check=False), "PostgreSQL")
+
+
+def test_an_event_log_retention_under_a_day_is_refused_in_one_line(tmp_path: Path, postgres_db_url: str):
+    home = tmp_path / "home"
+    configured(home, postgres_db_url, "127.0.0.1:8799")
+    paths = resolve(home)
+    paths.config_file.write_text(paths.config_file.read_text().replace("[server]\n", "[server]\nkeep_events_days = 0\n"))
+    one_line_refusal(run(home, "server", check=False), "keep_events_days", "at least 1 day")

@@ -9,21 +9,36 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlmodel import col
 
 from tray_agent.core import events
 from tray_agent.core.base import InboxBase
-from tray_agent.core.models import Attachment, Channel, Conversation, Message, TaskStatus
+from tray_agent.core.models import Attachment, Channel, Conversation, Event, Message, TaskStatus
 from tray_agent.core import rules as R
 
 if TYPE_CHECKING:
     from tray_agent.supervisor import TaskState
 
 SWEEP_BATCH = 500
+#: Events deleted per pass: a first prune of a long log goes in bounded transactions.
+PRUNE_BATCH = 10_000
 
 
 class Maintenance(InboxBase):
+    def prune_events(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Delete up to ``limit`` of the oldest events written before ``before``, never the
+        newest (cursors are checked against the log's first and last seq: a reader whose
+        cursor is older than the first is told to resync). Returns how many went."""
+        with self.db.write() as s:
+            newest = s.execute(select(func.max(col(Event.seq)))).scalar()
+            if newest is None:
+                return 0
+            doomed = select(col(Event.seq)).where(col(Event.created_at) < before, col(Event.seq) < newest) \
+                .order_by(col(Event.seq)).limit(limit)
+            return int(s.execute(delete(Event).where(col(Event.seq).in_(doomed.scalar_subquery())))  # type: ignore[attr-defined]  # DML returns a CursorResult (rowcount)
+                       .rowcount)
+
     def close_idle(self, now: datetime | None = None) -> int:
         """Close open conversations idle longer than their channel's rule allows."""
         now = now or self.clock.now()

@@ -66,6 +66,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
 def build_app(paths: Paths, cfg: Config, database: str) -> App:
     """The App on the team's database (migrated to the newest schema)."""
     cfg.database.url = postgres_url(database)
+    if cfg.server.keep_events_days < 1:
+        raise InvalidInput(f"[server] keep_events_days is {cfg.server.keep_events_days}; desktops resume from the "
+                           "event log, so keep at least 1 day of it.")
     cfg.sandbox.mode = "off"  # the server starts the sandbox only when asked (--sandbox)
     return App(paths, cfg)
 

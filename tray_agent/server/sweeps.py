@@ -1,6 +1,7 @@
 """The team server's own sweep, run on one replica at a time (under its job lease): agents
 whose devices fell silent are announced offline, unanswered conversations return to their
-queues, waiting ones find available members, and old idempotency records are forgotten.
+queues, waiting ones find available members, and old idempotency records and events are
+forgotten.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def sweep(app: App) -> dict[str, int]:
     inbox = app.inbox
     return {"offline": inbox.mark_absent(), "requeued": inbox.requeue_unanswered(),
             "assigned": inbox.assign_waiting(),
-            "idempotency_pruned": idempotency.prune(app.db, app.clock.now() - IDEMPOTENCY_RETENTION)}
+            "idempotency_pruned": idempotency.prune(app.db, app.clock.now() - IDEMPOTENCY_RETENTION),
+            "events_pruned": inbox.prune_events(app.clock.now() - timedelta(days=app.config.server.keep_events_days))}
 
 
 def step(app: App) -> Step:
