@@ -220,16 +220,18 @@ def test_the_bundled_chime_plays_unless_sound_is_off(desktop_env, desktop, start
     assert len(played.read_text().splitlines()) == 1
 
 
-def test_without_dbus_python_plyer_sends_it_through_notify_send(desktop_env, desktop, start_daemon, scratch):
+def test_without_pygobject_plyer_sends_it_through_notify_send(desktop_env, desktop, start_daemon, scratch):
     from tests.desktop.conftest import daemon_env
 
-    stub = scratch / "no-dbus"
-    (stub / "dbus").mkdir(parents=True)
-    (stub / "dbus" / "__init__.py").write_text("raise ImportError('dbus-python is not installed (test)')\n")
+    stub = scratch / "no-gi"
+    for name, what in (("gi", "PyGObject"), ("dbus", "dbus-python")):  # plyer's own D-Bus back-end needs dbus
+        (stub / name).mkdir(parents=True)
+        (stub / name / "__init__.py").write_text(f"raise ImportError('{what} is not installed (test)')\n")
     home = scratch / "home"
     env = daemon_env(desktop_env, home)
     env["PYTHONPATH"] = f"{stub}{os.pathsep}{env['PYTHONPATH']}"
     d = start_daemon(env, home=home)
+    assert d.status()["tray"] is None  # no GTK either: headless
     since = len(desktop.notifications())
     d.inbound(ALICE, "via notify-send", name="Alice Example")
     n = desktop.wait_for_notification(lambda n: n.app_name == "Tray Agent", since=since)

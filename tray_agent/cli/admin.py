@@ -280,6 +280,9 @@ def startup_banner(app: Any, url: str) -> str:
 def start_daemon(c: Ctx) -> None:
     """Start the tray daemon (what `tray-agent` with no command does)."""
     try:
+        from tray_agent.desktop.memory import keep_out_unused_modules
+
+        keep_out_unused_modules()  # before the plugins load (and import httpx)
         from tray_agent.desktop.daemon import run
     except ImportError:
         click.echo("The desktop shell is not available; running headless.", err=True)

@@ -19,30 +19,42 @@ def _ok(ok: bool, detail: str) -> Check:
     return {"ok": ok, "detail": detail}
 
 
-def _bus() -> Any:
-    import dbus
+def private_session_bus() -> Any:
+    """A session-bus connection of our own (GDBus), for the caller to close: closing it
+    touches no one else's, and the bus dropping it never ends the process (the shared
+    connection's exit-on-close would)."""
+    from gi.repository import Gio
 
-    bus = dbus.SessionBus(private=True)
-    bus.set_exit_on_disconnect(False)  # libdbus would _exit(1) on close otherwise
-    return bus
+    address = Gio.dbus_address_get_for_bus_sync(Gio.BusType.SESSION, None)
+    flags = Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
+    return Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
+
+
+def _ask_bus(bus: Any, method: str, *args: str) -> Any:
+    from gi.repository import Gio, GLib
+
+    params = GLib.Variant("(s)", args) if args else None
+    return bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", method, params,
+                         None, Gio.DBusCallFlags.NONE, -1, None).unpack()[0]
+
+
+def bus_owns(bus: Any, name: str, activatable: bool = False) -> bool:
+    """Is ``name`` owned on ``bus`` (or, with ``activatable``, startable by it)?"""
+    if _ask_bus(bus, "NameHasOwner", name):
+        return True
+    return activatable and name in _ask_bus(bus, "ListActivatableNames")
 
 
 def _name_owned(name: str, activatable: bool = False) -> bool | None:
-    """Is ``name`` owned on the session bus (or, with ``activatable``, startable by it)?
-    None when there is no bus to ask."""
+    """``bus_owns`` on a connection of its own; None when there is no bus to ask."""
     try:
-        bus = _bus()
+        bus = private_session_bus()
     except Exception:
         return None
     try:
-        if bus.name_has_owner(name):
-            return True
-        if activatable:
-            obj = bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus")
-            return name in {str(n) for n in obj.ListActivatableNames(dbus_interface="org.freedesktop.DBus")}
-        return False
+        return bus_owns(bus, name, activatable)
     finally:
-        bus.close()
+        bus.close_sync(None)
 
 
 def _xembed_tray() -> bool | None:
@@ -75,11 +87,11 @@ def _display() -> Check:
 def _session_bus() -> Check:
     if sys.platform in ("win32", "darwin"):
         return _ok(True, "not needed on this platform")
-    if importlib.util.find_spec("dbus") is None:
-        return _ok(False, "dbus-python is not installed (pip install 'tray-agent[linux]'); "
+    if importlib.util.find_spec("gi") is None:
+        return _ok(False, "PyGObject is not installed (pip install 'tray-agent[linux]'); "
                           "notifications fall back to notify-send and clicks cannot open a conversation")
     try:
-        _bus().close()
+        private_session_bus().close_sync(None)
     except Exception as exc:
         return _ok(False, f"no D-Bus session bus ({type(exc).__name__}); notifications will only be logged")
     return _ok(True, os.environ.get("DBUS_SESSION_BUS_ADDRESS", "autolaunched"))

@@ -2,7 +2,7 @@
 
 ``TRAY_AGENT_HEAP_TRACE=DIR`` makes the daemon watch DIR: creating ``DIR/NAME.request``
 makes it write ``DIR/NAME.snapshot`` (tracemalloc's format) and ``DIR/NAME.json`` (threads,
-open file descriptors and sockets, live objects by type, modules, malloc's and SQLite's
+open file descriptors and sockets, live objects by type, modules in import order, malloc's and SQLite's
 totals). Tracing starts at the first request (it slows the daemon several times over:
 never on for users), so what the next snapshot holds beyond the first is what was
 allocated since and is still alive. A request whose text is ``counts`` writes the JSON
@@ -67,7 +67,7 @@ def counts() -> dict[str, object]:
             continue
     types = Counter(type(o).__name__ for o in gc.get_objects())
     return {"threads": sorted(t.name for t in threading.enumerate()), "fds": len(fds), "sockets": sockets,
-            "objects": dict(types.most_common(40)), "modules": sorted(sys.modules), "native_mb": native(),
+            "objects": dict(types.most_common(40)), "modules": list(sys.modules), "native_mb": native(),
             "python_traced_mb": tracemalloc.get_traced_memory()[0] / 2**20 if tracemalloc.is_tracing() else None}
 
 

@@ -1,4 +1,4 @@
-"""Giving memory back when the daemon goes quiet.
+"""The daemon's memory: what it gives back when it goes quiet, and what it never takes.
 
 SQLite keeps a page cache per pooled connection (the store asks for up to 32 MB each, so
 large inboxes stay fast); one unread count over 100,000 conversations fills ~25 MB of it.
@@ -60,6 +60,19 @@ def limit_arenas(arenas: int = ARENAS) -> None:
     libc = _glibc()
     if libc is not None:  # not glibc (musl): its allocator has no arenas to cap
         libc.mallopt(_M_ARENA_MAX, arenas)  # type: ignore[attr-defined]  # looked up at run time
+
+
+#: Modules the daemon never runs that its libraries import whenever they find them
+#: installed: httpx loads its command-line client (``httpx._main``: rich and pygments,
+#: 4.5 MB resident) at import when rich is there, and falls back to a stub on ImportError.
+NEVER_RUN = ("httpx._main",)
+
+
+def keep_out_unused_modules() -> None:
+    """Make importing ``NEVER_RUN`` fail (``None`` in ``sys.modules``: Python's own way of
+    saying "not importable"); call before anything imports httpx."""
+    for name in NEVER_RUN:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None is what import reads as "blocked"
 
 
 def release(app: "App") -> None:

@@ -2,11 +2,11 @@
 the ``tray_agent`` entry-point group like any third party's notifier.
 
 On Linux plyer's own back-end calls ``org.freedesktop.Notifications.Notify`` over D-Bus
-but drops the id the server returns and any actions. When dbus-python is there we make
-that same call ourselves, adding the ``default`` action (a click opens the conversation)
-and ``replaces_id`` (a burst's summary replaces its first pop-up instead of stacking).
-Everywhere else — Windows (balloon/toast), macOS, Linux without dbus-python
-(``notify-send``) — plyer's facade does the work; on macOS ``osascript`` is the fallback
+but drops the id the server returns and any actions. We make that same call ourselves
+over GDBus (PyGObject's Gio, loaded for the tray's GTK anyway), adding the ``default``
+action (a click opens the conversation) and ``replaces_id`` (a burst's summary replaces
+its first pop-up instead of stacking). Everywhere else — Windows (balloon/toast), macOS,
+Linux without PyGObject (``notify-send``) — plyer's facade does the work; on macOS ``osascript`` is the fallback
 when plyer's pyobjus back-end is missing. Importing this module imports none of them.
 """
 
@@ -41,47 +41,49 @@ def _escape(text: str) -> str:
 
 
 class _FreedesktopBus:
-    """``org.freedesktop.Notifications`` over dbus-python: ids, replacing, actions."""
+    """``org.freedesktop.Notifications`` over GDBus (PyGObject's Gio, which the tray has
+    loaded already for GTK): ids, replacing, actions. A connection of our own: GTK and
+    pystray share the session one, and a notification server's bus going away (or our own
+    close) must not end the daemon."""
 
     def __init__(self, listen: bool) -> None:
-        import dbus
+        from gi.repository import Gio, GLib
 
-        self._dbus = dbus
-        if listen:
-            # Action signals arrive through the GLib main loop the tray runs.
-            from dbus.mainloop.glib import DBusGMainLoop
+        from tray_agent.desktop.environment import private_session_bus
 
-            self.bus = dbus.SessionBus(private=True, mainloop=DBusGMainLoop())
-        else:
-            self.bus = dbus.SessionBus(private=True)
-        # libdbus calls _exit(1) when a bus connection drops unless told otherwise: a
-        # notification server's bus going away (or our own close) must not end the daemon.
-        self.bus.set_exit_on_disconnect(False)
+        self._Gio, self._GLib = Gio, GLib
+        self.bus = private_session_bus()
         self.listening = listen
         self._caps: set[str] | None = None
         self.on_action: Callable[[int, str], None] | None = None
+        self._subscription = 0
         if listen:
-            self.bus.add_signal_receiver(self._action, "ActionInvoked", BUS_NAME, path=OBJECT_PATH)
+            # Subscribed from a thread with no main context of its own: the signals arrive
+            # through the default one, which the tray's GLib loop runs.
+            self._subscription = self.bus.signal_subscribe(
+                BUS_NAME, BUS_NAME, "ActionInvoked", OBJECT_PATH, None, Gio.DBusSignalFlags.NONE, self._signal)
 
-    def _action(self, nid: Any, key: Any) -> None:
+    def _signal(self, _bus: Any, _sender: str, _path: str, _iface: str, _member: str, params: Any) -> None:
+        nid, key = params.unpack()
         if self.on_action is not None:
             self.on_action(int(nid), str(key))
 
     def server_present(self) -> bool:
         """Running, or D-Bus can start it on the first call (an activatable service)."""
-        if self.bus.name_has_owner(BUS_NAME):
-            return True
-        dbus_obj = self.bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus")
-        return BUS_NAME in {str(n) for n in dbus_obj.ListActivatableNames(dbus_interface="org.freedesktop.DBus")}
+        from tray_agent.desktop.environment import bus_owns
+
+        return bus_owns(self.bus, BUS_NAME, activatable=True)
 
     def _call(self, method: str, signature: str, *args: Any) -> Any:
-        # One round trip, to the well-known name: a proxy object would first ask the bus
-        # for the name's owner and the server for its introspection data, on every call.
-        return self.bus.call_blocking(BUS_NAME, OBJECT_PATH, BUS_NAME, method, signature, args)
+        # One round trip, to the well-known name: no proxy, which would first ask the bus
+        # for the name's owner and the server for its introspection data.
+        params = self._GLib.Variant(f"({signature})", args) if signature else None
+        return self.bus.call_sync(BUS_NAME, OBJECT_PATH, BUS_NAME, method, params, None,
+                                  self._Gio.DBusCallFlags.NONE, -1, None).unpack()  # -1: GDBus's 25 s
 
     def capabilities(self) -> set[str]:
         if self._caps is None:
-            self._caps = {str(c) for c in self._call("GetCapabilities", "")}
+            self._caps = set(self._call("GetCapabilities", "")[0])
         return self._caps
 
     def notify(self, title: str, body: str, icon: str, replaces: int, actions: bool) -> int:
@@ -89,24 +91,26 @@ class _FreedesktopBus:
         if "body-markup" in caps:
             body = _escape(body)
         acts = ["default", "Open"] if actions and "actions" in caps else []
-        d = self._dbus
-        hints = d.Dictionary({"category": d.String("im.received", variant_level=1),
-                              "desktop-entry": d.String("tray-agent", variant_level=1)}, signature="sv")
+        v = self._GLib.Variant
+        hints = {"category": v("s", "im.received"), "desktop-entry": v("s", "tray-agent")}
         return int(self._call("Notify", "susssasa{sv}i", APP_NAME, replaces, icon, title, body, acts, hints,
-                              EXPIRE_MS))
+                              EXPIRE_MS)[0])
 
     def close_notification(self, nid: int) -> None:
         self._call("CloseNotification", "u", nid)
 
     def connected(self) -> bool:
-        return bool(self.bus.get_is_connected())
+        return not self.bus.is_closed()
 
     def forget_server(self) -> None:
         self._caps = None  # a restarted server may offer other capabilities
 
     def close(self) -> None:
         try:
-            self.bus.close()
+            if self._subscription:
+                self.bus.signal_unsubscribe(self._subscription)
+                self._subscription = 0
+            self.bus.close_sync(None)
         except Exception:
             pass
 
@@ -139,7 +143,7 @@ class DesktopNotifier:
     def _pick(self) -> str:
         if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
             try:
-                import dbus  # noqa: F401
+                from gi.repository import Gio  # noqa: F401
             except ImportError:
                 return "plyer" if shutil.which("notify-send") else "none"
             return "dbus"

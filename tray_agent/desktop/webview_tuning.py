@@ -25,7 +25,12 @@ OFF = ("enable_page_cache", "enable_webgl", "enable_webaudio", "enable_media_str
 #: inherited by WebKit's processes. With hardware acceleration off the host composites no
 #: GL, so GTK's GLX probe and WebKit's DMA-BUF renderer (its EGL set-up in the host) are
 #: for nothing: 177 → 171 MB RSS in the host. WebKit 2.50 itself still needs an EGL display
-#: in both processes (it aborts without one), which maps Mesa's llvmpipe (~43 MB, shared).
+#: in both processes (it aborts without one), which maps Mesa's swrast driver and libLLVM
+#: (42 MB resident in each, shared; loading it alone touches that much: GALLIUM_DRIVER=softpipe
+#: and DRAW_USE_LLVM=0 leave it the same). Measured and left out (bench/window_webkit.py):
+#: JavaScriptCore without its DFG/FTL tiers (JSC_useDFGJIT=0, JSC_useFTLJIT=0) holds ~2 MB
+#: less in the web process; MALLOC_ARENA_MAX=2 changes nothing there (WebKit allocates with
+#: libpas, not glibc).
 ENVIRONMENT = {"GDK_GL": "disable", "WEBKIT_DISABLE_DMABUF_RENDERER": "1"}
 
 
