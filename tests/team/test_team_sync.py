@@ -5,8 +5,10 @@ transfer brings the whole history, a restart resumes from the stored cursor."""
 from __future__ import annotations
 
 import threading
+import time
 
 from tray_agent.core.models import Message
+from tray_agent.team.sync import SyncTask
 
 from tests.server.live import CONSOLE_ACTOR, Team
 from tests.team.desktop import start_desktop, wait_for
@@ -133,3 +135,100 @@ def test_the_batch_fetch_gives_only_what_the_agent_sees(team: Team) -> None:
     with team.http("Bea") as b:
         r = b.post("/sync/v1/fetch", json={"conversation_ids": "all"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+
+
+def _transactions_and_statements(engine, run):  # type: ignore[no-untyped-def]
+    """What ``run()`` costs on ``engine`` from this thread: (transactions, statements)."""
+    from sqlalchemy import event
+
+    me, begun, executed = threading.get_ident(), [0], [0]
+
+    def on_begin(_conn) -> None:  # type: ignore[no-untyped-def]
+        begun[0] += threading.get_ident() == me
+
+    def on_execute(*_a) -> None:  # type: ignore[no-untyped-def]
+        executed[0] += threading.get_ident() == me
+
+    event.listen(engine, "begin", on_begin)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        got = run()
+    finally:
+        event.remove(engine, "begin", on_begin)
+        event.remove(engine, "before_cursor_execute", on_execute)
+    return got, begun[0], executed[0]
+
+
+def test_one_fetch_brings_each_new_conversation_its_own_history_in_one_transaction(team: Team, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tray_agent.core import fetch
+
+    monkeypatch.setattr(fetch, "HISTORY", 3)  # the newest 3 of a customer's history, then paging back
+    earlier = team.customer_says("earlier 1")
+    address = team.address_of(earlier)
+    team.customer_says("earlier 2", address=address)
+    with team.http("Alice") as a:
+        for action in ("claim", "close"):
+            assert a.post(f"/sync/v1/conversations/{earlier}/{action}",
+                          headers={"Idempotency-Key": f"h-{action}-{earlier}"}).status_code == 200
+    again = team.customer_says("again 1", address=address)
+    team.customer_says("again 2", address=address)
+    alone = team.customer_says("a first-time customer")
+    bea = team.agents["Bea"].id
+
+    with team.http("Bea") as b:
+        got = b.post("/sync/v1/fetch", json={"conversation_ids": [again, alone], "history_ids": [again, alone]}).json()
+        by_id = {h["conversation_id"]: h for h in got["histories"]}
+        assert set(by_id) == {again, alone}
+        # The newest three of the customer's two sessions (the earlier one ends with its
+        # system rows), oldest first, and where to page back from.
+        page = [m["text"] for m in by_id[again]["messages"]]
+        assert len(page) == 3 and page[1:] == ["again 1", "again 2"]
+        assert by_id[again]["next_before"] == by_id[again]["messages"][0]["id"]
+        older = b.get(f"/sync/v1/conversations/{again}/messages",
+                      params={"before": by_id[again]["next_before"], "limit": 200}).json()["items"]
+        assert [m["text"] for m in older][:2] == ["earlier 1", "earlier 2"]
+        assert [r["id"] for r in by_id[again]["related"]] == [earlier]
+        # Another customer's history is theirs alone.
+        assert [m["text"] for m in by_id[alone]["messages"]] == ["a first-time customer"]
+        assert by_id[alone]["related"] == [] and by_id[alone]["next_before"] is None
+        # The same as each conversation's own history and detail answer.
+        for cid in (again, alone):
+            assert by_id[cid]["messages"] == b.get(f"/sync/v1/conversations/{cid}/messages",
+                                                   params={"limit": 3}).json()["items"]
+            assert by_id[cid]["related"] == b.get(f"/sync/v1/conversations/{cid}").json()["related"]
+
+    def cost(ids: list[int]) -> tuple[int, int]:
+        _, transactions, statements = _transactions_and_statements(
+            team.app.db.engine, lambda: team.inbox.fetch(bea, ids, [], ids))
+        return transactions, statements
+
+    # One read transaction, and a second history costs no further statement (batched, not
+    # a round of reads per conversation).
+    (one_tx, one), (two_tx, two) = cost([again]), cost([again, alone])
+    assert one_tx == two_tx == 1 and two == one
+
+
+def test_a_colleagues_presence_in_the_same_burst_does_not_hold_up_a_customer_message(team: Team, desktops,  # type: ignore[no-untyped-def]
+                                                                                     monkeypatch) -> None:
+    alice = desktops("Alice")
+    wait_for(lambda: alice.connection()["state"] == "online", what="Alice's desktop online")
+    with team.http("Alice") as a:
+        cursor = a.get("/sync/v1/snapshot", params={"limit": 1, "messages": 0}).json()["cursor"]
+    with team.http("Bea") as b:
+        assert b.put("/sync/v1/me/status", json={"status": "away"}).status_code == 200
+    cid = team.customer_says("in the same burst as Bea's presence")
+    with team.http("Alice") as a:
+        burst = a.get("/sync/v1/events", params={"since": cursor}).json()
+    assert {"agent.updated", "message.created"} <= {e["type"] for e in burst["events"]}
+    # The server answers the directory's refresh and the burst's fetch slowly: the desktop
+    # asks both at once instead of one after the other.
+    slow = 1.5
+    server = team.app.inbox
+    for name in ("snapshot_json", "fetch"):
+        real = getattr(server, name)
+        monkeypatch.setattr(server, name, lambda *a, _real=real, **k: (time.sleep(slow), _real(*a, **k))[1])
+    t0 = time.monotonic()
+    SyncTask(alice.app.inbox, alice.app.inbox.link).apply(burst["events"], burst["cursor"])
+    took = time.monotonic() - t0
+    assert cid in alice.inbox_ids()
+    assert took < 2 * slow, f"the burst took {took:.1f} s"

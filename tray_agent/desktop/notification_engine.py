@@ -203,6 +203,8 @@ class Notifications(BusFollower):
         self._mono = monotonic
         self._wall = wall
         self._read_seq = 0
+        #: The settings as this pass read them with its events (None: read them afresh).
+        self._settings: dict[str, Any] | None = None
         self._held = Burst()
         self._flush_at = 0.0
         self._episode = Burst()  # what the pop-up on screen covers
@@ -263,6 +265,7 @@ class Notifications(BusFollower):
 
     def step(self) -> None:
         """Read new events and act on them; flush a due summary; persist the cursor."""
+        self._settings = None
         items = self._read()
         now = self._mono()
         if items:
@@ -300,8 +303,13 @@ class Notifications(BusFollower):
                 break
         if not evs:
             return []
-        _admin, queues = self.inbox.agent_scope(self.agent_id)
-        switches = self.inbox.get_settings(self.agent_id).get("notify") or {}
+        # Only a hand-over to a queue asks for the agent's queues: a customer's message
+        # (most of what comes) is worded and shown without that read.
+        queues: set[int] | frozenset[int] = frozenset()
+        if any(e.type == E.CONVERSATION_TRANSFERRED for e in evs):
+            queues = self.inbox.agent_scope(self.agent_id)[1]
+        self._settings = self.inbox.get_settings(self.agent_id)  # deliver's too, in this pass
+        switches = self._settings.get("notify") or {}
         return [i for i in classify(evs, self.agent_id, queues) if switches.get(SWITCH[i.kind], True)]
 
     def _show(self, burst: Burst, *, replaces: int | None, new_episode: bool) -> None:
@@ -401,7 +409,7 @@ class Notifications(BusFollower):
     def deliver(self, alert: Alert, *, replaces: int | None = None, sound: bool = True,
                 items: int = 1) -> int | None:
         """Show ``alert`` as the settings allow; returns the pop-up's id where known."""
-        settings = self.inbox.get_settings(self.agent_id)
+        settings = self._settings if self._settings is not None else self.inbox.get_settings(self.agent_id)
         record: dict[str, Any] = {"title": alert.title, "body": alert.body, "items": items,
                                   "conversation_id": alert.conversation_id, "replaces": replaces,
                                   "at": self._wall()}

@@ -3,7 +3,7 @@ messages a run of events named, so a desktop applies a burst with one request.""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tray_agent.core.fetch import MAX_IDS, Fetched
@@ -22,7 +22,10 @@ class FetchBody(BaseModel):
 
 
 @router.post("/fetch", response_model=Fetched)
-def fetch(body: FetchBody, caller: CallerDep, inbox: InboxDep) -> Fetched:
+def fetch(body: FetchBody, caller: CallerDep, inbox: InboxDep) -> Response:
     """Conversations and messages by id (and the history of those in ``history_ids``); what
     this agent may not see (or what does not exist) is left out, never an error."""
-    return inbox.fetch(caller.agent_id, body.conversation_ids, body.message_ids, body.history_ids)
+    got = inbox.fetch(caller.agent_id, body.conversation_ids, body.message_ids, body.history_ids)
+    # Serialised once: the views are already validated, and a response model would dump,
+    # validate and dump them again (a history is up to 500 messages a conversation).
+    return Response(got.model_dump_json(), media_type="application/json")

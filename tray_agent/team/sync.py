@@ -45,6 +45,7 @@ class SyncTask:
         self.first_page = threading.Event()  # set from the worker thread the snapshot runs in
         #: Set once the cache holds a whole snapshot (or held one already at start).
         self.synced = threading.Event()
+        self._side_pool: ThreadPoolExecutor | None = None
 
     @property
     def me(self) -> int:
@@ -152,9 +153,10 @@ class SyncTask:
             wanted[cid] = e["type"] != REMOVED
             if e.get("message_id") and e["type"].startswith("message."):
                 mids.add(e["message_id"])
-        if directory:
-            page = self.link.request("GET", "/sync/v1/snapshot", params={"limit": 1, "messages": 0})
-            self.inbox.mirror_directory([page["me"], *page["agents"]], page["queues"], page["channels"])
+        # The directory and the burst's rows are independent reads: asked at the same time
+        # (a colleague's presence in the same burst as a customer's message delays nothing).
+        refresh = self._side().submit(self.link.request, "GET", "/sync/v1/snapshot",
+                                      params={"limit": 1, "messages": 0}) if directory else None
         ask = sorted(c for c, keep in wanted.items() if keep)
         held = self.inbox.mirror_ids(ask) if ask else set()
         got: dict[str, list[dict[str, Any]]] = {"conversations": [], "messages": [], "histories": []}
@@ -163,6 +165,9 @@ class SyncTask:
             got = self.link.request("POST", "/sync/v1/fetch", json={
                 "conversation_ids": ask, "message_ids": sorted(mids),
                 "history_ids": [c for c in ask if c not in held][:50]})
+        if refresh is not None:
+            page = refresh.result()
+            self.inbox.mirror_directory([page["me"], *page["agents"]], page["queues"], page["channels"])
         visible = {c["id"] for c in got["conversations"]}
         history: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []
@@ -182,6 +187,13 @@ class SyncTask:
         gone = [c for c in ask if c not in visible and c in held]
         self.inbox.mirror_conversations(got["conversations"], got["messages"] + history, me=me, related=related,
                                         server_events=evs, removed=gone, cursor=cursor)
+
+    def _side(self) -> ThreadPoolExecutor:
+        """A second thread for a read that runs beside the burst's fetch (its own kept-alive
+        connection: the link's clients are per thread)."""
+        if self._side_pool is None:
+            self._side_pool = ThreadPoolExecutor(1, thread_name_prefix="team-sync-side")
+        return self._side_pool
 
     def history(self, conv: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The customer's whole history (earlier sessions too) and those sessions' rows."""
