@@ -302,7 +302,7 @@ IMPORTS = [
     ("tray_agent.desktop.daemon (engine, launcher)", "import tray_agent.desktop.daemon"),
     ("GTK 3 + display (gi, Gtk.init)", "from tray_agent.desktop.tray import gui_unavailable_reason as g; g()"),
     ("pystray gtk back-end + Pillow", "import pystray, pystray._gtk, PIL.ImageDraw"),
-    ("dbus-python + GLib main loop glue", "import dbus, dbus.mainloop.glib"),
+    ("GDBus (Gio: the notifier's session bus)", "import gi; from gi.repository import Gio"),
     ("(not in the daemon) pywebview + WebKit2GTK", "import gi; gi.require_version('WebKit2','4.1'); "
                                                  "from gi.repository import WebKit2; import webview"),
 ]
