@@ -16,6 +16,12 @@ from tests.team.proxy import Relay
 from tests.team.test_team_upstream import relay, server_replies  # noqa: F401  (the fixture)
 
 
+def _out(team: Team, cid: int) -> list[tuple[str | None, str | None]]:
+    with team.app.db.read() as s:
+        return [(m.status, m.status_reason) for m in s.query(Message).filter(Message.conversation_id == cid,
+                                                                                  Message.direction == "out")]
+
+
 def test_a_reply_queued_while_the_whatsapp_window_closes_shows_reply_window_closed(
         team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     wa = team.inbox.add_channel("fake-wa", "Support WhatsApp", "+14155550199")
@@ -30,6 +36,10 @@ def test_a_reply_queued_while_the_whatsapp_window_closes_shows_reply_window_clos
     with alice.http() as c:
         assert c.post(f"/api/conversations/{cid}/messages", json={"text": "looking into it"}).status_code == 201
     wait_for(lambda: server_replies(team, cid) == ["looking into it"], timeout=30, what="the first reply upstream")
+    # Sent by the server's outbox while the window is still open (a send after the clock
+    # moves on would be refused by the same rule, which is not this test's case).
+    wait_for(lambda: [m.text for m in getattr(team.fake.adapters.get(wa.id), "sent", [])] == ["looking into it"],
+             timeout=30, what=lambda: f"the first reply sent to the customer (on the server: {_out(team, cid)})")
     relay.block()
     wait_for(lambda: alice.connection()["state"] == "offline", what="Alice's desktop offline")
     with alice.http() as c:

@@ -34,6 +34,9 @@ BACKOFF_BASE = 2.0
 BACKOFF_MAX = 300.0
 MAX_ATTEMPTS = 8
 SWEEP_EVERY = 60.0
+#: How soon a channel added while a team-server replica runs (the admin view, the console,
+#: another replica) starts there: its adapter, webhook routes and poller.
+NEW_CHANNELS_EVERY = 2.0
 POLL_BACKOFF_MAX = 60.0
 STAGING_MAX_AGE = 24 * 3600.0
 #: How often a job whose lease another replica holds looks whether it is ours now (a local look).
@@ -95,6 +98,8 @@ class Runtime:
         self.leases: Leases = leases if leases is not None else Solo()
         self.public_base_url = public_base_url.rstrip("/")
         self.adapters: dict[int, ChannelAdapter] = {}
+        #: Channels whose start was tried (at start-up or since): not tried again until a restart.
+        self._tried: set[int] = set()
         #: One group commit for every channel's inbound messages (see group_commit.py).
         self.group = GroupCommit(app.inbox.receive, app.inbox.receive_batches)
         self.routes: dict[int, list[WebhookRoute]] = {}
@@ -116,6 +121,7 @@ class Runtime:
         with self.app.db.read() as s:
             channels = list(s.execute(select(Channel).where(col(Channel.enabled).is_(True))).scalars())
         for ch in channels:
+            self._tried.add(ch.id)
             self._start_adapter(ch)
 
     def _start_adapter(self, ch: Channel) -> None:
@@ -161,12 +167,9 @@ class Runtime:
         sup.start("auto-closure", self._leased("auto-closure", self._every(SWEEP_EVERY, self.app.inbox.close_idle)))
         sup.start("sweeps", self._leased("sweeps", self._every(SWEEP_EVERY, self._sweep)))
         for cid, adapter in self.adapters.items():
-            ch = self.app.inbox.get_channel(cid)
-            interval = self.app.channel_types[ch.kind].poll_interval
-            if interval:
-                # A provider back after an outage is polled again within a minute at most.
-                sup.start(f"poll-{ch.name}", self._leased(poll_job(ch.id), self._poll_pass(adapter, interval)),
-                          max_backoff=max(interval, POLL_BACKOFF_MAX))
+            self._start_poller(cid, adapter)
+        if self.leases.shared:  # team-server replicas: channels come and go while they run
+            sup.start("new-channels", self._new_channels_pass)
         if self.leases.shared:  # replicas share the store: the leases' heartbeat
             # Back to renewing soon after the store returns: a long backoff would cost the jobs.
             sup.start("leases", self._heartbeat, max_backoff=RENEW_EVERY)
@@ -177,6 +180,32 @@ class Runtime:
         # New outbound messages wake the outbox at once instead of waiting for its timer.
         # (``inbox.sends``: not after every webhook's commit, which cannot have queued a send.)
         self._unsubscribe = self.app.inbox.sends.subscribe(lambda _seq: loop.call_soon_threadsafe(self._wake.set))
+
+    def _start_poller(self, channel_id: int, adapter: ChannelAdapter) -> None:
+        ch = self.app.inbox.get_channel(channel_id)
+        interval = self.app.channel_types[ch.kind].poll_interval
+        if interval:
+            # A provider back after an outage is polled again within a minute at most.
+            self.supervisor.start(f"poll-{ch.name}", self._leased(poll_job(ch.id), self._poll_pass(adapter, interval)),
+                                  max_backoff=max(interval, POLL_BACKOFF_MAX))
+
+    async def _new_channels_pass(self) -> float:
+        """Start the channels added (or first enabled) since this process started, so a
+        channel an administrator adds takes messages without a restart of any replica."""
+        for ch in await asyncio.to_thread(self._channels_not_started):
+            self._tried.add(ch.id)  # a factory that fails is reported once, not every pass
+            self._start_adapter(ch)
+            adapter = self.adapters.get(ch.id)
+            if adapter is not None:
+                log.info("channel %s started", ch.name)
+                self._start_poller(ch.id, adapter)
+                await self.check_health(ch.id, adapter)
+        return NEW_CHANNELS_EVERY
+
+    def _channels_not_started(self) -> list[Channel]:
+        with self.app.db.read() as s:
+            return [ch for ch in s.execute(select(Channel).where(col(Channel.enabled).is_(True))).scalars()
+                    if ch.id not in self.adapters and ch.id not in self._tried and ch.kind in self.app.channel_types]
 
     async def stop(self) -> None:
         self._stopping = True
@@ -386,6 +415,9 @@ class Runtime:
                     fence: Fence | None = None) -> None:
         inbox = self.app.inbox
         adapter = self.adapters.get(channel_id)
+        if adapter is None:  # a channel added moments ago: start it now rather than fail the send
+            await self._new_channels_pass()
+            adapter = self.adapters.get(channel_id)
         if adapter is None:
             await asyncio.to_thread(inbox.outbox_failed, message_id,
                                     "The channel is not running (its plugin is missing or failed to start).",
