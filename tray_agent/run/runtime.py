@@ -193,6 +193,8 @@ class Runtime:
         """Start the channels added (or first enabled) since this process started, so a
         channel an administrator adds takes messages without a restart of any replica."""
         for ch in await asyncio.to_thread(self._channels_not_started):
+            if ch.id in self._tried:  # a send started it meanwhile (this pass read before)
+                continue
             self._tried.add(ch.id)  # a factory that fails is reported once, not every pass
             self._start_adapter(ch)
             adapter = self.adapters.get(ch.id)
