@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 from tray_agent.core.errors import ProviderError
@@ -106,12 +107,28 @@ def test_interrupted_send_the_provider_has_is_marked_sent_without_resending(worl
         assert s.get(OutboxItem, msg.id).state == "done"
 
 
-def test_channel_without_a_running_adapter_fails_the_message_visibly(world, fake_channels):
+def test_channel_without_a_running_adapter_fails_the_message_visibly(world, fake_channels, monkeypatch):
     conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hi"))
     msg = world.inbox.reply(world.me.id, conv, "hello")
-    rt = Runtime(world.app)  # adapters never started
+
+    def broken(cfg, ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the plugin cannot start")
+
+    kind = world.app.channel_types["fake-sms"]
+    monkeypatch.setitem(world.app.channel_types, "fake-sms", dataclasses.replace(kind, factory=broken))
+    rt = Runtime(world.app)  # adapters never started: the send tries to start it, and cannot
     asyncio.run(rt.drain_outbox())
     assert "not running" in _msg(world, msg.id).status_reason
+    assert world.sms.id not in fake_channels.adapters
+
+
+def test_a_send_on_a_channel_not_started_yet_starts_it_and_goes_out(world, fake_channels):
+    conv = world.conv_of(world.customer_says(world.sms, "+14155550199", "hi"))
+    msg = world.inbox.reply(world.me.id, conv, "hello")
+    rt = Runtime(world.app)  # as for a channel added while it runs: not started yet
+    asyncio.run(rt.drain_outbox())
+    assert _msg(world, msg.id).status == "sent"
+    assert [m.text for m in fake_channels.adapters[world.sms.id].sent] == ["hello"]
 
 
 def test_recovery_never_takes_another_messages_provider_id_and_goes_on_with_the_rest(world, fake_channels):
