@@ -69,7 +69,9 @@ class ServerThread:
             raise RuntimeError(f"The team server did not start: {self._error!r}")
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        # Longer than a pooled connection's checkout wait (SQLAlchemy's 30 s): a server that
+        # stops while a request waits for one still stops; past that, the stacks say where.
         self.server.should_exit()
         self._thread.join(timeout)
         if self._thread.is_alive():
