@@ -14,7 +14,7 @@ from tests.core.test_calls import opener  # noqa: F401  (a stand-in for xdg-open
 from tests.server.live import Team
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
-from tests.team.test_team_upstream import relay  # noqa: F401  (the relay that takes a desktop offline)
+from tests.team.test_team_upstream import offline_in_a_conversation, relay  # noqa: F401  (the relay fixture)
 
 
 #: The built-in tel: handler, registered as the desktop's entry points would.
@@ -53,11 +53,7 @@ def test_a_call_is_dialled_here_and_its_row_reaches_colleagues(team: Team, deskt
 
 def test_a_call_made_offline_is_shown_at_once_and_recorded_once_back_online(team: Team, desktops, opener,  # noqa: F811
                                                                             relay: Relay) -> None:  # noqa: F811
-    cid = team.customer_says("ring me")
-    alice = desktops("Alice", relay.url, TEL)
-    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
-    relay.block()
-    wait_for(lambda: alice.connection()["state"] == "offline", what="Alice's desktop noticing it is offline")
+    cid, alice = offline_in_a_conversation(team, desktops, relay, "Alice", "ring me", plugins=TEL)
     with alice.http() as c:
         r = c.post(f"/api/conversations/{cid}/call", json={"handler": "tel"})
     assert r.status_code == 200, r.text

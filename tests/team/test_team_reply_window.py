@@ -13,7 +13,7 @@ from tray_agent.core.models import Message
 from tests.server.live import START, Team
 from tests.team.desktop import wait_for
 from tests.team.proxy import Relay
-from tests.team.test_team_upstream import relay, server_replies  # noqa: F401  (the fixture)
+from tests.team.test_team_upstream import offline_in_a_conversation, relay, server_replies  # noqa: F401  (the fixture)
 
 
 def _out(team: Team, cid: int) -> list[tuple[str | None, str | None]]:
@@ -63,11 +63,7 @@ def test_a_reply_queued_while_the_whatsapp_window_closes_shows_reply_window_clos
 
 def test_a_reply_queued_while_a_colleague_closed_the_conversation_shows_conversation_closed(
         team: Team, desktops, relay: Relay) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    cid = team.customer_says("thanks, all sorted")
-    alice = desktops("Alice", relay.url)
-    wait_for(lambda: cid in alice.inbox_ids(), what="the conversation in Alice's cache")
-    relay.block()
-    wait_for(lambda: alice.connection()["state"] == "offline", what="Alice's desktop offline")
+    cid, alice = offline_in_a_conversation(team, desktops, relay, "Alice", "thanks, all sorted")
     with alice.http() as c:
         assert c.post(f"/api/conversations/{cid}/messages", json={"text": "glad to help"}).status_code == 201
     with team.http("Ada") as a:  # the administrator closes it meanwhile

@@ -5,6 +5,7 @@ refuses shows why on its message; take-over and transfer answer as the server do
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,6 +26,17 @@ def relay(team: Team) -> Iterator[Relay]:
     r = Relay(u.hostname or "127.0.0.1", u.port or 80)
     yield r
     r.stop()
+
+
+def offline_in_a_conversation(team: Team, desktops, relay: Relay, who: str, text: str,  # type: ignore[no-untyped-def]
+                              **kw: Any) -> tuple[int, Any]:
+    """A customer writes; ``who``'s desktop (through the relay) has it, then goes offline."""
+    cid = team.customer_says(text)
+    desktop = desktops(who, relay.url, **kw)
+    wait_for(lambda: cid in desktop.inbox_ids(), what=f"the conversation in {who}'s cache")
+    relay.block()
+    wait_for(lambda: desktop.connection()["state"] == "offline", what=f"{who}'s desktop offline")
+    return cid, desktop
 
 
 def sent_to(team: Team, address: str) -> list[str]:
