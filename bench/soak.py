@@ -82,6 +82,11 @@ class HeapTrace:
             return
         a, b = self.taken[0], self.taken[-1]
         ca, cb = (json.loads((self.folder / f"{n}.json").read_text()) for n in (a, b))
+        print("\n== counts at each snapshot: malloc in use / free but kept / SQLite in use, MB ==")
+        for name in self.taken:
+            native = json.loads((self.folder / f"{name}.json").read_text())["native_mb"]
+            print(f"{name:>10}: " + " / ".join(f"{native.get(k, 0):6.2f}" for k in
+                                             ("malloc_in_use", "malloc_free_kept", "sqlite_in_use")))
         print(f"\n== counts {a} → {b} ==")
         for key in cb["native_mb"]:
             print(f"{key}: {ca['native_mb'].get(key, 0):.2f} → {cb['native_mb'][key]:.2f} MB")
@@ -270,7 +275,7 @@ def main() -> None:
                 trace.last(day.sent)
             time.sleep(args.idle)  # the daemon trims its heap after a quiet spell
             idle, last = sample(proc.pid, home, sandbox_pid, last, day.sent)
-            if trace is not None and not trace.trace:
+            if trace is not None:
                 trace.take("idle")  # what stays after the idle release
             after = [x for x in samples if x.t - t0 >= warmup]
             warm = after[0] if after else samples[-1]

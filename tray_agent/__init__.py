@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; _SURFACE is what runs
     from tray_agent.channels import (
         DEFAULT_WEBHOOK_BODY_BYTES, ChannelAdapter, ChannelConfig, ChannelContext, ChannelType,
         Health, InboundFile, InboundMessage, OutboundFile, OutboundMessage, SendResult,
-        StatusUpdate, WebhookRoute, report_problem,
+        StatusUpdate, WebhookRoute, report_problem, tls_context,
     )
     from tray_agent.core.errors import (
         CallFailed, Conflict, FileTooLarge, Forbidden, InvalidInput, NotFound, ProviderError,
@@ -37,7 +37,7 @@ _SURFACE: dict[str, tuple[str, ...]] = {
     "tray_agent.channels": (
         "ChannelType", "ChannelAdapter", "ChannelConfig", "ChannelContext", "InboundMessage",
         "InboundFile", "StatusUpdate", "OutboundMessage", "OutboundFile", "SendResult",
-        "Health", "WebhookRoute", "DEFAULT_WEBHOOK_BODY_BYTES", "report_problem",
+        "Health", "WebhookRoute", "DEFAULT_WEBHOOK_BODY_BYTES", "report_problem", "tls_context",
     ),
     # Its rules and the limits they are written in.
     "tray_agent.core.rules": (
@@ -59,7 +59,7 @@ __all__ = [
     "__version__", "hookimpl",
     "ChannelType", "ChannelAdapter", "ChannelConfig", "ChannelContext", "InboundMessage",
     "InboundFile", "StatusUpdate", "OutboundMessage", "OutboundFile", "SendResult", "Health",
-    "WebhookRoute", "DEFAULT_WEBHOOK_BODY_BYTES", "report_problem",
+    "WebhookRoute", "DEFAULT_WEBHOOK_BODY_BYTES", "report_problem", "tls_context",
     "ChannelRules", "AddressKind", "MB", "PRODUCT_MAX_FILE_BYTES", "DEFAULT_FILE_RETENTION",
     "TrayAgentError", "InvalidInput", "NotFound", "Forbidden", "Conflict", "RuleViolation",
     "FileTooLarge", "StorageUnavailable", "ProviderError", "CallFailed",

@@ -63,9 +63,11 @@ def limit_arenas(arenas: int = ARENAS) -> None:
 
 
 #: Modules the daemon never runs that its libraries import whenever they find them
-#: installed: httpx loads its command-line client (``httpx._main``: rich and pygments,
-#: 4.5 MB resident) at import when rich is there, and falls back to a stub on ImportError.
-NEVER_RUN = ("httpx._main",)
+#: installed, each falling back cleanly on ImportError: httpx loads its command-line client
+#: (``httpx._main``: rich and pygments, 4.5 MB resident) at import when rich is there;
+#: FastAPI imports pydantic's bundled v1 (1.7 MB) at its first route only to ask whether a
+#: model is a v1 one, which it no longer accepts anyway.
+NEVER_RUN = ("httpx._main", "pydantic.v1")
 
 
 def keep_out_unused_modules() -> None:

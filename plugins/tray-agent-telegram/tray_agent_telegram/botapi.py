@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tray_agent import ProviderError
+from tray_agent import ProviderError, tls_context
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 
@@ -23,7 +23,7 @@ class BotApi:
         self.token = token
         self.api_base = api_base.rstrip("/")
         # No overall timeout: long polls hold the request open; each call sets its own.
-        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(30.0), verify=tls_context())
 
     def _url(self, method: str) -> str:
         if not self.token:

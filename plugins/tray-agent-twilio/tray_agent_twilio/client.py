@@ -7,15 +7,13 @@ failure becomes a ``ProviderError`` (see ``errors.py``); nothing here logs a cre
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from tray_agent import ProviderError
+from tray_agent import ProviderError, tls_context
 from tray_agent_twilio import errors
 
 DEFAULT_API_BASE = "https://api.twilio.com"
@@ -134,8 +132,3 @@ def _json(resp: httpx.Response) -> dict[str, Any]:
         raise ProviderError("Twilio answered with unexpected JSON.", retryable=False)
     return body
 
-
-@functools.lru_cache(maxsize=1)
-def tls_context() -> ssl.SSLContext:
-    """One TLS context per process: building one loads the CA bundle, ~20 ms each time."""
-    return httpx.create_ssl_context()

@@ -8,15 +8,13 @@ Bearer token on every call, JSON bodies (multipart for uploads); every failure b
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tray_agent import ProviderError
+from tray_agent import ProviderError, tls_context
 from tray_agent_whatsapp import errors
 
 DEFAULT_API_BASE = "https://graph.facebook.com"
@@ -132,8 +130,3 @@ class GraphApi:
                 pass
             self._client = None
 
-
-@functools.lru_cache(maxsize=1)
-def tls_context() -> ssl.SSLContext:
-    """One TLS context per process: building one loads the CA bundle, ~20 ms each time."""
-    return httpx.create_ssl_context()

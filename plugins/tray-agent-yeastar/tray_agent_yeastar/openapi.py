@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tray_agent import TrayAgentError
+from tray_agent import TrayAgentError, tls_context
 
 USER_AGENT = "OpenAPI"
 DEFAULT_API_PATH = "/openapi/v1.0"
@@ -78,7 +78,8 @@ class PSeriesApi:
         self._creds = (client_id, client_secret)
         self._verify = verify_tls
         self._clock = clock
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), verify=verify_tls,
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                                  verify=tls_context() if verify_tls else False,
                                   headers={"User-Agent": USER_AGENT})
         self._access: tuple[str, float] | None = None
         self._refresh: tuple[str, float] | None = None
