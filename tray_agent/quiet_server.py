@@ -13,6 +13,8 @@ import asyncio
 
 import uvicorn
 
+from tray_agent.waits import wait_event
+
 #: Seconds between ``Date`` header refreshes (its resolution is one second).
 TICK = 1.0
 
@@ -42,7 +44,4 @@ class QuietServer(uvicorn.Server):
         self._loop = asyncio.get_running_loop()
         # A counter of 0 makes every tick refresh the Date header (uvicorn does it every 10th).
         while not await self.on_tick(0):
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=TICK)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, TICK)

@@ -15,11 +15,14 @@ from datetime import datetime, timedelta
 
 from tray_agent.core.clock import Clock
 from tray_agent.core.errors import TrayAgentError
+from tray_agent.waits import wait_event
 
 log = logging.getLogger(__name__)
 
 RESTART_BASE = 1.0
 RESTART_MAX = 300.0
+#: How long ``Supervisor.stop`` waits for its tasks to end.
+STOP_GRACE = 10.0
 #: One pass of a task: does its work once and returns the seconds until the next pass, or
 #: None when the task is finished.
 Step = Callable[[], Awaitable["float | None"]]
@@ -135,15 +138,27 @@ class Supervisor:
             if wake is None:
                 await asyncio.sleep(delay)
                 continue
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            await wait_event(wake, delay)
 
-    async def stop(self) -> None:
-        for t in self.tasks.values():
-            t.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Cancel every task and wait for them to end. A task that swallows its cancel (a
+        plugin's step awaiting Python 3.11's ``wait_for`` as its event fires) is cancelled
+        again; one still running after ``grace`` seconds is named in the log and left
+        behind, so no task can hold up a shutdown."""
+        tasks = list(self.tasks.values())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while pending := [t for t in tasks if not t.done()]:
+            if (left := deadline - loop.time()) <= 0:
+                log.warning("background task(s) %s did not stop when cancelled; left running",
+                            ", ".join(sorted(t.get_name() for t in pending)))
+                break
+            for t in pending:
+                t.cancel()
+            await asyncio.wait(pending, timeout=min(0.5, left))
+        for t in tasks:
+            if t.done() and not t.cancelled():
+                t.exception()  # retrieved: a step's last error is on the board, not "never retrieved"
         self.tasks.clear()
 
 

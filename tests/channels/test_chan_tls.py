@@ -39,3 +39,18 @@ def test_every_built_in_channel_verifies_providers_with_one_shared_context() -> 
     assert _context(unverified._http).verify_mode == ssl.CERT_NONE
     pbx.close()
     unverified.close()
+
+
+def test_the_provider_sandbox_posts_its_webhooks_with_the_same_context() -> None:
+    """The team server's ``--sandbox`` runs in the replica's process: one bundle for both."""
+    from tray_agent.sandbox.state import SandboxState
+    from tray_agent.sandbox.webhooks import Deliverer
+
+    async def client_context() -> ssl.SSLContext:
+        deliverer = Deliverer(SandboxState())
+        try:
+            return _context(deliverer._http())
+        finally:
+            await deliverer.aclose()
+
+    assert asyncio.run(client_context()) is tls_context()

@@ -52,12 +52,29 @@ class ServerThread:
         self.server = server
         self._thread = threading.Thread(target=self._run, name=f"team-{server.port}", daemon=True)
         self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            await self.server.serve()
+
         try:
-            asyncio.run(self.server.serve())
+            asyncio.run(serve())
         except BaseException as exc:
             self._error = exc
+
+    def _tasks(self) -> str:
+        """The server loop's tasks and where each waits (a hang in the loop leaves every
+        thread idle: the stuck await is in one of these)."""
+        import io
+
+        if self._loop is None:
+            return ""
+        out = io.StringIO()
+        for task in list(asyncio.all_tasks(self._loop)):
+            task.print_stack(limit=8, file=out)
+        return out.getvalue()
 
     def start(self, timeout: float = 30.0) -> "ServerThread":
         self._thread.start()
@@ -75,7 +92,8 @@ class ServerThread:
         self.server.should_exit()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            raise RuntimeError("The team server did not stop in time; where its threads were:\n" + _stacks())
+            raise RuntimeError("The team server did not stop in time; where its threads were:\n" + _stacks()
+                               + "\nand its event loop's tasks:\n" + self._tasks())
 
 
 @dataclass

@@ -17,10 +17,11 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from tray_agent.channels import tls_context
 from tray_agent.core import phone
 from tray_agent.core.errors import InvalidInput
 from tray_agent.sandbox.state import BSUID, WaMessage, bsuid_for
-from tray_agent.sandbox.webhooks import Delivery, progress, tls_context
+from tray_agent.sandbox.webhooks import Delivery, progress
 
 router = APIRouter(include_in_schema=False)
 V = "/v{version}"

@@ -9,8 +9,6 @@ reverse or shuffled order, statuses reversed; Meta-style redelivery on a non-200
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 import base64
 import hashlib
 import hmac
@@ -24,6 +22,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tray_agent.channels import tls_context  # one per process, shared with the channels
 from tray_agent.sandbox.state import DeliveryRecord, SandboxState
 
 log = logging.getLogger(__name__)
@@ -164,9 +163,3 @@ async def progress(deliverer: Deliverer, steps: list[tuple[Callable[[], None], D
         apply()
         if d is not None:
             await deliverer.submit(d)
-
-
-@functools.lru_cache(maxsize=1)
-def tls_context() -> ssl.SSLContext:
-    """One TLS context per process: building one loads the CA bundle, ~20 ms each time."""
-    return httpx.create_ssl_context()

@@ -135,8 +135,9 @@ async def _long_poll(app: AppDep, tail: LogTail, agent_id: int, after: int, wait
     follower = stream.follow(app.inbox, tail, agent_id, upto, stopping=stopping)
     try:
         while not got and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                item = await asyncio.wait_for(follower.__anext__(), timeout=remaining)
+            try:  # asyncio.timeout, not wait_for: a cancel arriving with an event still ends the poll
+                async with asyncio.timeout(remaining):
+                    item = await follower.__anext__()
             except (TimeoutError, StopAsyncIteration):
                 break
             if item is not None:

@@ -20,6 +20,7 @@ from tray_agent.core.base import event_view
 from tray_agent.core.sync import LoggedEvent
 from tray_agent.core.views import EventView
 from tray_agent.server.frames import Frames
+from tray_agent.waits import wait_event
 
 #: Seconds between reads when no wake-up came (a missed NOTIFY costs at most this).
 REREAD = 2.0
@@ -123,10 +124,7 @@ class LogTail:
             except Exception:  # the database blinked: streams keep their cursors, read again soon
                 await asyncio.sleep(1.0)
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.reread)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, self.reread)
             # At most one read per GAP: under load, what both replicas committed meanwhile is
             # read together (a read per commit was a third of a busy replica's CPU); an idle
             # replica's first wake-up is read at once.
@@ -220,10 +218,7 @@ class LogTail:
         """Return once the log is read beyond ``seq`` (or ``timeout`` passes)."""
         if self.end is not None and self.end > seq:
             return
-        try:
-            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
-        except TimeoutError:
-            pass
+        await wait_event(self._changed, timeout)
 
     def take(self, r: Reader, seq: int, limit: int) -> tuple[list[LoggedEvent], int] | None:
         """``after`` for one stream at ``seq``: once it has caught up, only the events that
