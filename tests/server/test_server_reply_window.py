@@ -23,11 +23,14 @@ def test_a_reply_after_the_whatsapp_window_closed_is_refused_and_nothing_is_sent
     with team.app.db.read() as s:
         conv = s.get_one(Message, mid).conversation_id
     with team.http("Alice") as alice:
-        # Alice picks it up within the window (a system row: the conversation is active, so
-        # it is the reply window, not the auto-closure, that is at stake below).
+        # Alice picks it up within the window and answers: her reply is activity, so the
+        # conversation stays open (WhatsApp closes one after 24 h without activity) and it
+        # is the reply window, not the automatic closure, that is at stake below.
         team.clock.advance(timedelta(hours=23))
         assert alice.post(f"/sync/v1/conversations/{conv}/claim",
                           headers={"Idempotency-Key": uuid.uuid4().hex}).status_code == 200
+        assert alice.post(f"/sync/v1/conversations/{conv}/reply", json={"text": "Looking into it"},
+                          headers={"Idempotency-Key": uuid.uuid4().hex}).status_code == 201
         team.clock.advance(timedelta(hours=2))
         r = alice.post(f"/sync/v1/conversations/{conv}/reply", json={"text": "Sorry for the wait"},
                        headers={"Idempotency-Key": uuid.uuid4().hex})
@@ -41,11 +44,14 @@ def test_a_reply_after_the_whatsapp_window_closed_is_refused_and_nothing_is_sent
         assert "\n" not in body["message"]
         history = alice.get(f"/sync/v1/conversations/{conv}/messages").json()["items"]
         state = alice.get(f"/sync/v1/conversations/{conv}").json()
-    assert [m["direction"] for m in history if m["conversation_id"] == conv] == ["in", "system"]
+    assert [(m["direction"], m["text"]) for m in history if m["direction"] != "system"] == [
+        ("in", "can you help?"), ("out", "Looking into it")]
     assert state["status"] == "open"
     with team.app.db.read() as s:
-        assert s.execute(select(func.count()).select_from(Message).where(
-            col(Message.conversation_id) == conv, col(Message.direction) == "out")).scalar_one() == 0
+        refused = select(col(Message.id)).where(col(Message.conversation_id) == conv,
+                                                col(Message.text) == "Sorry for the wait")
+        assert s.execute(select(func.count()).select_from(refused.subquery())).scalar_one() == 0
         assert s.execute(select(func.count()).select_from(OutboxItem).where(
-            col(OutboxItem.channel_id) == wa.id)).scalar_one() == 0
-    assert team.fake.adapters.get(wa.id) is None or team.fake.adapters[wa.id].sent == []
+            col(OutboxItem.message_id).in_(refused))).scalar_one() == 0
+    adapter = team.fake.adapters.get(wa.id)
+    assert adapter is None or "Sorry for the wait" not in [m.text for m in adapter.sent]

@@ -55,8 +55,11 @@ def test_a_queue_message_wakes_its_members_streams_and_leaves_the_others_quiet(t
             time.sleep(0.05)
         assert bea.text().count("event: message.created") == 3
         time.sleep(0.5)
-        # Before: every commit wrote a data-less id to every stream on the replica.
-        assert carl.chunks[quiet_from:] == []
+        # Before: every commit wrote a data-less id to every stream on the replica. Carl's
+        # periodic presence check (at a random point of its first 30 s) may still move his
+        # cursor once in this window: one id, never one per commit, and no event.
+        woke = [c for _, c in carl.chunks[quiet_from:]]
+        assert len(woke) <= 1 and not any("event:" in c for c in woke), woke
     finally:
         bea.close()
         carl.close()

@@ -205,7 +205,6 @@ class Admin(InboxBase):
         if role not in ("agent", "admin"):
             raise InvalidInput(f"An agent's role is agent or admin, not {role!r}.")
         with self._tx() as (s, out):
-            events.serialize_writers(s)  # before the agents' rows: the order every event writer keeps
             a = self._agent(s, agent_id)
             if a.role == "admin" and role != "admin":
                 # Locked: two admins demoting each other at once must not both succeed.

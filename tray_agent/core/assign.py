@@ -43,9 +43,9 @@ class Assignment(InboxBase):
         for queue_id in queues:
             while True:
                 with self._tx() as (s, out):
-                    # Under the writers' lock: the loads read here cannot change before this
-                    # commits, so two replicas never both hand out a member's last free place.
-                    events.serialize_writers(s)
+                    # Under the writers' lock (every _tx takes it first): the loads read here
+                    # cannot change before this commits, so two replicas never both hand out a
+                    # member's last free place.
                     n, more = self._assign_batch(s, out, queue_id, exclude or {})
                 assigned += n
                 if not more:

@@ -110,6 +110,10 @@ class InboxBase:
         ingest learns from its own statement which queues wait for an assignment)."""
         written: list[Event] = []
         with self.db.write() as s:
+            # The event log's writer lock first, before any row lock: a writer that locked a
+            # row (a contact, a conversation) and then waited for it would deadlock against
+            # one holding it and waiting for that row. Rolled back, it notifies nobody.
+            events.serialize_writers(s)
             yield s, written
         if written:
             self._publish(written)

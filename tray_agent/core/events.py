@@ -51,9 +51,9 @@ def serialize_writers(session: Session) -> None:
     writer at a time already; on PostgreSQL a transaction-scoped advisory lock, taken
     before the first event of a transaction, does the same (re-taking it is a no-op).
 
-    A transaction that will write events and also locks rows (a conversation, a channel)
-    takes this lock first: an ingest holds it while it updates conversations and inserts
-    rows referencing the channel, so the other order deadlocks against it."""
+    A transaction that will write events takes this lock before any row lock (the service
+    layer's ``_tx`` takes it first thing): a writer holding it and waiting for a row that
+    another locked before asking for it would deadlock against that one."""
     if session.get_bind().dialect.name == "postgresql":
         if session.info.get("tray_notify"):
             session.execute(_LOCK, {"k": _LOG_LOCK})

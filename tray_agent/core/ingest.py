@@ -76,7 +76,6 @@ class Ingest(InboxBase):
         if not self.db.is_sqlite:
             return self._store_batches_pg(snaps, batches, now)
         with self._tx() as (s, out):
-            events.serialize_writers(s)
             return sum(self._store_batch(s, out, ch, batches[cid], now) for cid, ch in snaps.items())
 
     def _store_batches_pg(self, snaps: Mapping[int, ChannelSnapshot],
@@ -92,7 +91,6 @@ class Ingest(InboxBase):
         # The statement tells which new conversations wait for an automatic assignment: the
         # generic after-commit look (a read transaction per commit) is not needed.
         with self._tx(after_commit=False) as (s, out):
-            events.serialize_writers(s)
             got = ingest_pg.store(s, fresh, routes, now)
             out.extend(got.written)  # type: ignore[arg-type]  # records as _publish reads them (see _logged)
         if got.waiting:

@@ -96,8 +96,7 @@ class Outbox(InboxBase):
                 fence.check(s, live=False)
             item, msg = s.get_one(OutboxItem, message_id), s.get_one(Message, message_id)
             # The lock update_status takes before keeping an early callback (see there), after
-            # the event log's writer lock, in the order every writer takes them (events.py).
-            events.serialize_writers(s)
+            # the event log's writer lock _tx took, in the order every writer takes them.
             s.execute(select(col(Channel.id)).where(col(Channel.id) == msg.channel_id).with_for_update())
             if self._held(s, msg.channel_id, [provider_message_id], message_id):
                 raise ProviderIdTaken(f"The provider's message {provider_message_id} is already another "
@@ -197,9 +196,9 @@ class Outbox(InboxBase):
         with self._tx() as (s, out):
             msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
             if msg is None:
-                # Taken in the same order by outbox_sent: on PostgreSQL one of the two then
-                # sees the other's commit, so the callback is never kept after the id landed.
-                events.serialize_writers(s)
+                # Taken in the same order by outbox_sent (after the writers' lock every _tx
+                # holds): on PostgreSQL one of the two then sees the other's commit, so the
+                # callback is never kept after the id landed.
                 s.execute(select(col(Channel.id)).where(col(Channel.id) == channel_id).with_for_update())
                 msg = self._by_provider_id(s, channel_id, upd.provider_message_id)
             if msg is None:
