@@ -22,7 +22,6 @@ class Heartbeat(InboxBase):
         """Set the agent's own status: available, away or busy (do-not-disturb)."""
         check_status(status)
         with self._tx() as (s, out):
-            events.serialize_writers(s)  # before the agent's row (see device_seen)
             a = self._agent(s, agent_id)
             a.status = status
             self._announce(s, out, a)
@@ -52,7 +51,6 @@ class Heartbeat(InboxBase):
             # Back after a silence the sweep has not announced yet: still news (waiting
             # conversations may go to them now).
             with self._tx() as (s, out):
-                events.serialize_writers(s)  # before the agent's row: the order every writer keeps
                 a = s.get(Agent, agent_id)
                 if a is not None:
                     self._announce(s, out, a, came_back=came_back)
@@ -69,7 +67,6 @@ class Heartbeat(InboxBase):
         changed = 0
         for agent_id in ids:
             with self._tx() as (s, out):
-                events.serialize_writers(s)  # before the agent's row (see device_seen)
                 a = s.get(Agent, agent_id)
                 if a is not None and self._announce(s, out, a):
                     changed += 1
