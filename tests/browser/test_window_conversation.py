@@ -107,6 +107,10 @@ def test_whatsapp_shows_the_reply_window_left_and_locks_once_it_has_closed(windo
         assert re.search(r"Reply window: (24 h|23 h 59 min) left", line.inner_text())
         assert "replies within 24 h of the customer's last message" in window.page.inner_text("#conv-rules")
         a.clock.advance(timedelta(hours=23))
+        # An answer inside the window keeps the conversation active: WhatsApp also closes one
+        # after 24 h without activity, and the 60 s closure pass must not turn the closed
+        # reply window below into a closed conversation.
+        a.inbox.reply(a.me.id, conv, "Looking into it")
         window.open(conv)
         line.wait_for()
         assert "1 h left" in line.inner_text() and "warn" in line.get_attribute("class")
