@@ -156,3 +156,26 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_ctrl_c_in_the_terminal_stops_the_daemon_and_its_open_window_without_a_traceback(
+        desktop_env, desktop, start_daemon):
+    """Ctrl+C signals the terminal's whole foreground group: the daemon and its window
+    each get SIGINT at once. Both stop as when asked, and nothing lands on the terminal."""
+    import signal
+
+    d = start_daemon(desktop_env)
+    d.inbound(ALICE, "Is my order on its way?", name="Alice Example")
+    d.api("POST", "/api/desktop/open", {})
+    window_toplevel(desktop)
+    _loaded(d)
+    pid = d.status()["window"]["pid"]
+    os.killpg(d.proc.pid, signal.SIGINT)
+    assert d.proc.wait(20) == 0, d.log()[-3000:]
+    deadline = time.monotonic() + 6
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the window outlived its daemon"
+        time.sleep(0.1)
+    log = d.log()
+    for marker in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
+        assert marker not in log, log[-3000:]

@@ -96,3 +96,33 @@ def test_stopping_the_sandbox_process_frees_its_port() -> None:
     assert pid is not None and _gone(pid)
     with pytest.raises(httpx.ConnectError):
         httpx.get(sb.url + "/_sandbox/info")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_sandbox_process_stops_quietly_when_signalled_beside_the_agent(sig: signal.Signals) -> None:
+    """systemd's stop, Ctrl+C in a terminal and the session's end signal the whole group:
+    the sandbox gets the signal itself while the agent still holds its pipe open."""
+    from dataclasses import asdict
+
+    from tray_agent.sandbox.state import SandboxCredentials
+
+    child = subprocess.Popen([sys.executable, "-m", "tray_agent.sandbox.process"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps({"port": 0, "creds": asdict(SandboxCredentials.generate())}).encode() + b"\n")
+        child.stdin.flush()
+        url = json.loads(child.stdout.readline())["url"]
+        assert httpx.get(url + "/_sandbox/info").status_code == 200
+        child.send_signal(sig)
+        child.wait(15)  # with the agent's end of the pipe still open: the signal alone stops it
+        assert child.stderr is not None
+        err = child.stderr.read()
+        assert child.returncode == 0, err.decode(errors="replace")[-2000:]
+        assert b"Fatal Python error" not in err and b"Traceback" not in err, err.decode(errors="replace")[-2000:]
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/_sandbox/info")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)

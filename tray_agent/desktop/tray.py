@@ -173,12 +173,28 @@ class Tray:
         if self.backend in ("gtk", "appindicator"):
             from gi.repository import GLib
 
+            handled = threading.Event()
+
             def on_signal(*_: object) -> bool:
+                handled.set()
                 handler()
                 return False  # GLib.SOURCE_REMOVE: the first signal starts the shutdown
 
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGHUP):
                 GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, on_signal)
+            sigint = GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, on_signal)
+
+            def take_sigint_back() -> bool:
+                # pystray's GTK loop resets SIGINT to the default action as it starts (so
+                # Ctrl+C killed the daemon untidied); this idle call runs once that loop
+                # is up. Dropping GLib's last SIGINT source and adding it again makes
+                # GLib install its handler afresh.
+                if not handled.is_set():
+                    GLib.source_remove(sigint)
+                    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, on_signal)
+                return False
+
+            GLib.idle_add(take_sigint_back)
         else:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: handler())

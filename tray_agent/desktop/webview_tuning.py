@@ -15,9 +15,11 @@ log = logging.getLogger("tray_agent.window")
 #: What the web process may hold before WebKit frees caches (it starts at 50 % of this).
 WEB_PROCESS_MB = 128
 NETWORK_PROCESS_MB = 64
-#: Settings an inbox does not use; each off keeps a subsystem unloaded.
+#: Settings an inbox does not use; each off keeps a subsystem unloaded. (DNS prefetching
+#: and hyperlink auditing are off for good in WebKit 2.50: setting them only logs a
+#: deprecation warning at every window start.)
 OFF = ("enable_page_cache", "enable_webgl", "enable_webaudio", "enable_media_stream", "enable_mediasource",
-       "enable_media_capabilities", "enable_encrypted_media", "enable_dns_prefetching", "enable_hyperlink_auditing",
+       "enable_media_capabilities", "enable_encrypted_media",
        "enable_back_forward_navigation_gestures", "enable_site_specific_quirks", "enable_webrtc")
 
 

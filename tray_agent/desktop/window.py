@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     assert window is not None  # None only when created from another thread after start()
     window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
     tune_webkit(window)  # WebKit set for an inbox, not a browser
-    signal.signal(signal.SIGTERM, lambda *_: window.destroy())
+    # Ctrl+C in the agent's terminal signals its whole group, this window too: close as
+    # when the agent asks, without a KeyboardInterrupt traceback out of the GUI loop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: window.destroy())
     page_url = args[0]
     parent = os.getppid()
 

@@ -138,10 +138,17 @@ def child_main() -> int:
     sys.stdout.write(json.dumps({"url": sandbox.url}) + "\n")
     sys.stdout.flush()
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    # A stop of the whole group (systemd's stop, Ctrl+C in the terminal, the session
+    # ending) signals us beside the agent: stop as quietly as when the agent asks.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    fd = stdin.fileno()
 
     def wait_for_eof() -> None:
-        stdin.read()  # the agent closed its end (it stopped, or died)
+        # os.read, not stdin.read(): a daemon thread blocked inside the buffered reader
+        # holds its lock, and the interpreter aborts when it finds it held at exit.
+        while os.read(fd, 4096):
+            pass  # the agent writes nothing more; its end closing (stop or death) is the signal
         done.set()
 
     reader = threading.Thread(target=wait_for_eof, daemon=True)
