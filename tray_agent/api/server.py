@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import body_limit, contract, failures, security
 from tray_agent.api.deps import ApiState
+from tray_agent.api.telemetry import no_telemetry
 from tray_agent.api.routes import ROUTERS
 from tray_agent.app import App
 from tray_agent.core.errors import TrayAgentError
@@ -62,7 +63,7 @@ def create_api(state: ApiState) -> FastAPI:
     app = state.app
     # No Swagger page: it loads its script from a CDN, which the CSP (rightly) refuses.
     api = FastAPI(title="Tray Agent", version=_version(),
-                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None, **no_telemetry())
     api.state.tray = state
     api.add_middleware(failures.InternalErrors)  # inside Guard: its answers get the security headers
     api.add_middleware(security.Guard, token_of=lambda: state.token)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from tray_agent.api.telemetry import no_telemetry
 from tray_agent.core.clock import Clock
 from tray_agent.net import free_port, is_loopback_host
 from tray_agent.sandbox import admin, meta_api, twilio_api
@@ -31,7 +32,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def create_app(state: SandboxState) -> tuple[Any, SimpleNamespace]:
     """The sandbox's ASGI app (fault injection around it) and the handle its routes share."""
-    api = FastAPI(title="Tray Agent provider sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    api = FastAPI(title="Tray Agent provider sandbox", docs_url=None, redoc_url=None, openapi_url=None,
+                  **no_telemetry())
     handle = SimpleNamespace(state=state, deliverer=Deliverer(state))
     api.state.sandbox = handle
 

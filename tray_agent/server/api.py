@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from tray_agent import __version__
 from tray_agent.api.server import add_error_handlers, add_provider_routes
+from tray_agent.api.telemetry import no_telemetry
 from tray_agent.app import App
 from tray_agent.run.runtime import Runtime
 from tray_agent.server import admin_auth, routes_actions, routes_admin, routes_fetch, routes_files, routes_presence, routes_sync
@@ -22,7 +23,7 @@ def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = No
     """The replica's application; ``TeamServer`` starts and stops what runs behind it."""
     accounts = accounts or Accounts(app.inbox)
     api = FastAPI(title="Tray Agent team server", version=__version__,
-                  docs_url=None, redoc_url=None, openapi_url="/sync/v1/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/sync/v1/openapi.json", **no_telemetry())
     api.state.app = app
     api.state.runtime = runtime
     api.state.accounts = accounts
