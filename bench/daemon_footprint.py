@@ -135,37 +135,36 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-def tree_rss(pid: int) -> float:
-    """MB resident in ``pid`` and all its descendants (the window and WebKit's helpers)."""
-    from tests.desktop.procs import descendants
-
-    total = 0.0
-    for p in descendants(pid):
-        try:
-            total += proc_stat(p)["VmRSS"] / 1024
-        except (OSError, KeyError):
-            continue
-    return total
-
-
-def window_cost(desktop: Desktop, proc: subprocess.Popen[bytes], info: dict, home: Path) -> tuple[float, float, float]:
-    """(MB while the window is open, daemon MB before, daemon MB after it closed)."""
+def window_cost(desktop: Desktop, proc: subprocess.Popen[bytes], info: dict, home: Path
+                ) -> tuple[list[tuple[str, float, float]], float, float, bool]:
+    """The window as a user opens it from the tray: (its processes' name, RSS MB, PSS MB),
+    the daemon's RSS MB before and after it closed, and whether every one of them is gone."""
     import httpx
 
     from tests.desktop.conftest import close_window
+    from tests.desktop.procs import alive, descendants, mem_mb
 
     token = (home / "config" / "api-token").read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
     before = proc_stat(proc.pid)["VmRSS"] / 1024
     httpx.post(info["url"] + "/api/desktop/open", json={}, headers=headers, timeout=30).raise_for_status()
-    time.sleep(6)  # load, render, settle
+    time.sleep(8)  # load, render, settle
     st = httpx.get(info["url"] + "/api/desktop/status", headers=headers, timeout=30).json()
-    window = tree_rss(st["window"]["pid"])
+    pids = descendants(st["window"]["pid"])
+    procs = [mem_mb(p) for p in pids]
     for wid in desktop.find_windows("^tray-agent-window$"):
         if desktop.window_geometry(wid).get("WIDTH", 0) > 100:
             close_window(desktop, wid)
     time.sleep(3)
-    return window, before, proc_stat(proc.pid)["VmRSS"] / 1024
+    return procs, before, proc_stat(proc.pid)["VmRSS"] / 1024, not any(alive(p) for p in pids)
+
+
+def window_line(cost: tuple[list[tuple[str, float, float]], float, float, bool]) -> str:
+    procs, before, after, gone = cost
+    return ("window open (RSS/PSS MB): " + ", ".join(f"{n} {r:.0f}/{p:.0f}" for n, r, p in procs)
+            + f"; PSS total {sum(p for _, _, p in procs):.0f} MB (target ≤ 200); "
+            + ("every window process gone after closing" if gone else "SOME WINDOW PROCESS OUTLIVED THE WINDOW")
+            + f"; daemon RSS {before:.1f} MB before, {after:.1f} MB after")
 
 
 def idle(pid: int, seconds: float) -> dict[str, float]:
@@ -363,7 +362,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=60, help="notification latency samples")
     ap.add_argument("--starts", type=int, default=5, help="warm start-ups to time")
     ap.add_argument("--fresh-only", action="store_true",
-                    help="only the fresh idle out of the box (new home, sandbox in its own process)")
+                    help="only the fresh idle out of the box (new home, sandbox in its own process), "
+                         "then the window opened from it")
     args = ap.parse_args()
 
     print(f"Tray Agent daemon footprint — {time.strftime('%Y-%m-%d %H:%M')}")
@@ -380,12 +380,14 @@ def main() -> None:
 
         if args.fresh_only:
             print(f"\n== fresh idle out of the box, window closed, {args.idle:.0f} s ==")
-            proc, secs, _ = start(desktop, fresh_home(root, "fresh"), [TRAY_AGENT], root / "fresh.log",
-                                  {"TRAY_AGENT_SANDBOX_MODE": "auto"})
+            home = fresh_home(root, "fresh")
+            proc, secs, info = start(desktop, home, [TRAY_AGENT], root / "fresh.log",
+                                     {"TRAY_AGENT_SANDBOX_MODE": "auto"})
             time.sleep(5)
             print(idle_line("with the sandbox", idle(proc.pid, args.idle), secs))
             for group, rss, pss in libraries(proc.pid):
                 print(f"  file-backed, {group}: RSS {rss:.1f} MB, PSS {pss:.1f} MB")
+            print(window_line(window_cost(desktop, proc, info, home)))
             stop(proc)
             print("load average at the end: " + " / ".join(f"{x:.2f}" for x in os.getloadavg()))
             return
@@ -430,8 +432,7 @@ def main() -> None:
             print(idle_line(name, r, secs))
         print("targets: fresh out of the box (with the sandbox) ≤ 100 MB RSS, CPU ≤ 0.5 %   (quiet for 30 s, the "
               "daemon closes idle database connections and trims the heap: see 'end')")
-        print(f"window open: {window[0]:.0f} MB in its own processes (pywebview + WebKit's web and network "
-              f"processes); daemon {window[1]:.1f} MB before, {window[2]:.1f} MB after the window closed")
+        print(window_line(window))
 
         print(f"\n== message arrival → Notify on the session bus ({args.samples} samples, "
               f"{CONVERSATIONS:,}-conversation store) ==")

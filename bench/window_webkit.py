@@ -11,9 +11,9 @@ private Xvfb desktop, against the real API serving the 100,000-conversation stor
 * a hot script loop, after the memory figures (what the JIT tiers are for).
 
     python bench/window_webkit.py [--conversations 100000 --messages 300000]
-        [--variant NAME=VAR=VALUE,VAR=VALUE ...]   (default: the window as shipped,
-        JavaScriptCore without its DFG and FTL tiers, without any JIT, and glibc capped at
-        two malloc arenas)
+        [--variant NAME=VAR=VALUE,VAR=VALUE ...]   (default: the window as shipped, which
+        runs JavaScriptCore without its JIT and collects on one thread; with WebKit's own
+        JIT and concurrent collector; with the JIT alone)
 
 PSS splits each shared page between the processes mapping it, so it falls when other
 WebKit or GTK programs run on the machine (155-210 MB for the same window, RSS unchanged):
@@ -38,8 +38,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DEFAULT_VARIANTS = ["as shipped=", "no DFG/FTL JIT=JSC_useDFGJIT=0,JSC_useFTLJIT=0", "no JIT (LLInt only)=JSC_useJIT=0",
-                    "2 malloc arenas=MALLOC_ARENA_MAX=2"]
+DEFAULT_VARIANTS = ["as shipped=",
+                    "WebKit's JIT and concurrent GC (its defaults on 2 cores)="
+                    "JSC_useJIT=1,JSC_useConcurrentGC=1,JSC_numberOfGCMarkers=2",
+                    "JIT on, collecting on one thread=JSC_useJIT=1"]
 
 
 # -- the window, driven from inside its own process -------------------------------------------

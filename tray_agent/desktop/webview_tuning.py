@@ -29,11 +29,17 @@ OFF = ("enable_page_cache", "enable_webgl", "enable_webaudio", "enable_media_str
 #: for nothing: 177 → 171 MB RSS in the host. WebKit 2.50 itself still needs an EGL display
 #: in both processes (it aborts without one), which maps Mesa's swrast driver and libLLVM
 #: (42 MB resident in each, shared; loading it alone touches that much: GALLIUM_DRIVER=softpipe
-#: and DRAW_USE_LLVM=0 leave it the same). Measured and left out (bench/window_webkit.py):
-#: JavaScriptCore without its DFG/FTL tiers (JSC_useDFGJIT=0, JSC_useFTLJIT=0) holds ~2 MB
-#: less in the web process; MALLOC_ARENA_MAX=2 changes nothing there (WebKit allocates with
-#: libpas, not glibc).
-ENVIRONMENT = {"GDK_GL": "disable", "WEBKIT_DISABLE_DMABUF_RENDERER": "1"}
+#: and DRAW_USE_LLVM=0 leave it the same).
+#:
+#: JavaScriptCore runs the inbox's script in its interpreter, without its JIT tiers, and
+#: collects on one thread: the window as opened on a fresh inbox 214 → 205 MB PSS, at
+#: 100,000 conversations the web process 241 → 210 MB RSS; first paint (178 → 188 ms p50),
+#: opening a 10,000-message conversation (71 → 79 ms) and scrolling (17 ms p95) stay where
+#: they were (bench/window_webkit.py). A hot script loop is 3.3× slower; the inbox has none.
+#: No JIT also means no writable-executable memory in the process that renders customers'
+#: text. MALLOC_ARENA_MAX=2 changes nothing there (WebKit allocates with libpas, not glibc).
+ENVIRONMENT = {"GDK_GL": "disable", "WEBKIT_DISABLE_DMABUF_RENDERER": "1",
+               "JSC_useJIT": "0", "JSC_numberOfGCMarkers": "1", "JSC_useConcurrentGC": "0"}
 
 
 def prepare_environment() -> None:
