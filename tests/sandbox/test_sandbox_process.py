@@ -98,7 +98,7 @@ def test_stopping_the_sandbox_process_frees_its_port() -> None:
         httpx.get(sb.url + "/_sandbox/info")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_the_sandbox_process_stops_quietly_when_signalled_beside_the_agent(sig: signal.Signals) -> None:
     """systemd's stop, Ctrl+C in a terminal and the session's end signal the whole group:
     the sandbox gets the signal itself while the agent still holds its pipe open."""

@@ -212,12 +212,11 @@ def queue_list(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def serve_cmd(c: Ctx, port: int | None) -> None:
     """Run the agent headless: the API, the channels and the background tasks."""
-    import signal
-
     from tray_agent import logs
     from tray_agent.core.errors import Conflict
     from tray_agent.desktop import instance
     from tray_agent.run.runner import Runner
+    from tray_agent.run.stop_signals import take_stop_signals
 
     app = c.app
     t0 = time.monotonic()
@@ -251,10 +250,7 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
                 app.settle()
             return await task
 
-        # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal at
-        # the handler that was there before: a no-op, so we exit 0 after removing our file.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: None)
+        take_stop_signals()  # exit 0 after removing our file, on SIGINT, SIGTERM or SIGHUP
         if not asyncio.run(main()):
             click.echo(f"error: the local API could not start on {runner.url}", err=True)
             raise SystemExit(1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from tray_agent.desktop import dnd, instance
 from tray_agent.desktop.launcher import WindowLauncher
 from tray_agent.desktop.notification_engine import Notifications
 from tray_agent.desktop.state import StateWatcher, TrayState
+from tray_agent.run.stop_signals import take_stop_signals
 
 if TYPE_CHECKING:
     from tray_agent.app import App
@@ -246,11 +246,7 @@ class Daemon:
             if not self._stopped.is_set() and not self.runner.started:
                 raise SystemExit(1)
 
-        # uvicorn (in the main thread) turns SIGINT/SIGTERM into a graceful shutdown, then
-        # re-raises the signal at the handler that was there before: make that a no-op, so
-        # a stopped daemon exits 0 after tidying up instead of dying by the signal.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: None)
+        take_stop_signals()  # exit 0 after tidying up, on SIGINT, SIGTERM or SIGHUP
         try:
             asyncio.run(main())
         except KeyboardInterrupt:

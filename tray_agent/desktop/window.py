@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     tune_webkit(window)  # WebKit set for an inbox, not a browser
     # Ctrl+C in the agent's terminal signals its whole group, this window too: close as
     # when the agent asks, without a KeyboardInterrupt traceback out of the GUI loop.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: window.destroy())
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
+        if sig is not None:
+            signal.signal(sig, lambda *_: window.destroy())
     page_url = args[0]
     parent = os.getppid()
 

@@ -140,8 +140,9 @@ def child_main() -> int:
     done = threading.Event()
     # A stop of the whole group (systemd's stop, Ctrl+C in the terminal, the session
     # ending) signals us beside the agent: stop as quietly as when the agent asks.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
+        if sig is not None:
+            signal.signal(sig, lambda *_: done.set())
     fd = stdin.fileno()
 
     def wait_for_eof() -> None:

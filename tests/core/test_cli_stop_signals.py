@@ -1,0 +1,51 @@
+"""A headless agent (`tray-agent serve`) stopped the way people and service managers stop
+it: Ctrl+C in the terminal (SIGINT), `systemctl stop` (SIGTERM) and a closed terminal
+(SIGHUP) each reach the whole process group — the agent and its sandbox process at once.
+Every one ends tidily: exit 0, nothing on the console but the log, no process left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_cli import TRAY_AGENT, _serve_env
+from tests.desktop.procs import alive, descendants
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_to_the_whole_group_stops_the_agent_and_its_sandbox_tidily(tmp_path: Path, sig: signal.Signals) -> None:
+    home = tmp_path / "home"
+    out = tmp_path / "serve.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen([TRAY_AGENT, "serve"], env=_serve_env(home), stdout=sink, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        instance = home / "run" / "instance.json"
+        deadline = time.monotonic() + 60
+        while not (instance.exists() and "sandbox WhatsApp webhook verified" in out.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        assert json.loads(instance.read_text())["pid"] == proc.pid
+        children = [p for p in descendants(proc.pid) if p != proc.pid]
+        assert any(b"tray_agent.sandbox.process" in Path(f"/proc/{p}/cmdline").read_bytes() for p in children)
+        os.killpg(proc.pid, sig)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    console = out.read_text()
+    assert code == 0, console[-3000:]
+    for marker in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
+        assert marker not in console, console[-3000:]
+    assert not instance.exists()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in children):
+        assert time.monotonic() < deadline, "the sandbox process outlived the agent"
+        time.sleep(0.1)
