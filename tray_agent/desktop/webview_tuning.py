@@ -32,12 +32,14 @@ OFF = ("enable_page_cache", "enable_webgl", "enable_webaudio", "enable_media_str
 #: and DRAW_USE_LLVM=0 leave it the same).
 #:
 #: JavaScriptCore runs the inbox's script in its interpreter, without its JIT tiers, and
-#: collects on one thread: the window as opened on a fresh inbox 214 → 205 MB PSS, at
-#: 100,000 conversations the web process 241 → 210 MB RSS; first paint (178 → 188 ms p50),
-#: opening a 10,000-message conversation (71 → 79 ms) and scrolling (17 ms p95) stay where
-#: they were (bench/window_webkit.py). A hot script loop is 3.3× slower; the inbox has none.
-#: No JIT also means no writable-executable memory in the process that renders customers'
-#: text. MALLOC_ARENA_MAX=2 changes nothing there (WebKit allocates with libpas, not glibc).
+#: collects on one thread: the window as opened on a fresh inbox 214 → 204-205 MB PSS
+#: (every run; bench/daemon_footprint.py --fresh-only). At 100,000 conversations the gain is
+#: inside the spread between runs (339 → 307, then 328 → 326 MB PSS); scrolling stays at
+#: 17 ms p95, first paint and opening a 10,000-message conversation take ~10 % longer
+#: (175 → 192 ms, 69 → 78 ms p50; bench/window_webkit.py), a hot script loop 3.2× longer
+#: (the inbox has none). No JIT also means no writable-executable memory in the process
+#: that renders customers' text. MALLOC_ARENA_MAX=2 changes nothing there (WebKit allocates
+#: with libpas, not glibc).
 ENVIRONMENT = {"GDK_GL": "disable", "WEBKIT_DISABLE_DMABUF_RENDERER": "1",
                "JSC_useJIT": "0", "JSC_numberOfGCMarkers": "1", "JSC_useConcurrentGC": "0"}
 
