@@ -27,13 +27,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tray_agent.api import body_limit, contract, failures, security
 from tray_agent.api.deps import ApiState
-from tray_agent.api.telemetry import no_telemetry
 from tray_agent.api.routes import ROUTERS
 from tray_agent.app import App
 from tray_agent.core.errors import TrayAgentError
 from tray_agent.core.models import Attachment
 from tray_agent.net import free_port, is_loopback_host
 from tray_agent.quiet_server import QuietServer
+from tray_agent.telemetry import no_telemetry
 
 if TYPE_CHECKING:
     from tray_agent.run.runtime import Runtime

@@ -16,13 +16,13 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from tray_agent.api.telemetry import no_telemetry
 from tray_agent.core.clock import Clock
 from tray_agent.net import free_port, is_loopback_host
 from tray_agent.sandbox import admin, meta_api, twilio_api
 from tray_agent.sandbox.faults import FaultInjector
 from tray_agent.sandbox.state import NumberHooks, SandboxCredentials, SandboxState
 from tray_agent.sandbox.webhooks import Deliverer
+from tray_agent.telemetry import no_telemetry
 
 T = TypeVar("T")
 STATIC = Path(__file__).parent / "static"

@@ -9,7 +9,6 @@ from fastapi import FastAPI
 
 from tray_agent import __version__
 from tray_agent.api.server import add_error_handlers, add_provider_routes
-from tray_agent.api.telemetry import no_telemetry
 from tray_agent.app import App
 from tray_agent.run.runtime import Runtime
 from tray_agent.server import admin_auth, routes_actions, routes_admin, routes_fetch, routes_files, routes_presence, routes_sync
@@ -17,6 +16,7 @@ from tray_agent.server.accounts import Accounts
 from tray_agent.server.administration import Administration
 from tray_agent.server.idempotency import refusal
 from tray_agent.server.tail import LogTail
+from tray_agent.telemetry import no_telemetry
 
 
 def create_server_api(app: App, runtime: Runtime, accounts: Accounts | None = None) -> FastAPI:
