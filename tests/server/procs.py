@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +32,6 @@ from tray_agent.config import load
 from tray_agent.core.team_models import JobLease
 from tray_agent.core.views import ChannelView
 from tray_agent.credentials import env_name
-from tray_agent.net import free_port
 from tray_agent.paths import resolve
 from tray_agent.sandbox.client import SandboxAdmin
 from tray_agent.sandbox.process import SandboxProcess
@@ -196,11 +196,14 @@ def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool =
     (the public URL), so ``a`` can be frozen without them waiting on it. ``agents`` are
     the queue's members (each signed in with a device of the test's)."""
     with ExitStack() as stack:
-        ports = {"a": free_port(), "b": free_port()}
+        # Each port stays bound here until its server starts: the sandbox and the replicas
+        # pick theirs meanwhile, and a port freed too early was once handed to one of them.
+        held = {name: stack.enter_context(_held_port()) for name in ("a", "b", "nginx")}
+        ports = {name: sock.getsockname()[1] for name, sock in held.items()}
         cert = key = None
         if nginx:
             cert, key = self_signed(tmp / "tls")
-            nginx_port = free_port("127.0.0.1")
+            nginx_port = ports["nginx"]
             public = f"https://127.0.0.1:{nginx_port}"
         else:
             public = f"http://127.0.0.1:{ports['b']}"
@@ -229,6 +232,7 @@ def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool =
         order = ("b", "a") if b_first else ("a", "b")
 
         def start(name: str) -> Replica:
+            held[name].close()  # the replica binds it now (a restart finds it closed already)
             replica = start_replica(name, tmp / name / "home", database_url, ports[name], public, secrets)
             stack.callback(replica.stop)
             return replica
@@ -237,6 +241,7 @@ def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool =
             team.replicas[name] = start(name)
             if name == order[0]:
                 wait_for(lambda: team.holds_every_job(order[0]), timeout=30, what=f"{order[0]} holding every job")
+        held["nginx"].close()
         if nginx:
             assert cert is not None and key is not None
             team.nginx = stack.enter_context(nginx_in_front(tmp / "nginx", nginx_port, cert, key,
@@ -252,6 +257,14 @@ def cluster(tmp: Path, database_url: str, *, nginx: bool = True, b_first: bool =
             for replica in team.replicas.values():  # for the failure's report
                 print(f"--- replica {replica.name} (pid {replica.pid}) ---\n{replica.log()[-6000:]}")
             raise
+
+
+@contextmanager
+def _held_port() -> Iterator[socket.socket]:
+    """A loopback port bound (not listening) until closed: no one else can bind it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        yield s
 
 
 def _sandbox(ca: Path | None) -> SandboxProcess:
