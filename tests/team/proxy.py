@@ -60,7 +60,15 @@ class Relay:
                 continue
             upstream.settimeout(None)
             with self._lock:
-                self._open |= {client, upstream}
+                # A cut that came while this connection was being made must drop it too:
+                # otherwise a desktop's reconnect slips through and stays online.
+                kept = not self.blocked
+                if kept:
+                    self._open |= {client, upstream}
+            if not kept:
+                _close(client)
+                _close(upstream)
+                continue
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
