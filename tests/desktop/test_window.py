@@ -179,3 +179,31 @@ def test_ctrl_c_in_the_terminal_stops_the_daemon_and_its_open_window_without_a_t
     log = d.log()
     for marker in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
         assert marker not in log, log[-3000:]
+
+
+def test_the_window_closes_once_when_asked_twice_at_the_same_moment(desktop_env, desktop, start_daemon):
+    """A signal and the end of the daemon's requests land together (Ctrl+C reaches both
+    processes; the daemon's exit ends the window's stdin): one clean close, no traceback
+    out of pywebview's GUI loop."""
+    import signal
+    import subprocess
+    import sys
+
+    d = start_daemon(desktop_env)
+    for attempt in range(3):
+        env = {**desktop_env, "TRAY_AGENT_TOKEN": d.token}
+        proc = subprocess.Popen([sys.executable, "-m", "tray_agent.desktop.window", d.url],
+                                stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert proc.stdin is not None and proc.stderr is not None
+        lines: list[str] = []
+        while not any("INFO: loaded" in line for line in lines):
+            line = proc.stderr.readline().decode()
+            assert line, "".join(lines)
+            lines.append(line)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+        err = "".join(lines) + proc.stderr.read().decode()
+        for marker in ("Traceback", "KeyboardInterrupt", "Error"):
+            assert marker not in err, f"attempt {attempt}: {err}"

@@ -61,7 +61,36 @@ def _command(window: Any, page_url: str, msg: dict[str, Any]) -> None:
         window.show()
 
 
-def _commands(window: Any, page_url: str) -> None:
+class _Closer:
+    """Destroys the window once, whoever asks first: the daemon's end of input, its death,
+    a signal, or the user's own close. Ctrl+C reaches this window and the daemon together,
+    and the daemon's exit then ends our stdin: two destroys queued on pywebview's GTK loop
+    raise ``KeyError`` in its second ``close_window``."""
+
+    def __init__(self, window: Any, grace: float = 3.0) -> None:
+        self._window = window
+        self._grace = grace
+        self._once = threading.Lock()  # taken once, never released; non-blocking, so safe in a signal handler
+        window.events.closing += self._user_closing
+
+    def _user_closing(self) -> None:
+        self._once.acquire(blocking=False)  # the window is already on its way out
+
+    def __call__(self, *_: object) -> None:
+        """Destroy the window; if the GUI loop does not end it in time, end the process."""
+        if not self._once.acquire(blocking=False):
+            return
+        timer = threading.Timer(self._grace, lambda: os._exit(0))
+        timer.daemon = True  # a normal exit does not wait for it
+        timer.start()
+        try:
+            self._window.destroy()
+        except Exception:
+            log.exception("destroying the window failed")
+            os._exit(0)
+
+
+def _commands(window: Any, page_url: str, close: _Closer) -> None:
     """Follow the daemon's requests until it closes our stdin."""
     for line in sys.stdin:
         try:
@@ -71,27 +100,15 @@ def _commands(window: Any, page_url: str) -> None:
         except Exception:  # one bad request must not stop us hearing the next ones
             log.exception("window command failed: %.200s", line.strip())
     log.info("the daemon went away; closing the window")
-    _close(window)
+    close()
 
 
-def _watch_parent(window: Any, parent: int, interval: float = 0.5) -> None:
+def _watch_parent(close: _Closer, parent: int, interval: float = 0.5) -> None:
     """Close when the daemon dies, even if something else still holds our stdin open."""
     while os.getppid() == parent:
         time.sleep(interval)
     log.info("the daemon (pid %s) died; closing the window", parent)
-    _close(window)
-
-
-def _close(window: Any, grace: float = 3.0) -> None:
-    """Destroy the window; if the GUI loop does not end it in time, end the process."""
-    timer = threading.Timer(grace, lambda: os._exit(0))
-    timer.daemon = True  # a normal exit does not wait for it
-    timer.start()
-    try:
-        window.destroy()
-    except Exception:
-        log.exception("destroying the window failed")
-        os._exit(0)
+    close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,17 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     assert window is not None  # None only when created from another thread after start()
     window.events.loaded += lambda: log.info("loaded %s", window.get_current_url())
     tune_webkit(window)  # WebKit set for an inbox, not a browser
+    close = _Closer(window)
     # Ctrl+C in the agent's terminal signals its whole group, this window too: close as
     # when the agent asks, without a KeyboardInterrupt traceback out of the GUI loop.
     for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
         if sig is not None:
-            signal.signal(sig, lambda *_: window.destroy())
+            signal.signal(sig, close)
     page_url = args[0]
     parent = os.getppid()
 
     def started() -> None:
-        threading.Thread(target=_commands, args=(window, page_url), name="commands", daemon=True).start()
-        threading.Thread(target=_watch_parent, args=(window, parent), name="parent", daemon=True).start()
+        threading.Thread(target=_commands, args=(window, page_url, close), name="commands", daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(close, parent), name="parent", daemon=True).start()
 
     try:
         webview.start(started, gui=gui, private_mode=True)
