@@ -1,7 +1,9 @@
 """A headless agent (`tray-agent serve`) stopped the way people and service managers stop
 it: Ctrl+C in the terminal (SIGINT), `systemctl stop` (SIGTERM) and a closed terminal
-(SIGHUP) each reach the whole process group — the agent and its sandbox process at once.
-Every one ends tidily: exit 0, nothing on the console but the log, no process left."""
+(SIGHUP) each reach the terminal's whole process group. The agent stops its sandbox
+process itself (which runs in a group of its own, so a Ctrl+C cannot kill it half-way
+through starting). Every one ends tidily: exit 0, nothing on the console but the log, no
+process left — also when it comes while the agent is still starting."""
 
 from __future__ import annotations
 
@@ -49,3 +51,44 @@ def test_a_signal_to_the_whole_group_stops_the_agent_and_its_sandbox_tidily(tmp_
     while any(alive(p) for p in children):
         assert time.monotonic() < deadline, "the sandbox process outlived the agent"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("command", ["serve", "daemon"])
+def test_ctrl_c_while_the_sandbox_starts_stops_the_start_tidily(tmp_path: Path, command: str) -> None:
+    """The user changes their mind at once: the sandbox process is starting when Ctrl+C
+    comes. The start stops there, exit 0, no traceback, nothing left running."""
+    home = tmp_path / "home"
+    out = tmp_path / "start.out"
+    env = {**_serve_env(home), "DISPLAY": "", "WAYLAND_DISPLAY": ""}  # the daemon runs headless
+    with out.open("w") as sink:
+        proc = subprocess.Popen([TRAY_AGENT, command], env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not children:
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            children = [p for p in descendants(proc.pid) if p != proc.pid and _is_sandbox(p)]
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    console = out.read_text()
+    assert code == 0, console[-3000:]
+    for marker in ("Traceback", "KeyboardInterrupt", "did not start", "ERROR"):
+        assert marker not in console, console[-3000:]
+    assert not (home / "run" / "instance.json").exists()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in children):
+        assert time.monotonic() < deadline, "the sandbox process outlived the agent"
+        time.sleep(0.1)
+
+
+def _is_sandbox(pid: int) -> bool:
+    try:
+        return b"tray_agent.sandbox.process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

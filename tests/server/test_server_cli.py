@@ -124,3 +124,26 @@ def test_listening_beyond_loopback_without_tls_warns_that_tokens_would_cross_in_
         wait_up(f"http://127.0.0.1:{port}", proc)
     err = proc.stderr.read() if proc.stderr else ""
     assert "warning: listening beyond loopback without TLS" in err and proc.returncode == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
+def test_the_server_stops_cleanly_on_each_stop_signal(tmp_path: Path, postgres_db_url: str, sig: signal.Signals):
+    """A service manager's SIGTERM, Ctrl+C, or the terminal it runs in being closed: the
+    server stops, exits 0 and prints no traceback."""
+    port = free_port()
+    env = {**os.environ, "TRAY_AGENT_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, "-m", "tray_agent", "server", "--database", postgres_db_url,
+                             "--listen", f"127.0.0.1:{port}"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_up(f"http://127.0.0.1:{port}", proc)
+        proc.send_signal(sig)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/sync/v1/me", timeout=2)

@@ -250,7 +250,7 @@ def serve_cmd(c: Ctx, port: int | None) -> None:
                 app.settle()
             return await task
 
-        take_stop_signals()  # exit 0 after removing our file, on SIGINT, SIGTERM or SIGHUP
+        take_stop_signals(runner.request_stop)  # exit 0 after removing our file, on SIGINT, SIGTERM or SIGHUP
         if not asyncio.run(main()):
             click.echo(f"error: the local API could not start on {runner.url}", err=True)
             raise SystemExit(1)

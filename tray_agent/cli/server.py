@@ -98,6 +98,9 @@ def server(ctx: click.Context, database: str | None, listen: str | None, cert: s
                    "cross the network in clear; give --cert/--key or put a TLS proxy in front "
                    "([server] public_url = https://...).", err=True)
     sc.app.settle()
+    from tray_agent.run.stop_signals import take_stop_signals
+
+    take_stop_signals(srv.should_exit)  # a closed terminal (SIGHUP) stops it cleanly too, as SIGTERM does
     asyncio.run(srv.serve())
 
 

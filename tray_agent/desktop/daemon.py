@@ -243,10 +243,10 @@ class Daemon:
             if not task.done():
                 self._started(tray=False)
             await task
-            if not self._stopped.is_set() and not self.runner.started:
+            if not self._stopped.is_set() and not self.runner.started and not self.runner.stop_requested:
                 raise SystemExit(1)
 
-        take_stop_signals()  # exit 0 after tidying up, on SIGINT, SIGTERM or SIGHUP
+        take_stop_signals(self.runner.request_stop)  # exit 0 after tidying up, on SIGINT, SIGTERM or SIGHUP
         try:
             asyncio.run(main())
         except KeyboardInterrupt:

@@ -57,6 +57,7 @@ class Runner:
         #: Team mode's sync task and upstream sender (instead of the channel runtime).
         self.team: "TeamTasks | None" = None
         self._started = False
+        self._stop_requested = False
 
     @property
     def token(self) -> str:
@@ -72,7 +73,8 @@ class Runner:
         bound_threads()
         try:
             await self.start()
-            await self.server.serve()
+            if not self._stop_requested:  # a Ctrl+C while the sandbox started: stop, do not serve
+                await self.server.serve()
         finally:
             await self.stop()
 
@@ -107,6 +109,12 @@ class Runner:
             if sandbox is not None:
                 await sandbox.stop()
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
     def request_stop(self) -> None:
-        """Ask the API server to stop (from any thread); ``serve`` then stops the rest."""
+        """Ask the API server to stop (from any thread or a signal handler); ``serve`` then
+        stops the rest. Asked while starting, it does not serve at all."""
+        self._stop_requested = True
         self.server.should_exit()

@@ -43,7 +43,10 @@ class SandboxProcess:
         # Credentials travel on stdin, never in argv or the environment (both are readable
         # by other processes of the user, and the environment is inherited).
         self.proc = subprocess.Popen([sys.executable, "-m", "tray_agent.sandbox.process"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+                                     # Out of the terminal's group: a Ctrl+C while it starts
+                                     # would kill it half-way; the agent stops it (stdin).
+                                     **_own_group())
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps({"port": self.port, "creds": asdict(self.creds)}).encode() + b"\n")
         self.proc.stdin.flush()
@@ -97,6 +100,10 @@ class SandboxProcess:
             proc.stdout.close()
 
 
+def _own_group() -> dict[str, Any]:
+    return {"process_group": 0} if os.name == "posix" else {}
+
+
 def _readline(stream: IO[bytes], timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
     fd = stream.fileno()
@@ -138,8 +145,8 @@ def child_main() -> int:
     sys.stdout.write(json.dumps({"url": sandbox.url}) + "\n")
     sys.stdout.flush()
     done = threading.Event()
-    # A stop of the whole group (systemd's stop, Ctrl+C in the terminal, the session
-    # ending) signals us beside the agent: stop as quietly as when the agent asks.
+    # A stop of the whole service (systemd's stop, the session ending) signals us beside
+    # the agent: stop as quietly as when the agent asks.
     for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
         if sig is not None:
             signal.signal(sig, lambda *_: done.set())
