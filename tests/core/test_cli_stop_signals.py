@@ -36,16 +36,12 @@ def test_a_signal_to_the_whole_group_stops_the_agent_and_its_sandbox_tidily(tmp_
         assert json.loads(instance.read_text())["pid"] == proc.pid
         children = [p for p in descendants(proc.pid) if p != proc.pid]
         assert any(b"tray_agent.sandbox.process" in Path(f"/proc/{p}/cmdline").read_bytes() for p in children)
-        os.killpg(proc.pid, sig)
-        code = proc.wait(30)
+        code = _signal_group(proc, sig)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-    console = out.read_text()
-    assert code == 0, console[-3000:]
-    for marker in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
-        assert marker not in console, console[-3000:]
+    _assert_tidy(code, out.read_text(), ("Traceback", "KeyboardInterrupt", "Fatal Python error"))
     assert not instance.exists()
     deadline = time.monotonic() + 10
     while any(alive(p) for p in children):
@@ -70,16 +66,12 @@ def test_ctrl_c_while_the_sandbox_starts_stops_the_start_tidily(tmp_path: Path, 
             assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
             children = [p for p in descendants(proc.pid) if p != proc.pid and _is_sandbox(p)]
             time.sleep(0.005)
-        os.killpg(proc.pid, signal.SIGINT)
-        code = proc.wait(30)
+        code = _signal_group(proc, signal.SIGINT)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-    console = out.read_text()
-    assert code == 0, console[-3000:]
-    for marker in ("Traceback", "KeyboardInterrupt", "did not start", "ERROR"):
-        assert marker not in console, console[-3000:]
+    _assert_tidy(code, out.read_text(), ("Traceback", "KeyboardInterrupt", "did not start", "ERROR"))
     assert not (home / "run" / "instance.json").exists()
     deadline = time.monotonic() + 10
     while any(alive(p) for p in children):
@@ -92,3 +84,14 @@ def _is_sandbox(pid: int) -> bool:
         return b"tray_agent.sandbox.process" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> int:
+    os.killpg(proc.pid, sig)
+    return proc.wait(30)
+
+
+def _assert_tidy(code: int, console: str, markers: tuple[str, ...]) -> None:
+    assert code == 0, console[-3000:]
+    for marker in markers:
+        assert marker not in console, console[-3000:]
